@@ -1,0 +1,88 @@
+"""GAN objectives as pure functions of discriminator logits.
+
+Every function takes logits of shape [B] and returns the scalar batch mean.
+Terms of the form log(sigmoid(x)) are written as -softplus(-x), which stays
+finite for large |x| where sigmoid would round to 0 or 1.
+
+The trainer picks an objective by config name through `get_loss`.
+"""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+class GANLoss(NamedTuple):
+    """A discriminator/generator objective pair, both to be minimised."""
+
+    discriminator: Callable[[Array, Array], Array]  # (real_logits, fake_logits)
+    generator: Callable[[Array, Array | None], Array]  # (fake_logits, real_logits)
+    # Relativistic losses compare fake to real logits; the trainer only pays
+    # for a discriminator pass on real data in the G step when this is True.
+    generator_needs_real: bool = False
+
+
+def _cross_entropy_d(real_logits: Array, fake_logits: Array) -> Array:
+    """-log D(x) - log(1 - D(G(z))): binary cross-entropy, real=1, fake=0."""
+    return jnp.mean(jax.nn.softplus(-real_logits) + jax.nn.softplus(fake_logits))
+
+
+def _non_saturating_g(fake_logits: Array, real_logits: Array | None = None) -> Array:
+    """-log D(G(z)): strong gradients while D confidently rejects fakes."""
+    del real_logits
+    return jnp.mean(jax.nn.softplus(-fake_logits))
+
+
+def _minimax_g(fake_logits: Array, real_logits: Array | None = None) -> Array:
+    """log(1 - D(G(z))) = -softplus(f): the original saturating objective."""
+    del real_logits
+    return jnp.mean(-jax.nn.softplus(fake_logits))
+
+
+def _hinge_d(real_logits: Array, fake_logits: Array) -> Array:
+    return jnp.mean(jax.nn.relu(1.0 - real_logits) + jax.nn.relu(1.0 + fake_logits))
+
+
+def _negated_fake_g(fake_logits: Array, real_logits: Array | None = None) -> Array:
+    """-f: the generator loss shared by the hinge and Wasserstein objectives."""
+    del real_logits
+    return -jnp.mean(fake_logits)
+
+
+def _wasserstein_d(real_logits: Array, fake_logits: Array) -> Array:
+    """Critic loss; needs a Lipschitz constraint (clipping, penalty) elsewhere."""
+    return jnp.mean(fake_logits - real_logits)
+
+
+def _least_squares_d(real_logits: Array, fake_logits: Array) -> Array:
+    """Mao et al. 2017 with targets a=0 (fake), b=1 (real)."""
+    return jnp.mean(0.5 * (real_logits - 1.0) ** 2 + 0.5 * fake_logits**2)
+
+
+def _least_squares_g(fake_logits: Array, real_logits: Array | None = None) -> Array:
+    """Mao et al. 2017 with target c=1 for fakes."""
+    del real_logits
+    return jnp.mean(0.5 * (fake_logits - 1.0) ** 2)
+
+
+LOSSES: dict[str, GANLoss] = {
+    "non_saturating": GANLoss(_cross_entropy_d, _non_saturating_g),
+    "minimax": GANLoss(_cross_entropy_d, _minimax_g),
+    "hinge": GANLoss(_hinge_d, _negated_fake_g),
+    "wasserstein": GANLoss(_wasserstein_d, _negated_fake_g),
+    "least_squares": GANLoss(_least_squares_d, _least_squares_g),
+}
+
+
+def get_loss(name: str) -> GANLoss:
+    """Looks up a loss by config name."""
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown GAN loss {name!r}; available: {', '.join(sorted(LOSSES))}"
+        ) from None
