@@ -1,0 +1,58 @@
+"""Defaults shared by every experiment; a preset overrides what its paper changes.
+
+Every key a run can take is declared here with a typed default (``placeholder(T)``
+for "no value"), and the config is locked by ``launch.py``: an unknown or
+misspelled ``--config.*`` key fails before anything is compiled.
+"""
+
+import ml_collections
+from ml_collections import config_dict
+
+
+def get_config(arg=None):
+    del arg
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    # Print the resolved config, parameter counts and device layout, then exit.
+    c.dry_run = False
+
+    c.train = ml_collections.ConfigDict()
+    c.train.steps = 2000  # Generator updates.
+    c.train.batch_size = 64  # Global, over all devices and hosts.
+    c.train.n_dis = 1  # Discriminator updates per generator update.
+    c.train.loss = 'non_saturating'  # A name in gan_jax.losses.LOSSES.
+    c.train.ema_decay = 0.0  # EMA of G's params; 0 disables it.
+
+    c.model = ml_collections.ConfigDict()
+    c.model.name = 'dcgan'  # A name in gan_jax.models.MODELS.
+    c.model.z_dim = 100
+    c.model.g_width = 64
+    c.model.d_width = 64
+    # BatchNorm statistics over the global batch (all devices) instead of per device.
+    c.model.cross_replica_bn = False
+
+    c.optim = ml_collections.ConfigDict()
+    c.optim.g_lr = 2e-4
+    c.optim.d_lr = 2e-4
+    c.optim.b1 = 0.5
+    c.optim.b2 = 0.999
+
+    c.data = ml_collections.ConfigDict()
+    c.data.source = 'digits'  # digits | tfds | folder | npz
+    c.data.name = config_dict.placeholder(str)  # TFDS dataset name.
+    c.data.path = config_dict.placeholder(str)  # Folder of images or .npz file.
+    c.data.tfds_data_dir = config_dict.placeholder(str)  # None: TFDS default.
+    c.data.download = True  # Let TFDS download a dataset it has not prepared.
+    c.data.channels = config_dict.placeholder(int)  # Force 1 or 3; None: dataset's.
+    c.data.resolution = 32
+    c.data.num_threads = 4  # Host threads decoding and batching.
+
+    c.log = ml_collections.ConfigDict()
+    c.log.every_steps = 50  # Scalars to metrics.jsonl, TensorBoard, progress bar.
+    c.log.sample_every = 500  # Sample grid from a fixed latent batch.
+    c.log.num_samples = 64
+
+    c.checkpoint = ml_collections.ConfigDict()
+    c.checkpoint.every_steps = 500
+    c.checkpoint.keep = 3  # The last N checkpoints are kept.
+    return c

@@ -1,0 +1,54 @@
+"""DCGAN (Radford, Metz & Chintala, ICLR 2016, arXiv:1511.06434).
+
+Architecture as in the paper's section 3 and the authors' code: transposed-conv G
+with BatchNorm + ReLU and a tanh output, strided-conv D with LeakyReLU 0.2 and no
+BatchNorm on its input layer, N(0, 0.02) init, Adam lr 2e-4 beta1 0.5, batch 128,
+non-saturating loss, one D step per G step.
+
+Variants (``experiments/dcgan.py:<variant>``):
+  (none)         scikit-learn's bundled 8x8 digits resized to 28x28; offline, a few
+                 minutes on a laptop CPU. A smoke test of the whole engine.
+  mnist          MNIST 28x28 through TFDS.
+  fashion_mnist  Fashion-MNIST 28x28 through TFDS.
+  cifar10        CIFAR-10 32x32 through TFDS.
+  celeb_a        CelebA center-cropped to 64x64 through TFDS (the paper's faces
+                 setup at its 64x64 resolution).
+
+The paper reports no FID; these presets apply the paper's settings to these
+datasets and are not yet a reproduction of a published number.
+"""
+
+from experiments import base
+
+# variant: (TFDS name, resolution, generator updates).
+_TFDS_VARIANTS = {
+    'mnist': ('mnist', 28, 10_000),
+    'fashion_mnist': ('fashion_mnist', 28, 10_000),
+    'cifar10': ('cifar10', 32, 50_000),
+    'celeb_a': ('celeb_a', 64, 50_000),
+}
+
+
+def get_config(arg=None):
+    c = base.get_config()
+    if not arg:
+        # Small enough to train in minutes on two CPU cores.
+        c.data.source = 'digits'
+        c.data.resolution = 28
+        c.model.g_width = 32
+        c.model.d_width = 32
+        c.train.batch_size = 64
+        c.train.steps = 2000
+        return c
+    if arg not in _TFDS_VARIANTS:
+        raise ValueError(f'Unknown dcgan variant {arg!r}; expected one of '
+                         f'{sorted(_TFDS_VARIANTS)} or none.')
+    name, resolution, steps = _TFDS_VARIANTS[arg]
+    c.train.batch_size = 128
+    c.train.steps = steps
+    c.data.source = 'tfds'
+    c.data.name = name
+    c.data.resolution = resolution
+    c.log.sample_every = 1000
+    c.checkpoint.every_steps = 2000
+    return c

@@ -1,0 +1,1 @@
+"""gan_jax: GAN research in JAX/Flax. See README.md for the map of the package."""

@@ -1,0 +1,196 @@
+"""The training loop: build everything from the config, resume, train, save.
+
+``train(config, workdir)`` is the whole program behind ``launch.py``; tests call
+it directly. Every process runs it; only process 0 writes logs and samples.
+"""
+
+import functools
+import os
+import signal
+import sys
+
+import jax
+import numpy as np
+from absl import logging
+from jax.experimental import multihost_utils
+
+from gan_jax import checkpoint as ckpt_lib
+from gan_jax import config as config_lib
+from gan_jax import data as data_lib
+from gan_jax import logging as log_lib
+from gan_jax import losses, models, parallel
+from gan_jax import state as state_lib
+from gan_jax import step as step_lib
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training diverged; the last checkpoint is kept."""
+
+
+def to_host(tree):
+    """Replicated global arrays -> numpy (works when other processes hold copies too)."""
+    return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
+
+
+class _Preemption:
+    """Notices SIGTERM (pre-emption) so the loop can save before exiting.
+
+    With several processes, JAX's own pre-emption service (started by
+    ``jax.distributed.initialize``) decides, so that all processes stop at the
+    same step and save together.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+        if jax.process_count() == 1:
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum, frame):
+        del signum, frame
+        self.requested = True
+
+    def reached(self, step):
+        if jax.process_count() > 1:
+            return multihost_utils.reached_preemption_sync_point(step)
+        return self.requested
+
+    def close(self):
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+def _model_config(config):
+    """The model config plus the mesh axis that cross-replica BatchNorm reduces over."""
+    model_config = config.model.copy_and_resolve_references()
+    with model_config.unlocked():
+        model_config.bn_axis_name = parallel.DATA_AXIS
+    return model_config
+
+
+def build(config):
+    """Everything static a run needs: data source, networks, optimisers, loss."""
+    parallel.check_batch_divisible(config.train.batch_size)
+    loss = losses.get_loss(config.train.loss)
+    source = data_lib.get_source(config.data, resolution=config.data.resolution)
+    generator, discriminator = models.build_models(_model_config(config), source.image_shape)
+    g_tx, d_tx = state_lib.make_optimizers(config.optim)
+    init_state = functools.partial(
+        state_lib.create_train_state, generator, discriminator, g_tx, d_tx,
+        z_dim=config.model.z_dim, image_shape=source.image_shape, seed=config.seed,
+        use_ema=config.train.ema_decay > 0)
+    return source, generator, discriminator, g_tx, d_tx, loss, init_state
+
+
+def describe(config, source, init_state):
+    """The dry-run report: parameter counts, devices, hosts and batch split."""
+    shapes = jax.eval_shape(init_state)
+    n_dev = jax.device_count()
+    return '\n'.join([
+        f'data: {source.name}, {len(source)} examples of shape {source.image_shape}',
+        f'G params: {models.count_params(shapes.g_params):,}',
+        f'D params: {models.count_params(shapes.d_params):,}',
+        f'processes: {jax.process_count()}, devices: {n_dev} '
+        f'({jax.local_device_count()} per process, {jax.devices()[0].platform})',
+        f'batch: {config.train.batch_size} global, {config.train.batch_size // n_dev} per '
+        f'device, {config.train.n_dis} D step(s) per G step',
+    ])
+
+
+def _make_sampler(generator, config, rng):
+    """Jitted ``(params, batch_stats) -> images`` for a fixed latent batch."""
+    z_key = jax.random.split(rng)[1]  # Training draws with fold_in(rng, step) instead.
+    indices = np.arange(config.log.num_samples)
+
+    @jax.jit
+    def sample(params, batch_stats):
+        z = step_lib.sample_latents(z_key, indices, config.model.z_dim)
+        return generator.apply({'params': params, 'batch_stats': batch_stats}, z,
+                               train=False)
+
+    return sample
+
+
+def _check_finite(step, scalars, last_saved):
+    bad = {k: v for k, v in scalars.items() if not np.isfinite(v)}
+    if bad:
+        kept = (f'the checkpoint of step {last_saved} is kept' if last_saved is not None
+                else 'no checkpoint was written')
+        raise NonFiniteLossError(
+            f'Non-finite loss at step {step}: {bad}; {kept} and nothing was saved after '
+            f'it. Lower the learning rates (optim.g_lr, optim.d_lr) or change the loss.')
+
+
+def train(config, workdir, command=None):
+    """Trains (or resumes) the run in ``workdir``; returns the final train state."""
+    source, generator, discriminator, g_tx, d_tx, loss, init_state = build(config)
+    is_main = jax.process_index() == 0
+    if config.dry_run:
+        if is_main:
+            print(config, describe(config, source, init_state), sep='\n')
+        return None
+
+    os.makedirs(workdir, exist_ok=True)
+    if is_main:
+        config_lib.save_or_check(config, workdir, command or sys.argv)
+    mesh = parallel.make_mesh()
+    state = jax.jit(init_state, out_shardings=parallel.replicated(mesh))()
+    update = step_lib.compile_update(step_lib.make_update(
+        generator=generator, discriminator=discriminator, g_tx=g_tx, d_tx=d_tx, loss=loss,
+        z_dim=config.model.z_dim, ema_decay=config.train.ema_decay), mesh)
+
+    checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, 'checkpoints'),
+                                         keep=config.checkpoint.keep)
+    data_iterator = data_lib.make_train_iterator(
+        source, global_batch=config.train.batch_size, batches_per_step=config.train.n_dis,
+        seed=config.seed, process_index=jax.process_index(),
+        process_count=jax.process_count(), num_threads=config.data.num_threads)
+    last_saved = checkpointer.latest_step()
+    if last_saved is not None:
+        state = checkpointer.restore(last_saved, ckpt_lib.abstract_like(state),
+                                     data_iterator)
+        logging.info('Resumed from the checkpoint of step %d in %s.', last_saved, workdir)
+    batches = data_lib.device_prefetch(data_iterator, parallel.batch_sharding(mesh))
+
+    sample = _make_sampler(generator, config, to_host(state.rng))
+    writer = log_lib.MetricWriter(workdir, enabled=is_main)
+    progress = log_lib.ProgressBar(config.train.steps, config.train.batch_size,
+                                   enabled=is_main)
+    preemption = _Preemption()
+    total = config.train.steps
+    step = int(to_host(state.step))
+    try:
+        while step < total:
+            state, metrics = update(state, next(batches))
+            step += 1
+            last = step == total
+            if step % config.log.every_steps == 0 or last:
+                scalars = to_host(metrics)
+                _check_finite(step, scalars, last_saved)
+                progress.update(step, scalars)
+                if progress.steps_per_sec:
+                    scalars['steps_per_sec'] = progress.steps_per_sec
+                    scalars['images_per_sec'] = progress.steps_per_sec * config.train.batch_size
+                writer.write_scalars(step, scalars)
+            if step % config.log.sample_every == 0 or last:
+                params = state.ema_params if state.ema_params is not None else state.g_params
+                grid = log_lib.image_grid(log_lib.to_uint8(
+                    to_host(sample(params, state.g_batch_stats))))
+                writer.write_image(step, 'samples', grid)
+                if is_main:
+                    log_lib.save_png(os.path.join(workdir, 'samples', f'step_{step:07d}.png'),
+                                     grid)
+            preempted = preemption.reached(step)
+            if step % config.checkpoint.every_steps == 0 or last or preempted:
+                _check_finite(step, to_host(metrics), last_saved)
+                checkpointer.save(step, state, batches)
+                last_saved = step
+            if preempted:
+                logging.warning('Pre-empted: saved the checkpoint of step %d; exiting.', step)
+                break
+    finally:
+        checkpointer.wait()
+        checkpointer.close()
+        writer.close()
+        preemption.close()
+    return state
