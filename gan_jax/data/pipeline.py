@@ -1,0 +1,43 @@
+"""The training example stream, identical however many processes it is split over."""
+
+import grain
+import numpy as np
+
+from gan_jax.data.source import ImageSource
+
+
+def make_train_iterator(source: ImageSource, *, global_batch: int, batches_per_step: int,
+                        seed: int, process_index: int = 0, process_count: int = 1,
+                        start_step: int = 0, num_threads: int = 8) -> grain.DatasetIterator:
+    """Yields this process's share of each training step as numpy arrays.
+
+    Each element is {"image": uint8 (batches_per_step, b, H, W, C), "label": int32
+    (batches_per_step, b)} with b = global_batch // process_count. The global stream is the
+    dataset reshuffled every epoch; global batch k is stream positions [k*G, (k+1)*G); step t is
+    global batches t*batches_per_step ...; process p gets rows [p*b, (p+1)*b) of each global
+    batch. So the run does not depend on the process count.
+
+    The iterator's state counts steps from the start of the run (`start_step` included), so a
+    state saved at step t restores step t whatever `start_step` the new iterator was made with.
+    Decoding runs in `num_threads` grain threads, up to 2 * num_threads steps ahead.
+    """
+    if global_batch % process_count:
+        raise ValueError(f"global_batch={global_batch} is not divisible by "
+                         f"process_count={process_count}.")
+    if not 0 <= process_index < process_count:
+        raise ValueError(f"process_index={process_index} not in [0, {process_count}).")
+    local_batch = global_batch // process_count
+    stream = grain.MapDataset.source(source).shuffle(_shuffle_seed(seed)).repeat()
+    # Consecutive local_batch-sized chunks; every process_count-th one is this process's rows.
+    local = stream.batch(local_batch, drop_remainder=True)[process_index::process_count]
+    steps = local.batch(batches_per_step, drop_remainder=True)
+    read_options = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=2 * num_threads)
+    iterator = iter(steps.to_iter_dataset(read_options))
+    grain.experimental.set_next_index(iterator, start_step)
+    return iterator
+
+
+def _shuffle_seed(seed: int) -> int:
+    """Hashes the run seed: grain shuffles epoch e with seed + e, so runs seeded s and s + 1
+    would otherwise see the same permutations one epoch apart."""
+    return int(np.random.SeedSequence(seed).generate_state(1)[0])

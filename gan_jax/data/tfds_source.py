@@ -1,0 +1,49 @@
+"""TFDS datasets, read by random access from array_record files (no TensorFlow at read time)."""
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from gan_jax.data.source import ImageSource
+
+
+class DatasetUnavailableError(RuntimeError):
+    """A TFDS dataset is not prepared and could not be downloaded."""
+
+
+class TfdsSource(ImageSource):
+    """One split of a prepared TFDS dataset with an "image" feature and optionally a "label"."""
+
+    def __init__(self, builder, *, split: str, resolution: int, channels: int | None):
+        features = builder.info.features
+        label = features["label"] if "label" in features else None
+        super().__init__(name=f"tfds:{builder.name}/{split}", resolution=resolution,
+                         channels=channels or features["image"].shape[-1],
+                         num_classes=getattr(label, "num_classes", None))
+        self._data = builder.as_data_source(split=split)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def read(self, index: int) -> tuple[np.ndarray, int]:
+        example = self._data[index]
+        return example["image"], example.get("label", 0)
+
+
+def load_tfds(name: str, *, split: str, data_dir: str | None, download: bool, resolution: int,
+              channels: int | None) -> TfdsSource:
+    """Opens `name`, preparing it first if allowed; raises DatasetUnavailableError otherwise."""
+    builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
+    if not builder.is_prepared():
+        reason = "download=False"
+        if download:
+            try:
+                builder.download_and_prepare(file_format="array_record")
+            except Exception as error:  # Any failure (offline, quota, checksum) means the same.
+                reason = f"download failed: {error!r}"
+        if not builder.is_prepared():
+            raise DatasetUnavailableError(
+                f"TFDS dataset {name!r} is not prepared in data_dir {builder.data_dir_root} and "
+                f"cannot be downloaded offline ({reason}). Prepare it from its original files:\n"
+                f"  python -m gan_jax.data.prepare_tfds --name {name} "
+                f"--source_dir DIR_WITH_ORIGINAL_FILES --data_dir {builder.data_dir_root}")
+    return TfdsSource(builder, split=split, resolution=resolution, channels=channels)
