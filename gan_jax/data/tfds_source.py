@@ -1,5 +1,8 @@
 """TFDS datasets, read by random access from array_record files (no TensorFlow at read time)."""
 
+import socket
+import urllib.parse
+
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -34,12 +37,7 @@ def load_tfds(name: str, *, split: str, data_dir: str | None, download: bool, re
     """Opens `name`, preparing it first if allowed; raises DatasetUnavailableError otherwise."""
     builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
     if not builder.is_prepared():
-        reason = "download=False"
-        if download:
-            try:
-                builder.download_and_prepare(file_format="array_record")
-            except Exception as error:  # Any failure (offline, quota, checksum) means the same.
-                reason = f"download failed: {error!r}"
+        reason = _download_and_prepare(builder) if download else "download=False"
         if not builder.is_prepared():
             raise DatasetUnavailableError(
                 f"TFDS dataset {name!r} is not prepared in data_dir {builder.data_dir_root} and "
@@ -47,3 +45,19 @@ def load_tfds(name: str, *, split: str, data_dir: str | None, download: bool, re
                 f"  python -m gan_jax.data.prepare_tfds --name {name} "
                 f"--source_dir DIR_WITH_ORIGINAL_FILES --data_dir {builder.data_dir_root}")
     return TfdsSource(builder, split=split, resolution=resolution, channels=channels)
+
+
+def _download_and_prepare(builder) -> str:
+    """Downloads and prepares the dataset; returns why that failed, or "" if it did not."""
+    # Offline, TFDS retries each download for minutes before failing; a name lookup fails at once.
+    for url in builder.url_infos or {}:
+        host = urllib.parse.urlparse(url).hostname
+        try:
+            socket.getaddrinfo(host, 443)
+        except OSError as error:
+            return f"cannot resolve download host {host}: {error}"
+    try:
+        builder.download_and_prepare(file_format="array_record")
+    except Exception as error:  # Offline, quota, checksum: any failure means the same here.
+        return f"download failed: {error!r}"
+    return ""
