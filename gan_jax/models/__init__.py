@@ -1,0 +1,58 @@
+"""Model registry: builds a (generator, discriminator) pair from config."""
+
+from collections.abc import Callable
+
+import jax
+import flax.linen as nn
+import ml_collections
+
+from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
+
+Builder = Callable[[ml_collections.ConfigDict, tuple[int, ...]], tuple[nn.Module, nn.Module]]
+
+
+def _build_dcgan(config, image_shape):
+    if len(image_shape) != 3 or image_shape[0] != image_shape[1]:
+        raise ValueError(f"dcgan needs square (H, W, C) images, got {image_shape}")
+    resolution, _, channels = image_shape
+    # Cross-replica BN needs the mesh axis; otherwise each device uses its shard.
+    axis_name = config.bn_axis_name if config.cross_replica_bn else None
+    return (
+        DCGANGenerator(resolution, channels, config.g_width, axis_name),
+        DCGANDiscriminator(resolution, config.d_width, axis_name),
+    )
+
+
+def _build_mlp(config, image_shape):
+    if len(image_shape) != 1:
+        raise ValueError(f"mlp needs flat (D,) data, got shape {image_shape}")
+    return (
+        MLPGenerator(out_dim=image_shape[0], hidden=config.g_width),
+        MLPDiscriminator(hidden=config.d_width),
+    )
+
+
+MODELS: dict[str, Builder] = {"dcgan": _build_dcgan, "mlp": _build_mlp}
+
+
+def build_models(
+    model_config: ml_collections.ConfigDict, image_shape: tuple[int, ...]
+) -> tuple[nn.Module, nn.Module]:
+    """Returns (generator, discriminator) for `model_config.name`.
+
+    The latent size `model_config.z_dim` is not needed here: Dense layers infer
+    their input size from the z passed to `init`.
+    """
+    try:
+        builder = MODELS[model_config.name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown model {model_config.name!r}; available: {', '.join(sorted(MODELS))}"
+        ) from None
+    return builder(model_config, tuple(image_shape))
+
+
+def count_params(params) -> int:
+    """Total number of scalars in a parameter pytree (arrays or shape structs)."""
+    return sum(leaf.size for leaf in jax.tree.leaves(params))

@@ -1,0 +1,96 @@
+"""DCGAN generator and discriminator (Radford et al. 2016).
+
+Both networks are built from a resolution = base * 2**n with base 4 or 7, so
+one module covers 28x28 (MNIST-like, base 7) and 32/64/128 (base 4): the
+generator upsamples n times from the base grid, the discriminator downsamples
+n times to it. Convolutions followed by BatchNorm carry no bias because BN's
+own shift makes it redundant (as in the reference implementation).
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import flax.linen as nn
+
+from gan_jax.models.layers import batch_norm, dcgan_normal
+
+BASE_GRIDS = (4, 7)
+
+# 4x4 stride-2 convolutions; "SAME" doubles (transposed) or halves the grid,
+# matching PyTorch's padding=1 for these kernel/stride sizes.
+_Up = functools.partial(
+    nn.ConvTranspose, kernel_size=(4, 4), strides=(2, 2), padding="SAME",
+    kernel_init=dcgan_normal,
+)
+_Down = functools.partial(
+    nn.Conv, kernel_size=(4, 4), strides=(2, 2), padding="SAME",
+    kernel_init=dcgan_normal,
+)
+
+
+def base_grid(resolution: int) -> tuple[int, int]:
+    """Splits `resolution` into (base, n) with resolution = base * 2**n, n >= 2."""
+    for base in BASE_GRIDS:
+        ratio, remainder = divmod(resolution, base)
+        if remainder == 0 and ratio >= 4 and ratio & (ratio - 1) == 0:
+            return base, ratio.bit_length() - 1
+    raise ValueError(
+        f"Unsupported DCGAN resolution {resolution!r}; accepted are 28, 32, 64, "
+        "128 and generally 4 * 2**n or 7 * 2**n with n >= 2."
+    )
+
+
+class DCGANGenerator(nn.Module):
+    """Maps latents z [B, z_dim] to images [B, R, R, channels] in [-1, 1]."""
+
+    resolution: int
+    channels: int
+    width: int = 64
+    bn_axis_name: str | None = None
+
+    def __post_init__(self):
+        base_grid(self.resolution)  # Reject bad resolutions at construction.
+        super().__post_init__()
+
+    @nn.compact
+    def __call__(self, z: jax.Array, *, train: bool) -> jax.Array:
+        base, n = base_grid(self.resolution)
+        features = self.width * 2 ** (n - 1)
+        x = nn.Dense(base * base * features, use_bias=False, kernel_init=dcgan_normal)(z)
+        x = x.reshape(z.shape[0], base, base, features)
+        x = nn.relu(batch_norm(train, self.bn_axis_name)(x))
+        for _ in range(n - 1):
+            features //= 2
+            x = _Up(features, use_bias=False)(x)
+            x = nn.relu(batch_norm(train, self.bn_axis_name)(x))
+        # No BN on the output layer: it would pin the image statistics.
+        return jnp.tanh(_Up(self.channels)(x))
+
+
+class DCGANDiscriminator(nn.Module):
+    """Maps images [B, R, R, C] to real/fake logits [B]."""
+
+    resolution: int
+    width: int = 64
+    bn_axis_name: str | None = None
+
+    def __post_init__(self):
+        base_grid(self.resolution)  # Reject bad resolutions at construction.
+        super().__post_init__()
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+        _, n = base_grid(self.resolution)
+        if x.shape[1:3] != (self.resolution, self.resolution):
+            raise ValueError(
+                f"Expected images of {self.resolution}x{self.resolution}, "
+                f"got shape {x.shape}"
+            )
+        # No BN on the input layer: it would normalise away the data statistics.
+        x = nn.leaky_relu(_Down(self.width)(x), 0.2)
+        for i in range(1, n):
+            x = _Down(self.width * 2**i, use_bias=False)(x)
+            x = nn.leaky_relu(batch_norm(train, self.bn_axis_name)(x), 0.2)
+        x = x.reshape(x.shape[0], -1)
+        return nn.Dense(1, kernel_init=dcgan_normal)(x)[:, 0]
