@@ -8,6 +8,7 @@ checkpoint. See README.md for multi-host runs.
 """
 
 import datetime
+import importlib.util
 import os
 import sys
 
@@ -38,12 +39,29 @@ def _config_keys(config, prefix=''):
     return keys
 
 
+def _load_experiment(argv):
+    """The config that ``--config=path[:variant]`` in ``argv`` names, or None."""
+    for i, arg in enumerate(argv):
+        if arg.startswith('--config='):
+            spec = arg.split('=', 1)[1]
+        elif arg == '--config' and i + 1 < len(argv):
+            spec = argv[i + 1]
+        else:
+            continue
+        path, _, variant = spec.partition(':')
+        module_spec = importlib.util.spec_from_file_location('experiment', path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        return module.get_config(variant or None)
+    return None
+
+
 def _parse_flags(argv):
     """absl parsing, with a one-line message for an unknown ``--config.*`` key."""
     try:
         return flags.FLAGS(argv)
-    except (AttributeError, KeyError) as e:
-        config = flags.FLAGS['config'].value
+    except (AttributeError, KeyError):
+        config = _load_experiment(argv)
         if config is None:
             raise
         known = _config_keys(config)
@@ -52,10 +70,12 @@ def _parse_flags(argv):
                 key = arg[len('--config.'):].split('=', 1)[0]
                 if key not in known:
                     parent = key.rpartition('.')[0]
+                    while parent and parent not in known:
+                        parent = parent.rpartition('.')[0]
                     siblings = sorted(k for k in known if k.rpartition('.')[0] == parent)
-                    sys.exit(f'Unknown config key {key!r} in {arg!r}. Keys at that level: '
-                             f'{", ".join(siblings)}.')
-        raise e
+                    sys.exit(f'Unknown config key {key!r} in {arg!r}. Valid keys under '
+                             f'{parent or "config"}: {", ".join(siblings)}.')
+        raise
 
 
 def _default_workdir():
@@ -66,7 +86,15 @@ def _default_workdir():
     return os.path.join('runs', f'{name}-{stamp}')
 
 
+def _quiet_library_info(record):
+    """Keeps INFO lines from gan_jax and this file; libraries (Orbax) show warnings only."""
+    import logging as std_logging
+    return (record.levelno >= std_logging.WARNING or 'gan_jax' in record.pathname
+            or record.pathname.endswith('launch.py'))
+
+
 def main(argv):
+    logging.get_absl_handler().addFilter(_quiet_library_info)
     if len(argv) > 1:
         sys.exit(f'Unexpected arguments: {argv[1:]}')
     if _DISTRIBUTED.value:

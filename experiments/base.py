@@ -32,9 +32,10 @@ def get_config(arg=None):
     c.model.cross_replica_bn = False
 
     c.optim = ml_collections.ConfigDict()
+    c.optim.name = 'adam'  # A name in gan_jax.state.OPTIMIZERS.
     c.optim.g_lr = 2e-4
     c.optim.d_lr = 2e-4
-    c.optim.b1 = 0.5
+    c.optim.b1 = 0.5  # Adam's betas.
     c.optim.b2 = 0.999
 
     c.data = ml_collections.ConfigDict()

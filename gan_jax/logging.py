@@ -1,20 +1,23 @@
 """Run outputs: metrics.jsonl, TensorBoard events, sample-grid PNGs and a progress bar.
 
-TensorBoard event files are written with the ``tensorboard`` package's own writer,
-so logging needs no TensorFlow. Only process 0 writes (``enabled=False`` elsewhere).
+TensorBoard event files are written with the ``tensorboard`` package's record
+writer over a plain file: its EventFileWriter would import TensorFlow when it is
+installed, which costs seconds and memory in every run. Only process 0 writes
+(``enabled=False`` elsewhere).
 """
 
 import io
 import json
 import math
 import os
+import socket
 import sys
 import time
 
 import numpy as np
 from PIL import Image
 from tensorboard.compat.proto import event_pb2, summary_pb2
-from tensorboard.summary.writer.event_file_writer import EventFileWriter
+from tensorboard.summary.writer.record_writer import RecordWriter
 
 
 def to_uint8(images):
@@ -55,10 +58,18 @@ class MetricWriter:
         if not enabled:
             return
         self._jsonl = open(os.path.join(workdir, 'metrics.jsonl'), 'a')
-        self._events = EventFileWriter(os.path.join(workdir, 'tensorboard'))
+        events_dir = os.path.join(workdir, 'tensorboard')
+        os.makedirs(events_dir, exist_ok=True)
+        # TensorBoard's naming; a resumed run appends a new file beside the old ones.
+        name = f'events.out.tfevents.{time.time():.6f}.{socket.gethostname()}.{os.getpid()}'
+        self._events = RecordWriter(open(os.path.join(events_dir, name), 'wb'))
+        self._write_event(event_pb2.Event(wall_time=time.time(), file_version='brain.Event:2'))
+
+    def _write_event(self, event):
+        self._events.write(event.SerializeToString())
 
     def _add(self, step, values):
-        self._events.add_event(event_pb2.Event(
+        self._write_event(event_pb2.Event(
             wall_time=time.time(), step=int(step), summary=summary_pb2.Summary(value=values)))
 
     def write_scalars(self, step, scalars):

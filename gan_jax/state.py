@@ -52,9 +52,18 @@ def create_train_state(generator, discriminator, g_tx, d_tx, *, z_dim, image_sha
     )
 
 
+OPTIMIZERS = {
+    'adam': lambda lr, c: optax.adam(lr, b1=c.b1, b2=c.b2),
+    'rmsprop': lambda lr, c: optax.rmsprop(lr),
+    # Plain SGD makes gradient-scale bugs visible (Adam is scale invariant).
+    'sgd': lambda lr, c: optax.sgd(lr),
+}
+
+
 def make_optimizers(optim_config):
-    """Adam for G and D with their own learning rates (TTUR when they differ)."""
+    """G and D optimisers with their own learning rates (TTUR when they differ)."""
     c = optim_config
-    g_tx = optax.adam(c.g_lr, b1=c.b1, b2=c.b2)
-    d_tx = optax.adam(c.d_lr, b1=c.b1, b2=c.b2)
-    return g_tx, d_tx
+    if c.name not in OPTIMIZERS:
+        raise ValueError(f'optim.name={c.name!r} is not one of {sorted(OPTIMIZERS)}.')
+    make = OPTIMIZERS[c.name]
+    return make(c.g_lr, c), make(c.d_lr, c)

@@ -10,6 +10,7 @@ import signal
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
@@ -111,8 +112,16 @@ def _make_sampler(generator, config, rng):
     return sample
 
 
-def _check_finite(step, scalars, last_saved):
+@jax.jit
+def _all_finite(tree):
+    return jax.tree.reduce(lambda ok, x: ok & jnp.all(jnp.isfinite(x)), tree, jnp.bool_(True))
+
+
+def _check_finite(step, scalars, last_saved, state=None):
+    """Raises before anything non-finite is logged as progress or saved."""
     bad = {k: v for k, v in scalars.items() if not np.isfinite(v)}
+    if state is not None and not to_host(_all_finite(state)):
+        bad['parameters or optimiser state'] = 'non-finite'
     if bad:
         kept = (f'the checkpoint of step {last_saved} is kept' if last_saved is not None
                 else 'no checkpoint was written')
@@ -182,7 +191,7 @@ def train(config, workdir, command=None):
                                      grid)
             preempted = preemption.reached(step)
             if step % config.checkpoint.every_steps == 0 or last or preempted:
-                _check_finite(step, to_host(metrics), last_saved)
+                _check_finite(step, to_host(metrics), last_saved, state)
                 checkpointer.save(step, state, batches)
                 last_saved = step
             if preempted:
