@@ -26,15 +26,20 @@ def to_uint8(images):
     return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def image_grid(images, ncols=None):
-    """Tiles uint8 NHWC images into one HWC image, ``ncols`` per row (default: square)."""
+def image_grid(images, ncols=None, pad=2, pad_value=128):
+    """Tiles uint8 NHWC images into one HWC image, ``ncols`` per row (default: square).
+
+    Cells are separated by ``pad`` pixels of ``pad_value`` (grey), so that dark
+    image borders do not merge into stripes.
+    """
     n, h, w, c = images.shape
     ncols = ncols or math.ceil(math.sqrt(n))
     nrows = math.ceil(n / ncols)
-    grid = np.zeros((nrows * h, ncols * w, c), np.uint8)
+    grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), pad_value, np.uint8)
     for i, image in enumerate(images):
         r, col = divmod(i, ncols)
-        grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = image
+        top, left = pad + r * (h + pad), pad + col * (w + pad)
+        grid[top:top + h, left:left + w] = image
     return grid
 
 

@@ -15,11 +15,13 @@ def test_to_uint8_maps_range_and_clips():
 
 
 def test_image_grid_places_images_row_major():
-    images = np.stack([np.full((2, 3, 1), i, np.uint8) for i in range(5)])
-    grid = log_lib.image_grid(images, ncols=3)
-    assert grid.shape == (4, 9, 1)
-    assert grid[0, 3, 0] == 1 and grid[2, 0, 0] == 3 and grid[2, 3, 0] == 4
-    assert grid[2, 6, 0] == 0  # The empty sixth cell.
+    images = np.stack([np.full((2, 3, 1), 10 + i, np.uint8) for i in range(5)])
+    grid = log_lib.image_grid(images, ncols=3, pad=1, pad_value=0)
+    assert grid.shape == (2 * 3 + 1, 3 * 4 + 1, 1)
+    # Cell (row, col) starts at (1 + 3 * row, 1 + 4 * col).
+    assert grid[1, 1, 0] == 10 and grid[1, 5, 0] == 11 and grid[4, 1, 0] == 13
+    assert grid[5, 7, 0] == 14 and grid[4, 9, 0] == 0  # The sixth cell is empty.
+    assert grid[0, :, 0].max() == 0 and grid[:, 4, 0].max() == 0  # Padding.
 
 
 def test_metric_writer_writes_jsonl_and_events(tmp_path):

@@ -5,12 +5,14 @@ import pytest
 from tests import helpers
 
 
-@pytest.mark.parametrize('optimizer, lr', [('sgd', 0.005), ('adam', 2e-4)])
-def test_ten_updates_same_params_on_1_and_4_devices(tmp_path, optimizer, lr):
+@pytest.mark.parametrize('optimizer, lr, n_dis', [('sgd', 0.005, 1), ('adam', 2e-4, 1),
+                                                  ('sgd', 0.005, 2)])
+def test_ten_updates_same_params_on_1_and_4_devices(tmp_path, optimizer, lr, n_dis):
     # Plain SGD exposes a gradient scaled by the device count (the shard_map trap:
     # grad of the local loss is already summed over devices); Adam would hide it.
     overrides = {'train.steps': 10, 'model.cross_replica_bn': True, 'optim.name': optimizer,
-                 'optim.g_lr': lr, 'optim.d_lr': lr, 'log.sample_every': 10,
+                 'optim.g_lr': lr, 'optim.d_lr': lr, 'train.n_dis': n_dis,
+                 'log.sample_every': 10,
                  'checkpoint.every_steps': 10}
     one = helpers.train_in_subprocess(tmp_path / 'one', tmp_path / 'one.npz', overrides,
                                       devices=1)
