@@ -1,8 +1,8 @@
 """Fréchet Inception Distance: Gaussian feature statistics and the distance between them.
 
 Everything runs on the host in float64 numpy. The statistics are small (a 2048x2048
-covariance for Inception pool features) and FID is a difference of large, nearly equal
-traces, so float32 would lose most of its significant digits.
+covariance for Inception pool features) and FID is a small difference of large traces,
+which float32 would leave with only a few significant digits.
 
 The matrix square root is taken through symmetric eigendecompositions only, never a
 general `sqrtm`: tr sqrt(C1 C2) equals tr sqrt(S C2 S) with S = sqrt(C1), and S C2 S
