@@ -77,7 +77,7 @@ def test_stacked_mnist_single_mode_and_hand_case():
 def test_stacked_mnist_rejects_bad_digits():
     with pytest.raises(ValueError, match="0..9"):
         stacked_mnist_mode_stats(np.array([[1, 2, 10]]))
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ValueError, match="integer digits"):
         stacked_mnist_mode_stats(np.array([[1.0, 2.0, 3.0]]))
 
 
