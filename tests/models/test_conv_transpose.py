@@ -1,0 +1,42 @@
+"""PhaseConvTranspose computes exactly nn.ConvTranspose(padding='SAME')."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax.models.conv_transpose import PhaseConvTranspose, phase_taps
+
+
+@pytest.mark.parametrize('kernel, stride, size', [
+    (4, 2, 7), (3, 2, 5), (5, 2, 4), (4, 4, 3), (2, 2, 5)])
+def test_same_outputs_and_gradients_as_flax_conv_transpose(kernel, stride, size):
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size, 3))
+    reference = nn.ConvTranspose(5, (kernel, kernel), (stride, stride), padding='SAME')
+    fast = PhaseConvTranspose(5, (kernel, kernel), (stride, stride))
+    params = reference.init(jax.random.PRNGKey(1), x)
+    params = jax.tree.map(lambda p: p + 0.1, params)  # A nonzero bias too.
+    assert jax.tree.map(jnp.shape, fast.init(jax.random.PRNGKey(1), x)) == jax.tree.map(
+        jnp.shape, params)
+
+    y_ref, y_fast = reference.apply(params, x), fast.apply(params, x)
+    assert y_fast.shape == y_ref.shape == (2, size * stride, size * stride, 5)
+    np.testing.assert_allclose(y_fast, y_ref, rtol=1e-5, atol=1e-5)
+
+    # Gradients of a non-trivial scalar with respect to the input and the kernel.
+    weights = jax.random.normal(jax.random.PRNGKey(2), y_ref.shape)
+    def loss(module):
+        return lambda p, x: jnp.sum(jnp.tanh(module.apply(p, x)) * weights)
+    g_ref = jax.grad(loss(reference), argnums=(0, 1))(params, x)
+    g_fast = jax.grad(loss(fast), argnums=(0, 1))(params, x)
+    for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_ref)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_phase_taps_for_the_dcgan_layer():
+    # Kernel 4, stride 2, SAME (leading pad 2): y[2p] = K0 x[p-1] + K2 x[p] and
+    # y[2p+1] = K1 x[p] + K3 x[p+1]; 4 marks "no tap" for that offset.
+    taps, low, high = phase_taps(4, 2)
+    assert (low, high) == (-1, 1)
+    np.testing.assert_array_equal(taps, [[0, 2, 4], [4, 1, 3]])
