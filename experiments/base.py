@@ -53,6 +53,26 @@ def get_config(arg=None):
     c.log.sample_every = 500  # Sample grid from a fixed latent batch.
     c.log.num_samples = 64
 
+    c.eval = ml_collections.ConfigDict()
+    c.eval.every_steps = 0  # Evaluate during training every N steps and at the end; 0: never.
+    c.eval.metrics = 'fid,kid,is,prdc'  # Comma-separated names in gan_jax.evaluate.METRICS.
+    # A name in gan_jax.metrics.extractors.EXTRACTORS: 'inception' (plain FID, needs
+    # converted weights, see README) or a gan_jax classifier (FID-LeNet-MNIST, ...).
+    c.eval.extractor = 'inception'
+    c.eval.inception_weights = config_dict.placeholder(str)  # None: ~/.cache/gan_jax/...
+    c.eval.num_samples = 10_000  # Generated images (and reference rows for KID/PRDC).
+    c.eval.batch_size = 100  # Global; a multiple of the device count.
+    c.eval.use_ema = True  # Evaluate the EMA generator when there is one.
+    c.eval.seed = 0  # Latents of the generated images.
+    c.eval.reference_split = 'train'  # TFDS split of the reference images.
+    c.eval.reference_num = config_dict.placeholder(int)  # None: the whole split.
+    c.eval.kid_subsets = 100
+    c.eval.kid_subset_size = 1000
+    # Keep a 'best' checkpoint by this metric (FID, KID, IS, precision, recall,
+    # density, coverage); None keeps none.
+    c.eval.best_metric = config_dict.placeholder(str)
+    c.eval.cache_dir = config_dict.placeholder(str)  # None: ~/.cache/gan_jax/reference_stats
+
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.every_steps = 500
     c.checkpoint.keep = 3  # The last N checkpoints are kept.

@@ -6,9 +6,14 @@ keeps the last N. Every process takes part in saving and restoring; Orbax writes
 the shared files from the primary process, and Grain one position file per process.
 """
 
+import json
+import os
+
 import grain
 import jax
 import orbax.checkpoint as ocp
+
+from gan_jax import parallel
 
 
 class CheckpointError(RuntimeError):
@@ -28,22 +33,28 @@ class Checkpointer:
     def latest_step(self):
         return self._manager.latest_step()
 
-    def save(self, step, state, data_iterator):
-        """Starts an asynchronous save of ``state`` and the iterator's position."""
-        self._manager.save(int(step), args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state),
-            data=grain.checkpoint.CheckpointSave(data_iterator)), force=True)
+    def all_steps(self):
+        return sorted(self._manager.all_steps())
 
-    def restore(self, step, abstract_state, data_iterator):
+    def save(self, step, state, data_iterator=None):
+        """Starts an asynchronous save of ``state`` and the iterator's position."""
+        items = {'state': ocp.args.StandardSave(state)}
+        if data_iterator is not None:
+            items['data'] = grain.checkpoint.CheckpointSave(data_iterator)
+        self._manager.save(int(step), args=ocp.args.Composite(**items), force=True)
+
+    def restore(self, step, abstract_state, data_iterator=None):
         """Returns the state saved at ``step`` and moves ``data_iterator`` there.
 
         ``abstract_state`` (``jax.ShapeDtypeStruct`` leaves with shardings) gives
-        the structure, dtypes and placement to restore into.
+        the structure, dtypes and placement to restore into. Without an iterator
+        only the state is read (evaluation).
         """
+        items = {'state': ocp.args.StandardRestore(abstract_state)}
+        if data_iterator is not None:
+            items['data'] = grain.checkpoint.CheckpointRestore(data_iterator)
         try:
-            restored = self._manager.restore(int(step), args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract_state),
-                data=grain.checkpoint.CheckpointRestore(data_iterator)))
+            restored = self._manager.restore(int(step), args=ocp.args.Composite(**items))
         except Exception as e:  # Orbax raises many types; all mean the same here.
             raise CheckpointError(
                 f'The checkpoint of step {step} in {self.directory} could not be read '
@@ -60,6 +71,40 @@ class Checkpointer:
         self._manager.close()
 
 
-def abstract_like(state):
-    """Shapes, dtypes and shardings of ``state``, the restore target."""
-    return jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+def abstract_state(init_state, mesh):
+    """The restore target for a state built by ``init_state``, without computing it."""
+    sharding = parallel.replicated(mesh)
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
+                        jax.eval_shape(init_state))
+
+
+class BestCheckpoint:
+    """The state with the best value of one metric so far, kept beside the latest ones.
+
+    ``<workdir>/checkpoints_best`` holds that one checkpoint and ``best.json`` its
+    metric, value and step, so a resumed run keeps comparing against it.
+    """
+
+    def __init__(self, workdir, metric, larger_is_better):
+        self.metric, self._larger = metric, larger_is_better
+        self._record = os.path.join(workdir, 'best.json')
+        self.checkpointer = Checkpointer(os.path.join(workdir, 'checkpoints_best'), keep=1)
+        self.value = None
+        if os.path.exists(self._record):
+            with open(self._record) as f:
+                record = json.load(f)
+            if record['metric'] == metric:
+                self.value = record['value']
+
+    def update(self, step, state, metrics):
+        """Saves ``state`` if ``metrics[self.metric]`` beats the best so far."""
+        value = metrics[self.metric]
+        if self.value is not None and not (
+                value > self.value if self._larger else value < self.value):
+            return False
+        self.checkpointer.save(step, state)
+        self.value = value
+        if jax.process_index() == 0:
+            with open(self._record, 'w') as f:
+                json.dump({'metric': self.metric, 'value': value, 'step': int(step)}, f)
+        return True

@@ -6,7 +6,7 @@ import os
 # Keys that may change between a run and its resumption: how long to train and
 # how often to log or save. Changing anything else would silently make the
 # resumed run a different experiment.
-RESUMABLE_CHANGES = ('train.steps', 'dry_run', 'log.', 'checkpoint.', 'data.num_threads',
+RESUMABLE_CHANGES = ('train.steps', 'dry_run', 'log.', 'checkpoint.', 'eval.', 'data.num_threads',
                      'data.tfds_data_dir', 'data.download', 'data.path')
 
 

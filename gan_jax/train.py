@@ -18,6 +18,7 @@ from jax.experimental import multihost_utils
 from gan_jax import checkpoint as ckpt_lib
 from gan_jax import config as config_lib
 from gan_jax import data as data_lib
+from gan_jax import evaluate as eval_lib
 from gan_jax import logging as log_lib
 from gan_jax import losses, models, parallel
 from gan_jax import state as state_lib
@@ -71,7 +72,6 @@ def _model_config(config):
 
 def build(config):
     """Everything static a run needs: data source, networks, optimisers, loss."""
-    parallel.check_batch_divisible(config.train.batch_size)
     loss = losses.get_loss(config.train.loss)
     source = data_lib.get_source(config.data, resolution=config.data.resolution)
     generator, discriminator = models.build_models(_model_config(config), source.image_shape)
@@ -112,6 +112,15 @@ def _make_sampler(generator, config, rng):
     return sample
 
 
+def _write_samples(sample, state, step, workdir, writer, is_main):
+    """The fixed-latent grid (EMA generator when there is one) to PNG and TensorBoard."""
+    params = state.ema_params if state.ema_params is not None else state.g_params
+    grid = log_lib.image_grid(log_lib.to_uint8(to_host(sample(params, state.g_batch_stats))))
+    writer.write_image(step, 'samples', grid)
+    if is_main:
+        log_lib.save_png(os.path.join(workdir, 'samples', f'step_{step:07d}.png'), grid)
+
+
 @jax.jit
 def _all_finite(tree):
     return jax.tree.reduce(lambda ok, x: ok & jnp.all(jnp.isfinite(x)), tree, jnp.bool_(True))
@@ -130,8 +139,22 @@ def _check_finite(step, scalars, last_saved, state=None):
             f'it. Lower the learning rates (optim.g_lr, optim.d_lr) or change the loss.')
 
 
+def _evaluate(evaluator, best, state, step, workdir, writer, is_main):
+    """Metrics of the current generator: to eval_<step>.json, the logs, and the best checkpoint."""
+    result = evaluator.evaluate(state, step)
+    metrics = result['metrics']
+    if is_main:
+        eval_lib.write_result(workdir, result)
+        print(f'eval at step {step}: ' + ', '.join(f'{k} {v:.4g}' for k, v in metrics.items()),
+              file=sys.stderr, flush=True)
+    writer.write_scalars(step, {f'eval/{k}': v for k, v in metrics.items()})
+    if best is not None and best.update(step, state, metrics):
+        logging.info('New best %s %.4g at step %d.', best.metric, best.value, step)
+
+
 def train(config, workdir, command=None):
     """Trains (or resumes) the run in ``workdir``; returns the final train state."""
+    parallel.check_batch_divisible(config.train.batch_size)
     source, generator, discriminator, g_tx, d_tx, loss, init_state = build(config)
     is_main = jax.process_index() == 0
     if config.dry_run:
@@ -143,6 +166,13 @@ def train(config, workdir, command=None):
     if is_main:
         config_lib.save_or_check(config, workdir, command or sys.argv)
     mesh = parallel.make_mesh()
+    # Built before training so that missing extractor weights fail at once.
+    evaluator, best = None, None
+    if config.eval.every_steps:
+        evaluator = eval_lib.Evaluator(config, generator, source, mesh)
+        if config.eval.best_metric:
+            best = ckpt_lib.BestCheckpoint(workdir, evaluator.best_key(),
+                                           eval_lib.BEST_DIRECTION[config.eval.best_metric])
     state = jax.jit(init_state, out_shardings=parallel.replicated(mesh))()
     update = step_lib.compile_update(step_lib.make_update(
         generator=generator, discriminator=discriminator, g_tx=g_tx, d_tx=d_tx, loss=loss,
@@ -156,7 +186,7 @@ def train(config, workdir, command=None):
         process_count=jax.process_count(), num_threads=config.data.num_threads)
     last_saved = checkpointer.latest_step()
     if last_saved is not None:
-        state = checkpointer.restore(last_saved, ckpt_lib.abstract_like(state),
+        state = checkpointer.restore(last_saved, ckpt_lib.abstract_state(init_state, mesh),
                                      data_iterator)
         logging.info('Resumed from the checkpoint of step %d in %s.', last_saved, workdir)
     batches = data_lib.device_prefetch(data_iterator, parallel.batch_sharding(mesh))
@@ -182,13 +212,9 @@ def train(config, workdir, command=None):
                     scalars['images_per_sec'] = progress.steps_per_sec * config.train.batch_size
                 writer.write_scalars(step, scalars)
             if step % config.log.sample_every == 0 or last:
-                params = state.ema_params if state.ema_params is not None else state.g_params
-                grid = log_lib.image_grid(log_lib.to_uint8(
-                    to_host(sample(params, state.g_batch_stats))))
-                writer.write_image(step, 'samples', grid)
-                if is_main:
-                    log_lib.save_png(os.path.join(workdir, 'samples', f'step_{step:07d}.png'),
-                                     grid)
+                _write_samples(sample, state, step, workdir, writer, is_main)
+            if evaluator and (step % config.eval.every_steps == 0 or last):
+                _evaluate(evaluator, best, state, step, workdir, writer, is_main)
             preempted = preemption.reached(step)
             if step % config.checkpoint.every_steps == 0 or last or preempted:
                 _check_finite(step, to_host(metrics), last_saved, state)
@@ -198,8 +224,9 @@ def train(config, workdir, command=None):
                 logging.warning('Pre-empted: saved the checkpoint of step %d; exiting.', step)
                 break
     finally:
-        checkpointer.wait()
-        checkpointer.close()
+        for c in [checkpointer] + ([best.checkpointer] if best else []):
+            c.wait()
+            c.close()
         writer.close()
         preemption.close()
     return state

@@ -30,6 +30,7 @@ def tiny_config(**overrides):
     c.log.num_samples = 16
     c.checkpoint.every_steps = 3
     c.data.num_threads = 1
+    c.eval.every_steps = 0
     set_overrides(c, overrides)
     c.lock()
     return c

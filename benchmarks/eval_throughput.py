@@ -1,0 +1,56 @@
+"""Feature-extraction throughput of the evaluation extractors (images/s).
+
+    python benchmarks/eval_throughput.py [--batch 50] [--repeats 5]
+
+LeNet-MNIST on 28x28x1 uint8 images with the committed weights; the FID Inception
+network on 32x32x3 uint8 images resized to 299x299 (the CIFAR-10 FID protocol)
+with random weights of the right shapes: speed does not depend on the values, and
+the real weights cannot be downloaded here. Prints the median over repeats after
+one compiling call. Measure on a quiet machine.
+"""
+
+import argparse
+import functools
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gan_jax.metrics import classifiers, inception
+
+
+def _images_per_second(fn, images, repeats):
+    jax.block_until_ready(fn(images))  # Compile.
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(images))
+        times.append(time.perf_counter() - start)
+    return len(images) / statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('--batch', type=int, default=50)
+    parser.add_argument('--repeats', type=int, default=5)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+
+    lenet, _ = classifiers.load_classifier('lenet_mnist')
+    digits = jnp.asarray(rng.integers(0, 256, (args.batch, 28, 28, 1), np.uint8))
+    print(f'lenet_mnist 28x28: {_images_per_second(jax.jit(lenet), digits, args.repeats):.0f} '
+          f'images/s (batch {args.batch})')
+
+    variables = jax.jit(inception.FIDInceptionV3().init)(
+        jax.random.PRNGKey(0), jnp.zeros((1, 299, 299, 3)))
+    cifar = jnp.asarray(rng.integers(0, 256, (args.batch, 32, 32, 3), np.uint8))
+    # Weights passed as an argument, as in gan_jax.evaluate, not baked in as constants.
+    apply = functools.partial(jax.jit(inception.fid_inception_apply), variables)
+    print(f'fid_inception 32->299: {_images_per_second(apply, cifar, args.repeats):.1f} '
+          f'images/s (batch {args.batch}) on {jax.devices()[0].platform}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,67 @@
+"""Feature extractors behind the metrics, one interface for all of them.
+
+An extractor maps uint8 NHWC images to ``{'features', 'logits'}``. Its name, weight
+hash and resize method go into the protocol of every number computed from it, and
+its ``label`` goes into the metric's name: plain ``FID`` only for the FID
+Inception network, ``FID-LeNet-MNIST`` and the like for gan_jax's own classifiers.
+"""
+
+import dataclasses
+import os
+from typing import Any, Callable
+
+from gan_jax.metrics import classifiers
+
+INCEPTION = 'inception'
+_CLASSIFIER_LABELS = {
+    'lenet_mnist': '-LeNet-MNIST',
+    'lenet_fashion_mnist': '-LeNet-FashionMNIST',
+    'cnn_cifar10': '-CNN-CIFAR10',
+}
+EXTRACTORS = (INCEPTION, *_CLASSIFIER_LABELS)
+# Where the converted FID Inception weights are looked for when the config names none.
+DEFAULT_INCEPTION_WEIGHTS = os.path.join('~', '.cache', 'gan_jax', 'fid_inception.npz')
+
+
+@dataclasses.dataclass(frozen=True)
+class Extractor:
+    name: str
+    label: str  # Appended to metric names: '' for Inception, '-LeNet-MNIST', ...
+    weights_sha256: str
+    resize: str
+    variables: Any  # Passed to ``apply`` as an argument, so large weights are not
+    # baked into the compiled program as constants.
+    apply: Callable  # (variables, uint8 images) -> {'features': [N, d], 'logits': [N, K]}
+
+
+def _inception(weights_path):
+    from gan_jax.metrics import inception  # Imported only when used.
+    path = os.path.expanduser(weights_path or os.environ.get('GAN_JAX_INCEPTION_WEIGHTS')
+                              or DEFAULT_INCEPTION_WEIGHTS)
+    try:
+        weights = inception.load_fid_inception(path)
+    except FileNotFoundError as e:
+        raise type(e)(f'{e}\nor point eval.inception_weights (or $GAN_JAX_INCEPTION_WEIGHTS) '
+                      f'at the converted file; --config.eval.every_steps=0 trains without '
+                      f'evaluation.') from None
+
+    def apply(variables, images):
+        out = inception.fid_inception_apply(variables, images)
+        return {'features': out['pool'], 'logits': out['logits']}
+    return Extractor(INCEPTION, '', weights.sha256, inception.RESIZE_METHOD,
+                     weights.variables, apply)
+
+
+def _classifier(name):
+    apply_fn, info = classifiers.load_classifier(name)
+    return Extractor(name, _CLASSIFIER_LABELS[name], info['sha256'], info['resize'], {},
+                     lambda variables, images: apply_fn(images))
+
+
+def get_extractor(name, *, inception_weights=None):
+    """Loads extractor ``name``; fails at once, saying how to get missing weights."""
+    if name == INCEPTION:
+        return _inception(inception_weights)
+    if name in _CLASSIFIER_LABELS:
+        return _classifier(name)
+    raise ValueError(f'eval.extractor={name!r} is not one of {", ".join(EXTRACTORS)}.')
