@@ -1,0 +1,1 @@
+"""Evaluation metrics for generated images and the feature extractors they use."""

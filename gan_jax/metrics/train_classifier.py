@@ -1,0 +1,211 @@
+"""Trains a domain classifier on the real data and records it in the weights manifest.
+
+    python -m gan_jax.metrics.train_classifier --name lenet_mnist [--data_dir ../shared/data] \
+        [--epochs N] [--seed 0]
+
+The data folder holds MNIST and Fashion-MNIST as the original IDX .gz files and CIFAR-10 as .npz
+(see ../shared/data/README.md). The run is deterministic given the seed on a given machine and
+software stack. It overwrites weights/<name>.msgpack and the name's manifest entry.
+"""
+
+import argparse
+import datetime
+import gzip
+import json
+import os
+import pathlib
+import time
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from gan_jax.metrics import classifiers
+
+# Per classifier: Adam with a cosine-decayed learning rate. Augmentation (horizontal flips and
+# shifts of up to 4 pixels) is only used for CIFAR-10, whose small CNN overfits without it.
+TRAINING = {
+    "lenet_mnist": dict(epochs=5, batch_size=128, learning_rate=1e-3, augment=False),
+    "lenet_fashion_mnist": dict(epochs=5, batch_size=128, learning_rate=1e-3, augment=False),
+    "cnn_cifar10": dict(epochs=6, batch_size=128, learning_rate=2e-3, augment=True),
+}
+
+TEST_SETS = {
+    "mnist": "MNIST test set (t10k, all 10000 images)",
+    "fashion_mnist": "Fashion-MNIST test set (t10k, all 10000 images)",
+    "cifar10": ("CIFAR-10 test_batch[0:1000]: the first 1000 of the 10000 test images, the only "
+                "ones available offline"),
+}
+
+IDX_UINT8 = 0x08
+
+
+def default_data_dir() -> pathlib.Path:
+    """Env GAN_JAX_SHARED_DATA, else <repo>/../shared/data."""
+    repo = pathlib.Path(__file__).resolve().parents[2]
+    return pathlib.Path(os.environ.get("GAN_JAX_SHARED_DATA", repo.parent / "shared" / "data"))
+
+
+def read_idx(path: pathlib.Path) -> np.ndarray:
+    """Reads a gzipped IDX file of unsigned bytes (the MNIST format) as a uint8 array.
+
+    Header: two zero bytes, a type byte (0x08 = uint8), the number of dimensions, then each
+    dimension as a big-endian int32.
+    """
+    data = gzip.decompress(pathlib.Path(path).read_bytes())
+    if len(data) < 4 or data[:2] != b"\x00\x00" or data[2] != IDX_UINT8:
+        raise ValueError(f"{path} is not a uint8 IDX file: bad magic number {data[:4].hex()} "
+                         f"(expected 0000{IDX_UINT8:02x}nn).")
+    offset = 4 + 4 * data[3]
+    if len(data) < offset:
+        raise ValueError(f"{path}: truncated IDX header.")
+    shape = tuple(int(d) for d in np.frombuffer(data, ">i4", count=data[3], offset=4))
+    if len(data) - offset != np.prod(shape):
+        raise ValueError(f"{path}: header says shape {shape} but the file holds "
+                         f"{len(data) - offset} values.")
+    return np.frombuffer(data, np.uint8, offset=offset).reshape(shape)
+
+
+def load_dataset(dataset: str, split: str, data_dir: pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 NHWC images, int64 labels) of `split` ('train' or 'test') from the shared data."""
+    data_dir = pathlib.Path(data_dir)
+    if dataset == "cifar10":
+        file = "cifar10_train.npz" if split == "train" else "cifar10_test_first1000.npz"
+        with np.load(data_dir / "cifar10" / file) as data:
+            images, labels = data["x"], data["y"]
+    else:
+        prefix = data_dir / dataset / ("train" if split == "train" else "t10k")
+        images = read_idx(f"{prefix}-images-idx3-ubyte.gz")[..., None]
+        labels = read_idx(f"{prefix}-labels-idx1-ubyte.gz")
+    if images.dtype != np.uint8 or images.ndim != 4 or labels.shape != (len(images),):
+        raise ValueError(f"{dataset}/{split}: images {images.dtype} {images.shape} and labels "
+                         f"{labels.shape} are not uint8 NHWC with one label each.")
+    return images, labels.astype(np.int64)
+
+
+def accuracy(apply_fn, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> float:
+    """Top-1 accuracy of `apply_fn` (as from load_classifier) over the whole set, in batches."""
+    predict = jax.jit(lambda x: jnp.argmax(apply_fn(x)["logits"], axis=-1))
+    correct = 0
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size]
+        # Pad the last batch so that one compiled shape serves all batches.
+        padded = np.concatenate([batch, np.zeros((batch_size - len(batch), *batch.shape[1:]),
+                                                 batch.dtype)])
+        predictions = np.asarray(predict(padded))[:len(batch)]
+        correct += int((predictions == labels[start:start + batch_size]).sum())
+    return correct / len(images)
+
+
+def augment(key: jax.Array, x: jax.Array) -> jax.Array:
+    """Random horizontal flips and shifts of up to 4 pixels (reflect-padded crops)."""
+    flip_key, crop_key = jax.random.split(key)
+    n, height, width, channels = x.shape
+    x = jnp.where(jax.random.bernoulli(flip_key, 0.5, (n, 1, 1, 1)), x[:, :, ::-1], x)
+    x = jnp.pad(x, ((0, 0), (4, 4), (4, 4), (0, 0)), mode="reflect")
+    offsets = jax.random.randint(crop_key, (n, 2), 0, 9)
+    return jax.vmap(lambda image, o: jax.lax.dynamic_slice(
+        image, (o[0], o[1], 0), (height, width, channels)))(x, offsets)
+
+
+def train(name: str, data_dir: pathlib.Path, epochs: int, seed: int) -> tuple[dict, float]:
+    """Trains classifier `name`; returns its variables and the test accuracy."""
+    spec, settings = classifiers.get_spec(name), TRAINING[name]
+    train_images, train_labels = load_dataset(spec.dataset, "train", data_dir)
+    test_images, test_labels = load_dataset(spec.dataset, "test", data_dir)
+    module = spec.build()
+    batch_size = settings["batch_size"]
+    steps_per_epoch = len(train_images) // batch_size
+    schedule = optax.cosine_decay_schedule(settings["learning_rate"], epochs * steps_per_epoch)
+    optimizer = optax.adam(schedule)
+    init_key, augment_key = jax.random.split(jax.random.key(seed))
+    variables = classifiers.init_variables(name, init_key)
+    params, state = variables["params"], {k: v for k, v in variables.items() if k != "params"}
+    opt_state = optimizer.init(params)
+
+    @jax.jit
+    def step(params, state, opt_state, images, labels, step_index):
+        x = classifiers.preprocess(images, name)
+        if settings["augment"]:
+            x = augment(jax.random.fold_in(augment_key, step_index), x)
+
+        def loss_fn(params):
+            outputs, new_state = module.apply({"params": params, **state}, x, train=True,
+                                              mutable=list(state))
+            loss = optax.softmax_cross_entropy_with_integer_labels(outputs["logits"], labels)
+            return loss.mean(), new_state
+
+        (loss, state), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), state, opt_state, loss
+
+    rng = np.random.default_rng(seed)
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        order = rng.permutation(len(train_images))
+        for i in range(steps_per_epoch):
+            batch = order[i * batch_size:(i + 1) * batch_size]
+            params, state, opt_state, loss = step(params, state, opt_state, train_images[batch],
+                                                  train_labels[batch], epoch * steps_per_epoch + i)
+        variables = {"params": params, **state}
+        test_accuracy = accuracy(
+            lambda x: module.apply(variables, classifiers.preprocess(x, name)),
+            test_images, test_labels)
+        print(f"epoch {epoch + 1}/{epochs}: loss {float(loss):.4f}, "
+              f"test accuracy {test_accuracy:.4f} ({time.perf_counter() - start:.0f} s)",
+              flush=True)
+    return variables, test_accuracy
+
+
+def save(name: str, variables: dict, *, test_accuracy: float, epochs: int, seed: int,
+         wall_s: float, weights_dir: pathlib.Path = classifiers.WEIGHTS_DIR) -> pathlib.Path:
+    """Writes weights/<name>.msgpack and replaces the name's manifest entry."""
+    spec = classifiers.get_spec(name)
+    path = pathlib.Path(weights_dir) / f"{name}.msgpack"
+    path.write_bytes(flax.serialization.to_bytes(variables))
+    manifest = classifiers.read_manifest(weights_dir)
+    manifest[name] = {
+        "file": path.name,
+        "sha256": classifiers.sha256(path),
+        "dataset": spec.dataset,
+        "input_shape": list(spec.input_shape),
+        "normalisation": {"mean": list(spec.mean), "std": list(spec.std)},
+        "architecture": json.loads(json.dumps(spec.architecture)),
+        "num_params": sum(x.size for x in jax.tree.leaves(variables["params"])),
+        "training": {k: v for k, v in TRAINING[name].items() if k != "epochs"},
+        "train_command": (f"python -m gan_jax.metrics.train_classifier --name {name} "
+                          f"--epochs {epochs} --seed {seed}"),
+        "epochs": epochs,
+        "seed": seed,
+        "train_wall_s": round(wall_s),
+        "test_accuracy": round(test_accuracy, 4),
+        "test_set": TEST_SETS[spec.dataset],
+        "software": f"jax {jax.__version__}, flax {flax.__version__}, optax {optax.__version__}",
+        "date": datetime.date.today().isoformat(),
+    }
+    (pathlib.Path(weights_dir) / classifiers.MANIFEST).write_text(
+        json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--name", required=True, choices=list(classifiers.SPECS))
+    parser.add_argument("--data_dir", type=pathlib.Path, default=default_data_dir())
+    parser.add_argument("--epochs", type=int, help="default: per classifier, see TRAINING")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    epochs = args.epochs or TRAINING[args.name]["epochs"]
+    start = time.perf_counter()
+    variables, test_accuracy = train(args.name, args.data_dir, epochs, args.seed)
+    wall_s = time.perf_counter() - start
+    path = save(args.name, variables, test_accuracy=test_accuracy, epochs=epochs, seed=args.seed,
+                wall_s=wall_s)
+    print(f"{args.name}: test accuracy {test_accuracy:.4f} after {epochs} epochs in "
+          f"{wall_s:.0f} s; wrote {path} ({path.stat().st_size} bytes)")
+
+
+if __name__ == "__main__":
+    main()
