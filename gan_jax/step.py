@@ -1,4 +1,4 @@
-"""The update: ``n_dis`` discriminator steps, then one generator step.
+"""The update: ``n_dis`` discriminator steps, then one generator step, one program.
 
 Written for one device (pmap style: a named batch axis, explicit ``lax.pmean``)
 and compiled as ``jax.jit(jax.shard_map(...))`` over a 1-D device mesh.
@@ -14,7 +14,6 @@ Randomness: example ``i`` of the global batch at step ``t`` draws its latent fro
 latents on 1 or N devices and hosts.
 """
 
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -63,9 +62,9 @@ def make_update(*, generator, discriminator, g_tx, d_tx, loss, z_dim, ema_decay)
     batch per discriminator step, as in compare_gan and mimicry.
     """
 
-    def d_step(carry, inputs, *, g_params, g_batch_stats, key):
+    def d_step(carry, j, real, *, g_params, g_batch_stats, key):
+        """Discriminator step ``j`` on its own real batch; carry = D's params, stats, opt."""
         d_params, d_batch_stats, d_opt_state = carry
-        j, real = inputs
         local_batch = real.shape[0]
         z = sample_latents(jax.random.fold_in(key, j), _global_indices(local_batch), z_dim)
         fake, _ = _apply_train(generator, g_params, g_batch_stats, z)
@@ -97,11 +96,18 @@ def make_update(*, generator, discriminator, g_tx, d_tx, loss, z_dim, ema_decay)
         reals = images_to_float(batch['image'])
         n_dis, local_batch = reals.shape[:2]
 
-        (d_params, d_batch_stats, d_opt_state), d_metrics = lax.scan(
-            functools.partial(d_step, g_params=state.g_params,
-                              g_batch_stats=state.g_batch_stats, key=d_key),
-            (state.d_params, state.d_batch_stats, state.d_opt_state),
-            (jnp.arange(n_dis), reals))
+        # A Python loop, i.e. straight-line code in the one compiled program: inside
+        # lax.scan (even unrolled, the body stays a called computation) XLA:CPU picks
+        # a ~20x slower algorithm for the strided-conv weight gradients (DCGAN-32,
+        # batch 64: 9.0 s vs 0.52 s per update). n_dis is small, so compile time
+        # grows little.
+        carry = (state.d_params, state.d_batch_stats, state.d_opt_state)
+        d_metrics = []
+        for j in range(n_dis):
+            carry, metrics = d_step(carry, j, reals[j], g_params=state.g_params,
+                                    g_batch_stats=state.g_batch_stats, key=d_key)
+            d_metrics.append(metrics)
+        d_params, d_batch_stats, d_opt_state = carry
 
         z = sample_latents(g_key, _global_indices(local_batch), z_dim)
 
@@ -131,7 +137,7 @@ def make_update(*, generator, discriminator, g_tx, d_tx, loss, z_dim, ema_decay)
             d_opt_state=d_opt_state,
             ema_params=_ema(state.ema_params, g_params, ema_decay),
         )
-        metrics = {k: jnp.mean(v) for k, v in d_metrics.items()}
+        metrics = {k: jnp.mean(jnp.stack([m[k] for m in d_metrics])) for k in d_metrics[0]}
         metrics['g_loss'] = g_loss
         return new_state, metrics
 
