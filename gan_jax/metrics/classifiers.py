@@ -79,8 +79,8 @@ SPECS = {
                                           _LENET),
     "cnn_cifar10": ClassifierSpec(
         "cifar10", (32, 32, 3), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
-        dict(stages=((32,), (64,), (128,)), kernel_size=3, padding="SAME", batch_norm=True,
-             global_average=True, features_dim=128)),
+        dict(stages=((32,), (64,), (96,), (128,)), kernel_size=3, padding="SAME",
+             batch_norm=True, global_average=True, features_dim=128)),
 }
 
 

@@ -24,12 +24,13 @@ import optax
 
 from gan_jax.metrics import classifiers
 
-# Per classifier: Adam with a cosine-decayed learning rate. Augmentation (horizontal flips and
-# shifts of up to 4 pixels) is only used for CIFAR-10, whose small CNN overfits without it.
+# Per classifier: Adam with a cosine-decayed learning rate. Horizontal flips, the only
+# augmentation, are for CIFAR-10 alone: a flipped digit is no digit, and Fashion-MNIST reaches
+# its target without them.
 TRAINING = {
-    "lenet_mnist": dict(epochs=5, batch_size=128, learning_rate=1e-3, augment=False),
-    "lenet_fashion_mnist": dict(epochs=5, batch_size=128, learning_rate=1e-3, augment=False),
-    "cnn_cifar10": dict(epochs=6, batch_size=128, learning_rate=2e-3, augment=True),
+    "lenet_mnist": dict(epochs=5, batch_size=128, learning_rate=1e-3, flip=False),
+    "lenet_fashion_mnist": dict(epochs=5, batch_size=128, learning_rate=1e-3, flip=False),
+    "cnn_cifar10": dict(epochs=6, batch_size=128, learning_rate=2e-3, flip=True),
 }
 
 TEST_SETS = {
@@ -99,15 +100,9 @@ def accuracy(apply_fn, images: np.ndarray, labels: np.ndarray, batch_size: int =
     return correct / len(images)
 
 
-def augment(key: jax.Array, x: jax.Array) -> jax.Array:
-    """Random horizontal flips and shifts of up to 4 pixels (reflect-padded crops)."""
-    flip_key, crop_key = jax.random.split(key)
-    n, height, width, channels = x.shape
-    x = jnp.where(jax.random.bernoulli(flip_key, 0.5, (n, 1, 1, 1)), x[:, :, ::-1], x)
-    x = jnp.pad(x, ((0, 0), (4, 4), (4, 4), (0, 0)), mode="reflect")
-    offsets = jax.random.randint(crop_key, (n, 2), 0, 9)
-    return jax.vmap(lambda image, o: jax.lax.dynamic_slice(
-        image, (o[0], o[1], 0), (height, width, channels)))(x, offsets)
+def flip(key: jax.Array, x: jax.Array) -> jax.Array:
+    """Flips each image horizontally with probability 1/2."""
+    return jnp.where(jax.random.bernoulli(key, 0.5, (x.shape[0], 1, 1, 1)), x[:, :, ::-1], x)
 
 
 def train(name: str, data_dir: pathlib.Path, epochs: int, seed: int) -> tuple[dict, float]:
@@ -120,7 +115,7 @@ def train(name: str, data_dir: pathlib.Path, epochs: int, seed: int) -> tuple[di
     steps_per_epoch = len(train_images) // batch_size
     schedule = optax.cosine_decay_schedule(settings["learning_rate"], epochs * steps_per_epoch)
     optimizer = optax.adam(schedule)
-    init_key, augment_key = jax.random.split(jax.random.key(seed))
+    init_key, flip_key = jax.random.split(jax.random.key(seed))
     variables = classifiers.init_variables(name, init_key)
     params, state = variables["params"], {k: v for k, v in variables.items() if k != "params"}
     opt_state = optimizer.init(params)
@@ -128,8 +123,8 @@ def train(name: str, data_dir: pathlib.Path, epochs: int, seed: int) -> tuple[di
     @jax.jit
     def step(params, state, opt_state, images, labels, step_index):
         x = classifiers.preprocess(images, name)
-        if settings["augment"]:
-            x = augment(jax.random.fold_in(augment_key, step_index), x)
+        if settings["flip"]:
+            x = flip(jax.random.fold_in(flip_key, step_index), x)
 
         def loss_fn(params):
             outputs, new_state = module.apply({"params": params, **state}, x, train=True,

@@ -1,6 +1,7 @@
-"""The committed domain classifiers: checksums, input contract, and accuracy on the real test sets."""
+"""The committed domain classifiers: checksums, input contract, accuracy on the real test sets."""
 
 import gzip
+import json
 import shutil
 
 import jax
@@ -26,6 +27,8 @@ def test_weights_match_manifest(loaded):
     assert classifiers.sha256(path) == info["sha256"]
     assert path.stat().st_size < 1_000_000
     assert info["resize"] == "none" and info["dataset"] == classifiers.SPECS[name].dataset
+    assert {"architecture", "train_command", "epochs", "test_accuracy", "test_set",
+            "date"} <= set(info)
 
 
 def test_outputs_have_documented_shapes(loaded):
@@ -50,7 +53,7 @@ def test_real_test_accuracy(loaded, shared_data_dir):
 
 def test_wrong_input_is_a_clear_error():
     apply_fn, _ = classifiers.load_classifier("lenet_mnist")
-    with pytest.raises(ValueError, match=r"shape \[N, 28, 28, 1\] \(no resizing\).*\(2, 32, 32, 1\)"):
+    with pytest.raises(ValueError, match=r"\[N, 28, 28, 1\] \(no resizing\).*\(2, 32, 32, 1\)"):
         apply_fn(np.zeros((2, 32, 32, 1), np.uint8))
     with pytest.raises(ValueError, match="uint8"):
         apply_fn(np.zeros((2, 28, 28, 1), np.float32))
@@ -66,10 +69,21 @@ def test_tampered_or_missing_weights_name_the_file_and_the_fix(tmp_path):
     shutil.copytree(classifiers.WEIGHTS_DIR, weights_dir)
     path = weights_dir / "lenet_mnist.msgpack"
     path.write_bytes(path.read_bytes()[:-1] + b"\x00")
-    with pytest.raises(ValueError, match=r"lenet_mnist\.msgpack.*train_classifier --name lenet_mnist"):
+    retrain = r"train_classifier --name lenet_mnist"
+    with pytest.raises(ValueError, match=rf"lenet_mnist\.msgpack does not match.*{retrain}"):
         classifiers.load_classifier("lenet_mnist", weights_dir)
     path.unlink()
-    with pytest.raises(FileNotFoundError, match=r"lenet_mnist\.msgpack.*is missing.*--name lenet_mnist"):
+    with pytest.raises(FileNotFoundError, match=rf"lenet_mnist\.msgpack.*is missing.*{retrain}"):
+        classifiers.load_classifier("lenet_mnist", weights_dir)
+
+
+def test_weights_of_another_architecture_are_refused(tmp_path):
+    weights_dir = tmp_path / "weights"
+    shutil.copytree(classifiers.WEIGHTS_DIR, weights_dir)
+    manifest = json.loads((weights_dir / classifiers.MANIFEST).read_text())
+    manifest["lenet_mnist"]["architecture"]["features_dim"] = 64
+    (weights_dir / classifiers.MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="trained for architecture.*--name lenet_mnist"):
         classifiers.load_classifier("lenet_mnist", weights_dir)
 
 
