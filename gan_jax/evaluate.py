@@ -217,7 +217,8 @@ class Evaluator:
             'step': int(step), 'ema': bool(use_ema), 'num_generated': ec.num_samples,
             'seed': ec.seed, 'quantised': 'uint8', 'reference': ref_protocol,
             'num_reference': real.count,
-            'kid': {'subsets': ec.kid_subsets, 'subset_size': ec.kid_subset_size},
+            'kid': {'subsets': ec.kid_subsets, 'subset_size': min(
+                ec.kid_subset_size, len(real.features), len(fake.features))},
             'is_splits': IS_SPLITS, 'prdc': {**PRDC_K, 'num_each': min(
                 len(real.features), ec.num_samples)},
         }
@@ -230,7 +231,13 @@ class Evaluator:
 
 
 def write_result(workdir, result):
-    path = os.path.join(workdir, f'eval_{result["protocol"]["step"]}.json')
+    """Writes ``eval_<step>.json``, or ``eval_<step>-<k>.json`` when that exists already,
+    so that no earlier result is overwritten."""
+    stem = os.path.join(workdir, f'eval_{result["protocol"]["step"]}')
+    path, k = stem + '.json', 1
+    while os.path.exists(path):
+        k += 1
+        path = f'{stem}-{k}.json'
     with open(path, 'w') as f:
         json.dump(result, f, indent=2)
     return path

@@ -96,14 +96,15 @@ def test_standalone_evaluation_on_1_and_4_devices(tmp_path):
     train.train(helpers.tiny_config(**{**EVAL, 'eval.every_steps': 0, 'train.steps': 3}),
                 str(run))
     outputs = {}
-    for devices in (1, 4):
+    for devices, name in ((1, 'eval_3.json'), (4, 'eval_3-2.json')):
         result = subprocess.run(
             [sys.executable, '-m', 'gan_jax.evaluate', f'--workdir={run}', '--step=latest',
              '--metrics=fid,kid', '--num_samples=64'],
             env=helpers.python_env(devices), capture_output=True, text=True, timeout=300,
             cwd=helpers.REPO)
         assert result.returncode == 0, result.stderr[-3000:]
-        outputs[devices] = json.loads((run / 'eval_3.json').read_text())
+        # A second evaluation of the same step never overwrites the first.
+        outputs[devices] = json.loads((run / name).read_text())
     assert set(outputs[1]['metrics']) == {'FID-LeNet-MNIST', 'KID-LeNet-MNIST',
                                           'KID-LeNet-MNIST_std'}
     # Generation and extraction are sharded; the samples do not depend on it.
