@@ -16,6 +16,12 @@ LAUNCH = [sys.executable, os.path.join(helpers.REPO, 'launch.py')]
 DCGAN = '--config=' + os.path.join(helpers.REPO, 'experiments', 'dcgan.py')
 
 
+def _train_lines(workdir):
+    """metrics.jsonl rows of training scalars (evaluation writes rows of its own)."""
+    rows = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
+    return [r for r in rows if 'd_loss' in r]
+
+
 def _launch(*args, devices=1, timeout=300):
     return subprocess.run(LAUNCH + list(args), env=helpers.python_env(devices),
                           capture_output=True, text=True, timeout=timeout, cwd=helpers.REPO)
@@ -29,13 +35,17 @@ def test_default_command_writes_every_output(tmp_path):
     saved = json.loads((tmp_path / 'config.json').read_text())
     assert saved['config']['train']['steps'] == 4
     assert '--config.train.steps=4' in saved['commands'][0]
-    metrics = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+    metrics = _train_lines(tmp_path)
     assert [m['step'] for m in metrics] == [2, 4]
     assert {'d_loss', 'g_loss', 'd_real_logit', 'd_fake_logit'} <= metrics[0].keys()
     assert 'images_per_sec' in metrics[1]
     assert sorted(os.listdir(tmp_path / 'samples')) == ['step_0000002.png',
                                                         'step_0000004.png']
     assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['2', '4']
+    # The default experiment evaluates at the end: FID-LeNet, kept as the best.
+    result = json.loads((tmp_path / 'eval_4.json').read_text())
+    assert result['metrics']['FID-LeNet-MNIST'] > 0
+    assert os.listdir(tmp_path / 'checkpoints_best') == ['4']
     tags = {v.tag for f in (tmp_path / 'tensorboard').iterdir()
             for e in LegacyEventFileLoader(str(f)).Load() for v in e.summary.value}
     assert {'d_loss', 'g_loss', 'samples'} <= tags
@@ -102,7 +112,7 @@ def test_sigkill_then_same_command_resumes(tmp_path):
                   '--config.log.sample_every=1000')
     assert run.returncode == 0, run.stderr[-4000:]
     assert f'Resumed from the checkpoint of step {killed_at}' in run.stderr
-    steps = [json.loads(l)['step'] for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+    steps = [m['step'] for m in _train_lines(tmp_path)]
     assert steps[-2:] == [killed_at + 1, killed_at + 2]
 
 
@@ -113,7 +123,7 @@ def test_sigterm_saves_a_checkpoint_before_exiting(tmp_path):
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err[-4000:]
-    last_logged = json.loads((tmp_path / 'metrics.jsonl').read_text().splitlines()[-1])['step']
+    last_logged = _train_lines(tmp_path)[-1]['step']
     assert _checkpoints(tmp_path)[-1] == last_logged  # Saved at the step it stopped.
     assert 'Pre-empted' in err
 
@@ -124,4 +134,7 @@ def test_mnist_preset_trains_on_real_mnist(tmp_path, prepared_tfds_mnist):
                   '--config.data.download=False', '--config.log.every_steps=1')
     assert run.returncode == 0, run.stderr[-4000:]
     assert 'mnist' in json.loads((tmp_path / 'config.json').read_text())['config']['data']['name']
-    assert len((tmp_path / 'metrics.jsonl').read_text().splitlines()) == 2
+    assert [m['step'] for m in _train_lines(tmp_path)] == [1, 2]
+    # Evaluated at the end with the MNIST classifier against the MNIST train split.
+    reference = json.loads((tmp_path / 'eval_2.json').read_text())['protocol']['reference']
+    assert reference['num_images'] == 60000 and reference['extractor'] == 'lenet_mnist'
