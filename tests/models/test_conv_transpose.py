@@ -36,7 +36,5 @@ def test_same_outputs_and_gradients_as_flax_conv_transpose(kernel, stride, size)
 
 def test_phase_taps_for_the_dcgan_layer():
     # Kernel 4, stride 2, SAME (leading pad 2): y[2p] = K0 x[p-1] + K2 x[p] and
-    # y[2p+1] = K1 x[p] + K3 x[p+1]; 4 marks "no tap" for that offset.
-    taps, low, high = phase_taps(4, 2)
-    assert (low, high) == (-1, 1)
-    np.testing.assert_array_equal(taps, [[0, 2, 4], [4, 1, 3]])
+    # y[2p+1] = K1 x[p] + K3 x[p+1], as (offset, tap) pairs.
+    assert phase_taps(4, 2) == [[(-1, 0), (0, 2)], [(0, 1), (1, 3)]]
