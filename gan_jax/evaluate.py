@@ -52,11 +52,6 @@ def parse_metrics(spec):
     return names
 
 
-def quantise(images):
-    """float [-1, 1] -> uint8, on device: the generator's output as a saved PNG would be."""
-    return jnp.clip(jnp.round((images + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
-
-
 @dataclasses.dataclass
 class Features:
     """What the metrics need: moments of all features, and the first rows kept whole."""
@@ -110,7 +105,7 @@ class Evaluator:
             indices = start + jax.lax.axis_index(AXIS) * local + jnp.arange(local)
             z = step_lib.sample_latents(z_key, indices, config.model.z_dim)
             images = generator.apply(g_variables, z, train=False)
-            out = extract(extractor_vars, quantise(images))
+            out = extract(extractor_vars, step_lib.images_to_uint8(images))
             return out['features'], out['logits']
 
         self._generated = jax.jit(jax.shard_map(

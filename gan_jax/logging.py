@@ -20,12 +20,6 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.record_writer import RecordWriter
 
 
-def to_uint8(images):
-    """float images in [-1, 1] -> uint8 [0, 255] (values outside are clipped)."""
-    images = np.asarray(images, np.float32)
-    return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
 def image_grid(images, ncols=None, pad=2, pad_value=128):
     """Tiles uint8 NHWC images into one HWC image, ``ncols`` per row (default: square).
 

@@ -31,6 +31,15 @@ def images_to_float(images):
     return images.astype(jnp.float32) / 127.5 - 1.0
 
 
+def images_to_uint8(images):
+    """float [-1, 1] -> uint8 (clipped, rounded), the inverse of images_to_float.
+
+    Generated images go through it before feature extraction and before being
+    saved, so metrics see what a saved PNG shows.
+    """
+    return jnp.clip(jnp.round((images + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
+
+
 def sample_latents(key, global_indices, z_dim):
     """One standard-normal latent per example, keyed by its global index."""
     return jax.vmap(

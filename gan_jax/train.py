@@ -99,15 +99,15 @@ def describe(config, source, init_state):
 
 
 def _make_sampler(generator, config, rng):
-    """Jitted ``(params, batch_stats) -> images`` for a fixed latent batch."""
+    """Jitted ``(params, batch_stats) -> uint8 images`` for a fixed latent batch."""
     z_key = jax.random.split(rng)[1]  # Training draws with fold_in(rng, step) instead.
     indices = np.arange(config.log.num_samples)
 
     @jax.jit
     def sample(params, batch_stats):
         z = step_lib.sample_latents(z_key, indices, config.model.z_dim)
-        return generator.apply({'params': params, 'batch_stats': batch_stats}, z,
-                               train=False)
+        return step_lib.images_to_uint8(generator.apply(
+            {'params': params, 'batch_stats': batch_stats}, z, train=False))
 
     return sample
 
@@ -115,7 +115,7 @@ def _make_sampler(generator, config, rng):
 def _write_samples(sample, state, step, workdir, writer, is_main):
     """The fixed-latent grid (EMA generator when there is one) to PNG and TensorBoard."""
     params = state.ema_params if state.ema_params is not None else state.g_params
-    grid = log_lib.image_grid(log_lib.to_uint8(to_host(sample(params, state.g_batch_stats))))
+    grid = log_lib.image_grid(to_host(sample(params, state.g_batch_stats)))
     writer.write_image(step, 'samples', grid)
     if is_main:
         log_lib.save_png(os.path.join(workdir, 'samples', f'step_{step:07d}.png'), grid)

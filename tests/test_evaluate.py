@@ -5,8 +5,6 @@ import os
 import subprocess
 import sys
 
-import jax.numpy as jnp
-import numpy as np
 import pytest
 
 from gan_jax import evaluate as eval_lib
@@ -17,12 +15,6 @@ from tests import helpers
 EVAL = {'eval.every_steps': 3, 'eval.extractor': 'lenet_mnist', 'eval.num_samples': 64,
         'eval.batch_size': 32, 'eval.kid_subset_size': 50, 'eval.kid_subsets': 5,
         'eval.reference_num': 96, 'eval.best_metric': 'FID'}
-
-
-def test_quantise_rounds_to_uint8():
-    out = eval_lib.quantise(jnp.array([-1.5, -1.0, 0.0, 0.999, 1.0]))
-    np.testing.assert_array_equal(out, [0, 0, 128, 255, 255])
-    assert out.dtype == jnp.uint8
 
 
 def test_unknown_metric_is_named():

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
 
 from tests import helpers

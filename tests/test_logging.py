@@ -9,11 +9,6 @@ from tensorboard.backend.event_processing.event_file_loader import LegacyEventFi
 from gan_jax import logging as log_lib
 
 
-def test_to_uint8_maps_range_and_clips():
-    out = log_lib.to_uint8(np.array([-2.0, -1.0, 0.0, 1.0, 3.0]))
-    np.testing.assert_array_equal(out, [0, 0, 128, 255, 255])
-
-
 def test_image_grid_places_images_row_major():
     images = np.stack([np.full((2, 3, 1), 10 + i, np.uint8) for i in range(5)])
     grid = log_lib.image_grid(images, ncols=3, pad=1, pad_value=0)

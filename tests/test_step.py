@@ -1,6 +1,10 @@
 """The sharded update gives the same training on 1 and on 4 devices."""
 
+import jax.numpy as jnp
+import numpy as np
 import pytest
+
+from gan_jax import step as step_lib
 
 from tests import helpers
 
@@ -35,3 +39,12 @@ def test_per_device_batchnorm_differs_from_cross_replica(tmp_path):
     four = helpers.train_in_subprocess(tmp_path / 'four', tmp_path / 'four.npz', overrides,
                                        devices=4)
     assert helpers.max_abs_diff(one, four) > 1e-4
+
+
+def test_images_to_uint8_rounds_clips_and_inverts_images_to_float():
+    out = step_lib.images_to_uint8(jnp.array([-1.5, -1.0, 0.0, 0.999, 1.0, 3.0]))
+    np.testing.assert_array_equal(out, [0, 0, 128, 255, 255, 255])
+    assert out.dtype == jnp.uint8
+    pixels = jnp.arange(256, dtype=jnp.uint8)
+    np.testing.assert_array_equal(
+        step_lib.images_to_uint8(step_lib.images_to_float(pixels)), pixels)

@@ -42,11 +42,17 @@ def test_resume_is_bit_identical(tmp_path):
         jax.tree.leaves(_weights(shorter)), jax.tree.leaves(_weights(straight))))
 
 
-def test_ema_tracks_generator(tmp_path):
-    state = train.train(helpers.tiny_config(**{'train.ema_decay': 0.5}), str(tmp_path))
-    ema, params = jax.tree.leaves(state.ema_params), jax.tree.leaves(state.g_params)
-    assert len(ema) == len(params)
-    assert any(not np.array_equal(e, p) for e, p in zip(ema, params))
+def test_ema_is_the_exponential_average_of_generator_params(tmp_path):
+    # After one step with decay d: ema = d * initial + (1 - d) * updated.
+    config = helpers.tiny_config(**{'train.ema_decay': 0.25, 'train.steps': 1})
+    initial = train.build(config)[-1]().g_params
+    state = train.train(config, str(tmp_path))
+    expected = jax.tree.map(lambda p0, p1: 0.25 * p0 + 0.75 * p1, initial, state.g_params)
+    for e, x in zip(jax.tree.leaves(train.to_host(state.ema_params)),
+                    jax.tree.leaves(expected)):
+        np.testing.assert_allclose(e, x, rtol=1e-6, atol=1e-7)
+    assert any(not np.allclose(p0, p1) for p0, p1 in zip(
+        jax.tree.leaves(initial), jax.tree.leaves(state.g_params)))  # It did move.
 
 
 def _diverging_optimizers(optim_config):
