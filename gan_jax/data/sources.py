@@ -1,19 +1,27 @@
-"""Turns the `data` config into an ImageSource."""
+"""Turns the `data` config into an ImageSource (or a MixtureSource of 2-D points)."""
 
 import pathlib
 
 from gan_jax.data.folder import FolderSource
+from gan_jax.data.idx import load_mnist_idx
 from gan_jax.data.in_memory import load_digits, load_npz
+from gan_jax.data.mixtures import MIXTURES, MixtureSource
 from gan_jax.data.source import ImageSource
+from gan_jax.data.stacked_mnist import StackedMnistSource
 from gan_jax.data.tfds_source import load_tfds
 
-SOURCES = ("digits", "tfds", "folder", "npz")
+SOURCES = ("digits", "tfds", "folder", "npz", *MIXTURES, "stacked_mnist")
 
 
-def get_source(data_config, *, resolution: int, split: str = "train") -> ImageSource:
+def get_source(data_config, *, resolution: int,
+               split: str = "train") -> ImageSource | MixtureSource:
     """Builds the source named by `data_config.source` at `resolution` x `resolution`.
 
-    `split` only applies to `tfds`; digits, folders and .npz files are a single split.
+    `split` only applies to `tfds`; the other sources are a single split. The mixtures (ring,
+    grid) are 2-D points, so resolution does not apply to them. Stacked MNIST draws its digits
+    from MNIST train+test: the four original IDX files in the folder `data.path` if it is set,
+    else TFDS's `mnist` (`data.tfds_data_dir`, `data.download`). These three synthetic sets are
+    drawn with seed 0, the same set for every run; the run seed only orders them.
     """
     source, channels = data_config.source, data_config.channels
     if channels not in (None, 1, 3):
@@ -29,6 +37,13 @@ def get_source(data_config, *, resolution: int, split: str = "train") -> ImageSo
     if source == "npz":
         return load_npz(_existing_path(data_config.path, source, pathlib.Path.is_file),
                         resolution=resolution, channels=channels)
+    if source in MIXTURES:
+        if channels is not None:
+            raise ValueError(f"data.source={source!r} is 2-D points; data.channels must be None, "
+                             f"got {channels!r}.")
+        return MixtureSource(MIXTURES[source])
+    if source == "stacked_mnist":
+        return _stacked_mnist(data_config, resolution)
     raise ValueError(f"Unknown data source {source!r}; expected one of {', '.join(SOURCES)}.")
 
 
@@ -37,5 +52,19 @@ def _existing_path(path: str | None, source: str, exists) -> pathlib.Path:
     if path is None or not exists(pathlib.Path(path)):
         raise FileNotFoundError(
             f"data.source={source!r} needs data.path to be an existing "
-            f"{'folder' if source == 'folder' else '.npz file'}, got {path!r}.")
+            f"{'.npz file' if source == 'npz' else 'folder'}, got {path!r}.")
     return pathlib.Path(path)
+
+
+def _stacked_mnist(data_config, resolution: int) -> StackedMnistSource:
+    """Stacked MNIST over the IDX files in data.path, or over TFDS's mnist if it is None."""
+    if data_config.channels == 1:
+        raise ValueError("data.source='stacked_mnist' is one digit per RGB channel; "
+                         "data.channels must be None or 3, got 1.")
+    if data_config.path is None:
+        digits = load_tfds("mnist", split="train+test", data_dir=data_config.tfds_data_dir,
+                           download=data_config.download, resolution=28, channels=None)
+    else:
+        digits = load_mnist_idx(
+            _existing_path(data_config.path, "stacked_mnist", pathlib.Path.is_dir))
+    return StackedMnistSource(digits, resolution=resolution)

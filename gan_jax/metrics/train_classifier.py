@@ -10,7 +10,6 @@ software stack. It overwrites weights/<name>.msgpack and the name's manifest ent
 
 import argparse
 import datetime
-import gzip
 import json
 import os
 import pathlib
@@ -22,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from gan_jax.data.idx import read_idx
 from gan_jax.metrics import classifiers
 
 # Per classifier: Adam with a cosine-decayed learning rate. Horizontal flips, the only
@@ -40,33 +40,11 @@ TEST_SETS = {
                 "ones available offline"),
 }
 
-IDX_UINT8 = 0x08
-
 
 def default_data_dir() -> pathlib.Path:
     """Env GAN_JAX_SHARED_DATA, else <repo>/../shared/data."""
     repo = pathlib.Path(__file__).resolve().parents[2]
     return pathlib.Path(os.environ.get("GAN_JAX_SHARED_DATA", repo.parent / "shared" / "data"))
-
-
-def read_idx(path: pathlib.Path) -> np.ndarray:
-    """Reads a gzipped IDX file of unsigned bytes (the MNIST format) as a uint8 array.
-
-    Header: two zero bytes, a type byte (0x08 = uint8), the number of dimensions, then each
-    dimension as a big-endian int32.
-    """
-    data = gzip.decompress(pathlib.Path(path).read_bytes())
-    if len(data) < 4 or data[:2] != b"\x00\x00" or data[2] != IDX_UINT8:
-        raise ValueError(f"{path} is not a uint8 IDX file: bad magic number {data[:4].hex()} "
-                         f"(expected 0000{IDX_UINT8:02x}nn).")
-    offset = 4 + 4 * data[3]
-    if len(data) < offset:
-        raise ValueError(f"{path}: truncated IDX header.")
-    shape = tuple(int(d) for d in np.frombuffer(data, ">i4", count=data[3], offset=4))
-    if len(data) - offset != np.prod(shape):
-        raise ValueError(f"{path}: header says shape {shape} but the file holds "
-                         f"{len(data) - offset} values.")
-    return np.frombuffer(data, np.uint8, offset=offset).reshape(shape)
 
 
 def load_dataset(dataset: str, split: str, data_dir: pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
