@@ -1,12 +1,15 @@
-"""Initialisers and normalisation shared by the GAN models.
+"""Initialisers, normalisation and conditioning layers shared by the GAN models.
 
 The values follow the PyTorch DCGAN reference (`weights_init`): conv and dense
 kernels ~ N(0, 0.02), BatchNorm scale ~ N(1, 0.02) and bias 0.
 """
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 import flax.linen as nn
+from jax import lax
 
 dcgan_normal = nn.initializers.normal(stddev=0.02)
 
@@ -32,3 +35,153 @@ def batch_norm(train: bool, axis_name: str | None) -> nn.BatchNorm:
         scale_init=bn_scale_init,
         bias_init=nn.initializers.zeros,
     )
+
+
+class SpectralNorm(nn.Module):
+    """Wraps a layer so each of its weight matrices is divided by its spectral norm.
+
+    Miyato et al. 2018. Every parameter with two or more dimensions (a Dense,
+    Conv or ConvTranspose ``kernel``, an Embed ``embedding``) is read as the
+    matrix ``reshape(w, (-1, out))``, which has the same singular values as
+    PyTorch's ``(out, -1)`` view; biases are left alone. The power-iteration
+    vectors ``u`` (size out) and ``v`` live in the ``batch_stats`` collection,
+    i.e. in the train state beside BatchNorm's statistics, so a resumed run
+    continues them. With ``update_stats=True`` (training) one power iteration
+    runs from the stored vectors and they are stored back, as in PyTorch; the
+    vectors depend only on the replicated weights, so every device computes the
+    same ones. With ``update_stats=False`` (evaluation) the stored vectors are
+    used as they are: sigma = v^T W u, no iteration.
+
+    Usage: ``SpectralNorm(nn.Conv(64, (3, 3)))(x, update_stats=train)``.
+    """
+
+    layer: nn.Module
+    n_steps: int = 1
+    epsilon: float = 1e-12  # As PyTorch's spectral_norm.
+
+    @nn.compact
+    def __call__(self, *args, update_stats: bool, **kwargs):
+        def normalise_all(params):
+            return jax.tree_util.tree_map_with_path(
+                lambda path, w: self._normalise(path, w, update_stats), params)
+
+        return nn.map_variables(
+            lambda layer: layer(*args, **kwargs), 'params', trans_in_fn=normalise_all,
+            init=self.is_initializing(), mutable=True)(self.layer)
+
+    def _normalise(self, path, weight, update_stats):
+        if weight.ndim < 2:
+            return weight
+        matrix = weight.reshape(-1, weight.shape[-1])
+        name = '/'.join(str(getattr(k, 'key', k)) for k in path[1:])  # Drop 'params'.
+        u_var = self.variable('batch_stats', f'{name}/u', lambda: _l2_normalise(
+            jax.random.normal(self.make_rng('params'), (matrix.shape[1],)), self.epsilon))
+        v_var = self.variable('batch_stats', f'{name}/v', lambda: _l2_normalise(
+            matrix @ u_var.value, self.epsilon))
+        u, v = u_var.value, v_var.value
+        if update_stats:
+            for _ in range(self.n_steps):
+                v = _l2_normalise(matrix @ u, self.epsilon)
+                u = _l2_normalise(matrix.T @ v, self.epsilon)
+            u, v = lax.stop_gradient(u), lax.stop_gradient(v)
+            if not self.is_initializing():
+                u_var.value, v_var.value = u, v
+        # The gradient flows through sigma's dependence on W, as in the paper.
+        sigma = v @ matrix @ u
+        return weight / sigma
+
+
+def _l2_normalise(x, epsilon):
+    return x / jnp.maximum(jnp.linalg.norm(x), epsilon)
+
+
+def spectral(layer: nn.Module, enabled: bool, train: bool):
+    """``layer`` as a function of its input, spectrally normalised when ``enabled``."""
+    if not enabled:
+        return layer
+    return lambda *args, **kwargs: SpectralNorm(layer)(*args, update_stats=train, **kwargs)
+
+
+class ConditionalBatchNorm(nn.Module):
+    """BatchNorm whose per-channel gain and bias are linear in a conditioning vector.
+
+    gain = 1 + Dense(condition), bias = Dense(condition), on a BatchNorm without
+    its own affine parameters. ``condition`` is one-hot labels (class-conditional
+    BN of SNGAN-projection: the Dense kernels are then per-class tables, and the
+    gain starts at exactly 1 + N(0, 0.02)) or BigGAN's shared class embedding
+    joined with a chunk of z. The ``1 +`` matters: without it the gain starts
+    near 0 and the network is dead at initialisation (compare_gan's BigGAN-deep
+    bug #54).
+    """
+
+    axis_name: str | None = None
+    momentum: float = 0.9  # PyTorch's 0.1.
+    epsilon: float = 1e-5
+    use_bias: bool = False  # Bias on the gain/bias projections (BigGAN-PyTorch's have none).
+    spectral_norm: bool = False  # Of the projections (BigGAN).
+    kernel_init: Callable = dcgan_normal
+
+    @nn.compact
+    def __call__(self, x: jax.Array, condition: jax.Array, *, train: bool) -> jax.Array:
+        x = nn.BatchNorm(use_running_average=not train, momentum=self.momentum,
+                         epsilon=self.epsilon, axis_name=self.axis_name,
+                         use_scale=False, use_bias=False)(x)
+        features = x.shape[-1]
+        broadcast = (condition.shape[0],) + (1,) * (x.ndim - 2) + (features,)
+
+        def projection(name):
+            dense = nn.Dense(features, use_bias=self.use_bias,
+                             kernel_init=self.kernel_init, name=name)
+            return spectral(dense, self.spectral_norm, train)(condition).reshape(broadcast)
+
+        return x * (1.0 + projection('gain')) + projection('bias')
+
+
+class DiscriminatorHead(nn.Module):
+    """Features [B, F] -> real/fake logits [B], and how class labels enter D.
+
+    ``conditioning`` is a name in ``HEADS``: None (unconditional), 'projection'
+    (Miyato & Koyama 2018: logit + <embed(y), h>) or 'acgan' (Odena et al. 2017:
+    an auxiliary classifier; the head returns (logits, class_logits) and the
+    ACGAN loss term in gan_jax/objective.py uses the class logits).
+    """
+
+    conditioning: str | None = None
+    num_classes: int | None = None
+    spectral_norm: bool = False
+    kernel_init: Callable = nn.initializers.lecun_normal()
+
+    def __post_init__(self):
+        if self.conditioning not in HEADS:
+            raise ValueError(f'model.conditioning={self.conditioning!r} is not one of '
+                             f'{sorted(HEADS, key=str)}.')
+        if self.conditioning is not None and not self.num_classes:
+            raise ValueError(f'model.conditioning={self.conditioning!r} needs class labels, '
+                             'but the dataset has none (num_classes is None).')
+        super().__post_init__()
+
+    @nn.compact
+    def __call__(self, features: jax.Array, labels: jax.Array | None, *, train: bool):
+        logits = spectral(nn.Dense(1, kernel_init=self.kernel_init), self.spectral_norm,
+                          train)(features)[:, 0]
+        return HEADS[self.conditioning](self, features, labels, logits, train)
+
+
+def _unconditional_head(head, features, labels, logits, train):
+    del head, features, labels, train
+    return logits
+
+
+def _projection_head(head, features, labels, logits, train):
+    embed = nn.Embed(head.num_classes, features.shape[-1], embedding_init=head.kernel_init)
+    class_vectors = spectral(embed, head.spectral_norm, train)(labels)
+    return logits + jnp.sum(class_vectors * features, axis=-1)
+
+
+def _acgan_head(head, features, labels, logits, train):
+    del labels
+    classifier = nn.Dense(head.num_classes, kernel_init=head.kernel_init)
+    return logits, spectral(classifier, head.spectral_norm, train)(features)
+
+
+HEADS = {None: _unconditional_head, 'projection': _projection_head, 'acgan': _acgan_head}
