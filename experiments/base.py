@@ -21,7 +21,9 @@ def get_config(arg=None):
     c.train.batch_size = 64  # Global, over all devices and hosts.
     c.train.n_dis = 1  # Discriminator updates per generator update.
     c.train.loss = 'non_saturating'  # A name in gan_jax.losses.LOSSES.
-    c.train.ema_decay = 0.0  # EMA of G's params; 0 disables it.
+    c.train.pack = 1  # PacGAN: samples per D input (Lin et al. 2018); 1 = no packing.
+    # Unrolled GAN: D updates G looks ahead through (Metz et al. 2017); 0 = none.
+    c.train.unroll_steps = 0
 
     c.model = ml_collections.ConfigDict()
     c.model.name = 'dcgan'  # A name in gan_jax.models.MODELS.
@@ -30,6 +32,18 @@ def get_config(arg=None):
     c.model.d_width = 64
     # BatchNorm statistics over the global batch (all devices) instead of per device.
     c.model.cross_replica_bn = False
+    # How labels enter: None (unconditional), 'projection' (Miyato & Koyama 2018)
+    # or 'acgan' (Odena et al. 2017) in D; G then uses class-conditional BatchNorm.
+    c.model.conditioning = config_dict.placeholder(str)
+    c.model.g_spectral_norm = False  # Spectral norm (Miyato et al. 2018) on G's layers.
+    c.model.d_spectral_norm = False  # ... on D's layers.
+    c.model.d_pooling = 'sum'  # resnet: D's global pooling, 'sum' (SNGAN) or 'mean' (WGAN-GP).
+    # biggan: None gives per-class BN tables (the authors' CIFAR run); an int, a
+    # shared class embedding of that size (ImageNet: 128) ...
+    c.model.shared_embedding_dim = config_dict.placeholder(int)
+    c.model.hierarchical_latent = False  # ... z split over G's blocks (needs the above) ...
+    c.model.attention_resolution = config_dict.placeholder(int)  # ... self-attention here ...
+    c.model.weight_init = 'ortho'  # ... 'ortho' (ImageNet) or 'N02' (CIFAR).
 
     c.optim = ml_collections.ConfigDict()
     c.optim.name = 'adam'  # A name in gan_jax.state.OPTIMIZERS.
@@ -37,9 +51,49 @@ def get_config(arg=None):
     c.optim.d_lr = 2e-4
     c.optim.b1 = 0.5  # Adam's betas.
     c.optim.b2 = 0.999
+    c.optim.lr_schedule = 'constant'  # A name in gan_jax.schedules.LR_SCHEDULES.
+    c.optim.decay_start = 0  # 'linear_decay': G step where the decay to 0 begins.
+
+    # Regularisers (gan_jax/objective.py); a weight of 0 switches one off.
+    c.reg = ml_collections.ConfigDict()
+    # Gradient penalty on D, a name in gan_jax.penalties.PENALTIES (wgan_gp,
+    # one_sided_gp, dragan, r1, r2) or None; for r1/r2 the weight is gamma.
+    c.reg.penalty = config_dict.placeholder(str)
+    c.reg.penalty_weight = 10.0
+    c.reg.penalty_every = 1  # Lazy regularisation: every k D steps, scaled by k.
+    c.reg.weight_clip = config_dict.placeholder(float)  # WGAN: clip D's params to [-c, c].
+    c.reg.ortho_weight = 0.0  # BigGAN's orthogonal regularisation of G's kernels.
+    c.reg.acgan_weight = 1.0  # ACGAN class loss (used with model.conditioning='acgan').
+    c.reg.bcr_real = 0.0  # bCR (Zhao et al. 2021) on reals ...
+    c.reg.bcr_fake = 0.0  # ... and on fakes.
+    c.reg.cr_policy = 'flip,translation'  # bCR's transformation (DiffAugment op names).
+    c.reg.zcr_dis = 0.0  # zCR (Zhao et al. 2021), D side ...
+    c.reg.zcr_gen = 0.0  # ... and G side.
+    c.reg.zcr_sigma = 0.03  # zCR's latent noise std.
+    c.reg.lecam_weight = 0.0  # LeCam (Tseng et al. 2021).
+    c.reg.lecam_decay = 0.99  # Its EMA of D's mean outputs ...
+    c.reg.lecam_start_step = 1000  # ... which copies the batch means before this D step.
+
+    # Differentiable augmentation of every D input (gan_jax/augment.py).
+    c.augment = ml_collections.ConfigDict()
+    c.augment.kind = config_dict.placeholder(str)  # None | 'diffaugment' | 'ada'
+    c.augment.policy = 'color,translation,cutout'  # DiffAugment's ops, in order.
+    c.augment.ada_target = 0.6  # ADA: target of E[sign(D(real))] ...
+    c.augment.ada_interval = 4  # ... checked every this many D steps ...
+    c.augment.ada_speed_kimg = 500.0  # ... p moving 0 -> 1 over this many kimg at most.
+    c.augment.ada_p_init = 0.0
+
+    # Exponential moving average of G's params (evaluated and sampled when set).
+    c.ema = ml_collections.ConfigDict()
+    c.ema.kind = config_dict.placeholder(str)  # None | 'decay' | 'half_life'
+    c.ema.decay = 0.9999  # 'decay' ...
+    c.ema.start_step = 0  # ... copying G before this step (BigGAN) ...
+    c.ema.warmup = False  # ... with min(decay, (1 + t) / (10 + t)).
+    c.ema.half_life_kimg = 10.0  # 'half_life' (StyleGAN2) ...
+    c.ema.rampup = config_dict.placeholder(float)  # ... at most rampup x images seen.
 
     c.data = ml_collections.ConfigDict()
-    c.data.source = 'digits'  # digits | tfds | folder | npz
+    c.data.source = 'digits'  # digits | tfds | folder | npz | ring | grid | stacked_mnist
     c.data.name = config_dict.placeholder(str)  # TFDS dataset name.
     c.data.path = config_dict.placeholder(str)  # Folder of images or .npz file.
     c.data.tfds_data_dir = config_dict.placeholder(str)  # None: TFDS default.

@@ -81,7 +81,8 @@ def _collect(batches, keep):
 class Evaluator:
     """Computes the configured metrics of a generator against its training data."""
 
-    def __init__(self, config, generator, source, mesh):
+    def __init__(self, config, generator, source, mesh, num_classes=None):
+        """``num_classes``: a conditional G's classes, drawn in turn (balanced); else None."""
         ec = config.eval
         self.config, self.source, self.mesh = config, source, mesh
         self.metrics = parse_metrics(ec.metrics)
@@ -104,7 +105,8 @@ class Evaluator:
         def generate_and_extract(g_variables, extractor_vars, start):
             indices = start + jax.lax.axis_index(AXIS) * local + jnp.arange(local)
             z = step_lib.sample_latents(z_key, indices, config.model.z_dim)
-            images = generator.apply(g_variables, z, train=False)
+            labels = None if num_classes is None else indices % num_classes
+            images = generator.apply(g_variables, z, labels, train=False)
             out = extract(extractor_vars, step_lib.images_to_uint8(images))
             return out['features'], out['logits']
 
@@ -266,9 +268,10 @@ def main(argv):
         if getattr(f, key) is not None:
             config.eval[key] = getattr(f, key)
     config.eval.use_ema = f.ema if f.ema is not None else config.eval.use_ema
-    source, generator, *_, init_state = train_lib.build(config)
+    setup = train_lib.build(config)
+    source, generator, init_state = setup.source, setup.generator, setup.init_state
     mesh = parallel.make_mesh()
-    evaluator = Evaluator(config, generator, source, mesh)
+    evaluator = Evaluator(config, generator, source, mesh, setup.num_classes)
     state, step = _restore(f.workdir, f.step, init_state, mesh)
     result = evaluator.evaluate(state, step)
     if jax.process_index() == 0:

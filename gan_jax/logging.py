@@ -37,6 +37,20 @@ def image_grid(images, ncols=None, pad=2, pad_value=128):
     return grid
 
 
+def scatter_image(points, extent, size=256):
+    """2-D samples [N, 2] as a white size x size image with a black pixel per sample.
+
+    The view is the square [-extent, extent]^2 (y up), fixed for a run so that
+    grids from different steps compare; samples outside it are dropped.
+    """
+    image = np.full((size, size, 1), 255, np.uint8)
+    cells = np.floor((np.asarray(points) + extent) / (2 * extent) * size).astype(int)
+    inside = np.all((cells >= 0) & (cells < size), axis=1)
+    x, y = cells[inside].T
+    image[size - 1 - y, x] = 0
+    return image
+
+
 def _png_bytes(image):
     buffer = io.BytesIO()
     Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, 'PNG')

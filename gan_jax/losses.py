@@ -7,6 +7,7 @@ finite for large |x| where sigmoid would round to 0 or 1.
 The trainer picks an objective by config name through `get_loss`.
 """
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -21,9 +22,23 @@ class GANLoss(NamedTuple):
 
     discriminator: Callable[[Array, Array], Array]  # (real_logits, fake_logits)
     generator: Callable[[Array, Array | None], Array]  # (fake_logits, real_logits)
-    # Relativistic losses compare fake to real logits; the trainer only pays
-    # for a discriminator pass on real data in the G step when this is True.
-    generator_needs_real: bool = False
+    # Relativistic losses compare each logit to the mean logit of the other
+    # side, so the G step also needs D on real data; the trainer only pays for
+    # that pass when this is True. Their functions take a `batch_mean` keyword.
+    relativistic: bool = False
+
+    def with_batch_mean(self, batch_mean: Callable[[Array], Array]) -> "GANLoss":
+        """This loss with relativistic reference means taken by `batch_mean`.
+
+        The trainer passes a mean over all devices, so that a relativistic loss on
+        N devices equals the loss on one device with the whole batch.
+        """
+        if not self.relativistic:
+            return self
+        return self._replace(
+            discriminator=functools.partial(self.discriminator, batch_mean=batch_mean),
+            generator=functools.partial(self.generator, batch_mean=batch_mean),
+        )
 
 
 def _cross_entropy_d(real_logits: Array, fake_logits: Array) -> Array:
@@ -69,12 +84,43 @@ def _least_squares_g(fake_logits: Array, real_logits: Array | None = None) -> Ar
     return jnp.mean(0.5 * (fake_logits - 1.0) ** 2)
 
 
+def _relativistic_average(
+    pair_loss: Callable[[Array, Array], Array],
+) -> tuple[Callable[..., Array], Callable[..., Array]]:
+    """RaGAN (Jolicoeur-Martineau 2019) from a standard (D, G) pair of losses.
+
+    D's logit for x becomes C(x) - E[C(y)] with y from the other side; D wants
+    reals "more real than the average fake" and fakes "less real than the
+    average real", G the opposite, so G's loss is D's with the sides swapped.
+    """
+
+    def discriminator(real_logits, fake_logits, batch_mean=jnp.mean):
+        return pair_loss(real_logits - batch_mean(fake_logits),
+                         fake_logits - batch_mean(real_logits))
+
+    def generator(fake_logits, real_logits, batch_mean=jnp.mean):
+        return pair_loss(fake_logits - batch_mean(real_logits),
+                         real_logits - batch_mean(fake_logits))
+
+    return discriminator, generator
+
+
+def _symmetric_least_squares(real_logits: Array, fake_logits: Array) -> Array:
+    """RaLSGAN's pair loss: targets +1 for reals and -1 for fakes (the paper's a=-1, b=1).
+
+    Halved like `_least_squares_d`, as in the author's code.
+    """
+    return jnp.mean(0.5 * (real_logits - 1.0) ** 2 + 0.5 * (fake_logits + 1.0) ** 2)
+
+
 LOSSES: dict[str, GANLoss] = {
     "non_saturating": GANLoss(_cross_entropy_d, _non_saturating_g),
     "minimax": GANLoss(_cross_entropy_d, _minimax_g),
     "hinge": GANLoss(_hinge_d, _negated_fake_g),
     "wasserstein": GANLoss(_wasserstein_d, _negated_fake_g),
     "least_squares": GANLoss(_least_squares_d, _least_squares_g),
+    "ragan": GANLoss(*_relativistic_average(_cross_entropy_d), relativistic=True),
+    "ralsgan": GANLoss(*_relativistic_average(_symmetric_least_squares), relativistic=True),
 }
 
 

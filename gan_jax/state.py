@@ -12,32 +12,42 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from gan_jax import schedules
+
 
 @flax.struct.dataclass
 class TrainState:
     step: jax.Array  # Generator updates done so far (int32 scalar).
     g_params: Any
-    g_batch_stats: Any  # BatchNorm running statistics of G ({} when it has none).
+    # G's non-trainable model state, Flax's 'batch_stats' collection: BatchNorm
+    # running statistics and spectral-norm vectors ({} when it has none).
+    g_batch_stats: Any
     d_params: Any
     d_batch_stats: Any
     g_opt_state: optax.OptState
     d_opt_state: optax.OptState
     ema_params: Any  # Exponential moving average of g_params; None when disabled.
+    # State of stateful training ingredients by name ({} when none): ADA's
+    # augmentation probability, LeCam's running means (see objective.py).
+    aux: dict
     # Base key of the run. It never changes: each step's randomness is derived
     # with fold_in(rng, step), so it does not depend on how the run was split.
     rng: jax.Array
 
 
-def create_train_state(generator, discriminator, g_tx, d_tx, *, z_dim, image_shape,
-                       seed, use_ema):
+def create_train_state(generator, discriminator, g_tx, d_tx, *, z_dim, d_input_shape,
+                       num_classes, seed, use_ema, aux):
     """Initialises both networks and optimisers from ``seed``.
 
     Initialisation runs in eval mode (``train=False``) so it never needs the
-    named batch axis that cross-replica BatchNorm reduces over.
+    named batch axis that cross-replica BatchNorm reduces over. ``d_input_shape``
+    is one D input (an image, or m packed ones); ``num_classes`` is None for
+    unconditional models; ``aux`` is the initial state of stateful ingredients.
     """
     g_key, d_key, train_key = jax.random.split(jax.random.PRNGKey(seed), 3)
-    g_vars = generator.init(g_key, jnp.zeros((1, z_dim)), train=False)
-    d_vars = discriminator.init(d_key, jnp.zeros((1, *image_shape)), train=False)
+    labels = None if num_classes is None else jnp.zeros((1,), jnp.int32)
+    g_vars = generator.init(g_key, jnp.zeros((1, z_dim)), labels, train=False)
+    d_vars = discriminator.init(d_key, jnp.zeros((1, *d_input_shape)), labels, train=False)
     g_params, d_params = g_vars['params'], d_vars['params']
     return TrainState(
         step=jnp.zeros((), jnp.int32),
@@ -48,22 +58,30 @@ def create_train_state(generator, discriminator, g_tx, d_tx, *, z_dim, image_sha
         g_opt_state=g_tx.init(g_params),
         d_opt_state=d_tx.init(d_params),
         ema_params=jax.tree.map(jnp.copy, g_params) if use_ema else None,
+        aux=aux,
         rng=train_key,
     )
 
 
 OPTIMIZERS = {
     'adam': lambda lr, c: optax.adam(lr, b1=c.b1, b2=c.b2),
-    'rmsprop': lambda lr, c: optax.rmsprop(lr),
+    # WGAN's choice (Arjovsky et al. 2017): momentum-free, as PyTorch's RMSprop
+    # (alpha 0.99, eps 1e-8, eps outside the square root).
+    'rmsprop': lambda lr, c: optax.rmsprop(lr, decay=0.99, eps=1e-8, eps_in_sqrt=False),
     # Plain SGD makes gradient-scale bugs visible (Adam is scale invariant).
     'sgd': lambda lr, c: optax.sgd(lr),
 }
 
 
-def make_optimizers(optim_config):
-    """G and D optimisers with their own learning rates (TTUR when they differ)."""
+def make_optimizers(optim_config, *, steps, n_dis):
+    """G and D optimisers with their own learning rates (TTUR when they differ).
+
+    ``optim.lr_schedule`` may decay them over the run's ``steps`` G updates
+    (``steps * n_dis`` D updates).
+    """
     c = optim_config
     if c.name not in OPTIMIZERS:
         raise ValueError(f'optim.name={c.name!r} is not one of {sorted(OPTIMIZERS)}.')
     make = OPTIMIZERS[c.name]
-    return make(c.g_lr, c), make(c.d_lr, c)
+    g_lr, d_lr = schedules.learning_rates(c, steps=steps, n_dis=n_dis)
+    return make(g_lr, c), make(d_lr, c)

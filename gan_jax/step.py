@@ -21,6 +21,7 @@ import optax
 from jax import lax
 from jax.sharding import PartitionSpec as P
 
+from gan_jax import objective as obj_lib
 from gan_jax import parallel
 
 AXIS = parallel.DATA_AXIS
@@ -40,10 +41,23 @@ def images_to_uint8(images):
     return jnp.clip(jnp.round((images + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
 
 
+def inputs_to_float(data):
+    """A batch as the models see it: uint8 images to [-1, 1]; float data (2-D points) as is."""
+    return images_to_float(data) if data.dtype == jnp.uint8 else data
+
+
 def sample_latents(key, global_indices, z_dim):
     """One standard-normal latent per example, keyed by its global index."""
     return jax.vmap(
         lambda i: jax.random.normal(jax.random.fold_in(key, i), (z_dim,)))(global_indices)
+
+
+def sample_labels(key, global_indices, num_classes):
+    """Uniform class labels for fakes, keyed like the latents; None when unconditional."""
+    if num_classes is None:
+        return None
+    return jax.vmap(lambda i: jax.random.randint(
+        jax.random.fold_in(key, i), (), 0, num_classes))(global_indices)
 
 
 def _global_indices(local_batch):
@@ -51,58 +65,139 @@ def _global_indices(local_batch):
     return lax.axis_index(AXIS) * local_batch + jnp.arange(local_batch)
 
 
-def _apply_train(model, params, batch_stats, x):
+def _example_keys(key, local_batch):
+    """One key per example, by global index: the same draw on 1 or N devices."""
+    return jax.vmap(lambda i: jax.random.fold_in(key, i))(_global_indices(local_batch))
+
+
+def _global_mean(x):
+    return lax.pmean(jnp.mean(x), AXIS)
+
+
+def _apply_train(model, params, batch_stats, x, labels):
     """Forward pass in train mode; returns (output, new batch statistics)."""
-    out, updates = model.apply({'params': params, 'batch_stats': batch_stats}, x,
+    out, updates = model.apply({'params': params, 'batch_stats': batch_stats}, x, labels,
                                train=True, mutable=['batch_stats'])
     return out, updates.get('batch_stats', {})
 
 
+def split_logits(d_output):
+    """D's output -> (logits, class logits or None); only an ACGAN head returns both."""
+    return d_output if isinstance(d_output, tuple) else (d_output, None)
+
+
 def _ema(ema_params, params, decay):
-    if ema_params is None:
-        return None
     return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema_params, params)
 
 
-def make_update(*, generator, discriminator, g_tx, d_tx, loss, z_dim, ema_decay):
+def _flat_metrics(prefix, tree):
+    """{'augment': {'p': x}} -> {'augment_p': x}: the ingredients' state, for logging."""
+    return {prefix + '_'.join(str(getattr(k, 'key', k)) for k in path): leaf
+            for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def make_update(*, generator, discriminator, g_tx, d_tx, objective, z_dim, num_classes,
+                ema_decay):
     """Returns the per-device update ``(state, batch) -> (state, metrics)``.
 
-    ``batch['image']`` is uint8 of shape (n_dis, local_batch, H, W, C): one real
-    batch per discriminator step, as in compare_gan and mimicry.
+    ``batch['image']`` has shape (n_dis, local_batch, ...): one real batch per
+    discriminator step, as in compare_gan and mimicry; ``batch['label']`` holds
+    their labels (used when the models are class-conditional, ``num_classes``).
+    ``objective`` (objective.py) says what D and G minimise; ``ema_decay`` maps
+    the step to the EMA decay, or is None without an EMA.
     """
+    loss = objective.loss.with_batch_mean(_global_mean)
 
-    def d_step(carry, j, real, *, g_params, g_batch_stats, key):
-        """Discriminator step ``j`` on its own real batch; carry = D's params, stats, opt."""
-        d_params, d_batch_stats, d_opt_state = carry
-        local_batch = real.shape[0]
-        z = sample_latents(jax.random.fold_in(key, j), _global_indices(local_batch), z_dim)
-        fake, _ = _apply_train(generator, g_params, g_batch_stats, z)
-        fake = lax.stop_gradient(fake)
+    def to_d_input(images, key, aux):
+        """Augmented, then packed: how D sees real and fake images alike."""
+        keys = _example_keys(key, images.shape[0])
+        return obj_lib.pack(objective.augmentation.apply(images, keys, aux), objective.pack)
+
+    def discriminate(d_params, d_batch_stats, x, labels):
+        """D's (logits, class logits), its batch statistics discarded."""
+        return split_logits(_apply_train(discriminator, d_params, d_batch_stats, x, labels)[0])
+
+    def d_objective(d_params, d_batch_stats, real, fake, real_labels, fake_labels, z,
+                    regenerate, key, d_index, aux):
+        """D's local loss: the GAN loss plus its regularisers, each value for the logs."""
+        real_out, stats = _apply_train(discriminator, d_params, d_batch_stats, real, real_labels)
+        fake_out, stats = _apply_train(discriminator, d_params, stats, fake, fake_labels)
+        (real_logits, real_cls), (fake_logits, fake_cls) = (split_logits(real_out),
+                                                            split_logits(fake_out))
+        batch = obj_lib.DiscriminatorBatch(
+            discriminate=lambda x, labels: discriminate(d_params, stats, x, labels)[0],
+            real=real, fake=fake, real_labels=real_labels, fake_labels=fake_labels,
+            real_logits=real_logits, fake_logits=fake_logits, real_class_logits=real_cls,
+            fake_class_logits=fake_cls, z=z, regenerate=regenerate,
+            example_keys=lambda k: _example_keys(k, real.shape[0]), global_mean=_global_mean,
+            global_batch=real.shape[0] * lax.axis_size(AXIS), key=key, d_index=d_index,
+            aux=aux)
+        aux = objective.update_aux(aux, batch)
+        batch = batch._replace(aux=aux)
+        values = {'gan': loss.discriminator(real_logits, fake_logits)}
+        for i, term in enumerate(objective.d_terms):
+            values[term.name] = term.fn(batch._replace(key=jax.random.fold_in(key, i)))
+        total = values['gan'] + sum(t.weight * values[t.name] for t in objective.d_terms)
+        return total, (stats, aux, values, real_logits, fake_logits)
+
+    def d_step(carry, j, real, real_labels, *, g_params, g_batch_stats, key, d_index):
+        """Discriminator step ``j`` on its own real batch; carry = D's params, stats, opt, aux.
+
+        ``d_index`` counts the D updates of the run before this one.
+        """
+        d_params, d_batch_stats, d_opt_state, aux = carry
+        z_key, label_key, aug_key, term_key = jax.random.split(jax.random.fold_in(key, j), 4)
+        indices = _global_indices(real.shape[0])
+        z = sample_latents(z_key, indices, z_dim)
+        fake_labels = sample_labels(label_key, indices, num_classes)
+
+        def regenerate(latents):
+            """D inputs of G(latents), augmented like this step's fakes; no gradient to G."""
+            images, _ = _apply_train(generator, g_params, g_batch_stats, latents, fake_labels)
+            return to_d_input(lax.stop_gradient(images), jax.random.fold_in(aug_key, 1), aux)
+
+        real_in = to_d_input(real, jax.random.fold_in(aug_key, 0), aux)
+        fake_in = regenerate(z)
 
         def loss_fn(params):
-            real_logits, stats = _apply_train(discriminator, params, d_batch_stats, real)
-            fake_logits, stats = _apply_train(discriminator, params, stats, fake)
-            local_loss = loss.discriminator(real_logits, fake_logits)
-            return lax.pmean(local_loss, AXIS), (stats, real_logits, fake_logits)
+            local, outputs = d_objective(
+                params, d_batch_stats, real_in, fake_in, real_labels, fake_labels, z,
+                regenerate, term_key, d_index, aux)
+            return lax.pmean(local, AXIS), outputs
 
-        (d_loss, (stats, real_logits, fake_logits)), grads = jax.value_and_grad(
+        (d_loss, (stats, aux, values, real_logits, fake_logits)), grads = jax.value_and_grad(
             loss_fn, has_aux=True)(d_params)
         updates, d_opt_state = d_tx.update(grads, d_opt_state, d_params)
-        d_params = optax.apply_updates(d_params, updates)
+        d_params = objective.constrain_d(optax.apply_updates(d_params, updates))
         # Per-device BatchNorm statistics differ between devices; averaging them
         # keeps the state replicated (a no-op for cross-replica BatchNorm).
         stats = lax.pmean(stats, AXIS)
         metrics = {
             'd_loss': d_loss,
-            'd_real_logit': lax.pmean(jnp.mean(real_logits), AXIS),
-            'd_fake_logit': lax.pmean(jnp.mean(fake_logits), AXIS),
+            'd_real_logit': _global_mean(real_logits),
+            'd_fake_logit': _global_mean(fake_logits),
+            **{f'd_{name}': lax.pmean(v, AXIS) for name, v in values.items() if name != 'gan'},
         }
-        return (d_params, stats, d_opt_state), metrics
+        return (d_params, stats, d_opt_state, aux), metrics
+
+    def unrolled(d_params, d_batch_stats, d_opt_state, real, fake, real_labels, fake_labels):
+        """D after ``unroll_steps`` more updates on this batch, differentiable w.r.t. G.
+
+        The unrolled steps use the GAN loss alone; D itself is not changed.
+        """
+        def plain_loss(params):
+            real_logits = discriminate(params, d_batch_stats, real, real_labels)[0]
+            fake_logits = discriminate(params, d_batch_stats, fake, fake_labels)[0]
+            return lax.pmean(loss.discriminator(real_logits, fake_logits), AXIS)
+
+        return obj_lib.unroll(plain_loss, d_params, d_opt_state, d_tx,
+                              steps=objective.unroll_steps, constrain=objective.constrain_d)
 
     def update(state, batch):
         step_key = jax.random.fold_in(state.rng, state.step)
         d_key, g_key = jax.random.split(step_key)
-        reals = images_to_float(batch['image'])
+        reals = inputs_to_float(batch['image'])
+        labels = batch['label'] if num_classes is not None else [None] * reals.shape[0]
         n_dis, local_batch = reals.shape[:2]
 
         # A Python loop, i.e. straight-line code in the one compiled program: inside
@@ -110,28 +205,45 @@ def make_update(*, generator, discriminator, g_tx, d_tx, loss, z_dim, ema_decay)
         # a ~20x slower algorithm for the strided-conv weight gradients (DCGAN-32,
         # batch 64: 9.0 s vs 0.52 s per update). n_dis is small, so compile time
         # grows little.
-        carry = (state.d_params, state.d_batch_stats, state.d_opt_state)
+        carry = (state.d_params, state.d_batch_stats, state.d_opt_state, state.aux)
         d_metrics = []
         for j in range(n_dis):
-            carry, metrics = d_step(carry, j, reals[j], g_params=state.g_params,
-                                    g_batch_stats=state.g_batch_stats, key=d_key)
+            carry, metrics = d_step(carry, j, reals[j], labels[j], g_params=state.g_params,
+                                    g_batch_stats=state.g_batch_stats, key=d_key,
+                                    d_index=state.step * n_dis + j)
             d_metrics.append(metrics)
-        d_params, d_batch_stats, d_opt_state = carry
+        d_params, d_batch_stats, d_opt_state, aux = carry
 
-        z = sample_latents(g_key, _global_indices(local_batch), z_dim)
+        z_key, label_key, aug_key, term_key = jax.random.split(g_key, 4)
+        indices = _global_indices(local_batch)
+        z = sample_latents(z_key, indices, z_dim)
+        fake_labels = sample_labels(label_key, indices, num_classes)
+        real_in = to_d_input(reals[-1], jax.random.fold_in(aug_key, 0), aux)
 
-        def g_loss_fn(params):
-            fake, g_stats = _apply_train(generator, params, state.g_batch_stats, z)
+        def generate(g_params, latents):
+            return _apply_train(generator, g_params, state.g_batch_stats, latents, fake_labels)
+
+        def g_loss_fn(g_params):
+            images, g_stats = generate(g_params, z)
+            fake_in = to_d_input(images, jax.random.fold_in(aug_key, 1), aux)
+            d_for_g = unrolled(d_params, d_batch_stats, d_opt_state, real_in, fake_in,
+                               labels[-1], fake_labels)
             # D runs in train mode as in its own step; its statistics are discarded.
-            fake_logits, _ = _apply_train(discriminator, d_params, d_batch_stats, fake)
+            fake_logits, fake_cls = discriminate(d_for_g, d_batch_stats, fake_in, fake_labels)
             real_logits = None
-            if loss.generator_needs_real:
-                real_logits, _ = _apply_train(discriminator, d_params, d_batch_stats,
-                                              reals[-1])
-            local_loss = loss.generator(fake_logits, real_logits)
-            return lax.pmean(local_loss, AXIS), g_stats
+            if loss.relativistic:
+                real_logits = discriminate(d_for_g, d_batch_stats, real_in, labels[-1])[0]
+            batch = obj_lib.GeneratorBatch(
+                g_params=g_params, images=images, fake_logits=fake_logits,
+                fake_class_logits=fake_cls, fake_labels=fake_labels, z=z,
+                generate=lambda latents: generate(g_params, latents)[0], key=term_key)
+            values = {'gan': loss.generator(fake_logits, real_logits)}
+            for i, term in enumerate(objective.g_terms):
+                values[term.name] = term.fn(batch._replace(key=jax.random.fold_in(term_key, i)))
+            local = values['gan'] + sum(t.weight * values[t.name] for t in objective.g_terms)
+            return lax.pmean(local, AXIS), (g_stats, values)
 
-        (g_loss, g_batch_stats), g_grads = jax.value_and_grad(
+        (g_loss, (g_batch_stats, g_values)), g_grads = jax.value_and_grad(
             g_loss_fn, has_aux=True)(state.g_params)
         g_updates, g_opt_state = g_tx.update(g_grads, state.g_opt_state, state.g_params)
         g_params = optax.apply_updates(state.g_params, g_updates)
@@ -144,10 +256,15 @@ def make_update(*, generator, discriminator, g_tx, d_tx, loss, z_dim, ema_decay)
             d_batch_stats=d_batch_stats,
             g_opt_state=g_opt_state,
             d_opt_state=d_opt_state,
-            ema_params=_ema(state.ema_params, g_params, ema_decay),
+            ema_params=(None if ema_decay is None
+                        else _ema(state.ema_params, g_params, ema_decay(state.step))),
+            aux=aux,
         )
         metrics = {k: jnp.mean(jnp.stack([m[k] for m in d_metrics])) for k in d_metrics[0]}
         metrics['g_loss'] = g_loss
+        metrics.update({f'g_{name}': lax.pmean(v, AXIS) for name, v in g_values.items()
+                        if name != 'gan'})
+        metrics.update(_flat_metrics('', aux))
         return new_state, metrics
 
     return update

@@ -8,6 +8,8 @@ import functools
 import os
 import signal
 import sys
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +22,8 @@ from gan_jax import config as config_lib
 from gan_jax import data as data_lib
 from gan_jax import evaluate as eval_lib
 from gan_jax import logging as log_lib
-from gan_jax import losses, models, parallel
+from gan_jax import models, parallel, schedules
+from gan_jax import objective as obj_lib
 from gan_jax import state as state_lib
 from gan_jax import step as step_lib
 
@@ -62,33 +65,71 @@ class _Preemption:
             signal.signal(signal.SIGTERM, self._previous)
 
 
-def _model_config(config):
-    """The model config plus the mesh axis that cross-replica BatchNorm reduces over."""
+def _model_config(config, num_classes):
+    """The model config plus what the models need from the data and the mesh."""
     model_config = config.model.copy_and_resolve_references()
     with model_config.unlocked():
         model_config.bn_axis_name = parallel.DATA_AXIS
+        model_config.num_classes = num_classes
     return model_config
 
 
+class Setup(NamedTuple):
+    """Everything static a run is made of, built from its config."""
+
+    source: Any  # data.ImageSource (or a 2-D mixture)
+    generator: Any
+    discriminator: Any
+    g_tx: Any
+    d_tx: Any
+    objective: obj_lib.Objective
+    num_classes: int | None  # The models' classes; None when unconditional.
+    init_state: Callable  # () -> TrainState
+
+    def make_update(self, config):
+        """The per-device update (before compile_update)."""
+        return step_lib.make_update(
+            generator=self.generator, discriminator=self.discriminator, g_tx=self.g_tx,
+            d_tx=self.d_tx, objective=self.objective, z_dim=config.model.z_dim,
+            num_classes=self.num_classes,
+            ema_decay=schedules.ema_decay(config.ema, config.train.batch_size))
+
+
 def build(config):
-    """Everything static a run needs: data source, networks, optimisers, loss."""
-    loss = losses.get_loss(config.train.loss)
+    """Builds the run's ``Setup``; bad settings fail here, before anything is compiled."""
     source = data_lib.get_source(config.data, resolution=config.data.resolution)
-    generator, discriminator = models.build_models(_model_config(config), source.image_shape)
-    g_tx, d_tx = state_lib.make_optimizers(config.optim)
+    conditional = config.model.conditioning is not None
+    num_classes = source.num_classes if conditional else None
+    obj_lib.validate(config, data_shape=source.image_shape, num_classes=source.num_classes,
+                     local_batch=config.train.batch_size // jax.device_count())
+    objective = obj_lib.build_objective(config)
+    schedules.ema_decay(config.ema, config.train.batch_size)  # Checks ema.kind.
+    generator, discriminator = models.build_models(_model_config(config, num_classes),
+                                                   source.image_shape)
+    g_tx, d_tx = state_lib.make_optimizers(config.optim, steps=config.train.steps,
+                                           n_dis=config.train.n_dis)
+    *spatial, channels = source.image_shape
     init_state = functools.partial(
         state_lib.create_train_state, generator, discriminator, g_tx, d_tx,
-        z_dim=config.model.z_dim, image_shape=source.image_shape, seed=config.seed,
-        use_ema=config.train.ema_decay > 0)
-    return source, generator, discriminator, g_tx, d_tx, loss, init_state
+        z_dim=config.model.z_dim, d_input_shape=(*spatial, channels * objective.pack),
+        num_classes=num_classes, seed=config.seed, use_ema=config.ema.kind is not None,
+        aux=objective.init_aux())
+    return Setup(source, generator, discriminator, g_tx, d_tx, objective, num_classes,
+                 init_state)
 
 
-def describe(config, source, init_state):
-    """The dry-run report: parameter counts, devices, hosts and batch split."""
-    shapes = jax.eval_shape(init_state)
+def describe(config, setup):
+    """The dry-run report: data, parameter counts, ingredients, devices and batch split."""
+    source, objective = setup.source, setup.objective
+    shapes = jax.eval_shape(setup.init_state)
     n_dev = jax.device_count()
+    terms = ', '.join(f'{side} {t.name} x {t.weight:g}' for side, terms in
+                      (('D', objective.d_terms), ('G', objective.g_terms)) for t in terms)
     return '\n'.join([
-        f'data: {source.name}, {len(source)} examples of shape {source.image_shape}',
+        f'data: {source.name}, {len(source)} examples of shape {source.image_shape}, '
+        f'{setup.num_classes or "no"} classes used',
+        f'loss: {config.train.loss}; regularisers: {terms or "none"}; augmentation: '
+        f'{config.augment.kind}; pack: {objective.pack}; unroll: {objective.unroll_steps}',
         f'G params: {models.count_params(shapes.g_params):,}',
         f'D params: {models.count_params(shapes.d_params):,}',
         f'processes: {jax.process_count()}, devices: {n_dev} '
@@ -98,24 +139,54 @@ def describe(config, source, init_state):
     ])
 
 
-def _make_sampler(generator, config, rng):
-    """Jitted ``(params, batch_stats) -> uint8 images`` for a fixed latent batch."""
+def sample_layout(num_samples, num_classes):
+    """(labels or None, columns) of the sample grid.
+
+    Conditional runs get one row per class (the first ``num_samples`` classes at
+    most), ``num_samples // rows`` samples each; others a square grid.
+    """
+    if num_classes is None:
+        return None, None
+    rows = min(num_classes, num_samples)
+    per_class = num_samples // rows
+    return np.repeat(np.arange(rows), per_class), per_class
+
+
+def _make_sampler(generator, config, rng, num_classes):
+    """Jitted ``(params, batch_stats) -> samples`` for fixed latents (and labels).
+
+    Images come back quantised to uint8 (what a PNG shows), 2-D points as floats.
+    """
     z_key = jax.random.split(rng)[1]  # Training draws with fold_in(rng, step) instead.
-    indices = np.arange(config.log.num_samples)
+    labels, columns = sample_layout(config.log.num_samples, num_classes)
+    indices = np.arange(config.log.num_samples if labels is None else len(labels))
 
     @jax.jit
     def sample(params, batch_stats):
         z = step_lib.sample_latents(z_key, indices, config.model.z_dim)
-        return step_lib.images_to_uint8(generator.apply(
-            {'params': params, 'batch_stats': batch_stats}, z, train=False))
+        out = generator.apply({'params': params, 'batch_stats': batch_stats}, z, labels,
+                              train=False)
+        return step_lib.images_to_uint8(out) if out.ndim == 4 else out
 
-    return sample
+    return sample, columns
 
 
-def _write_samples(sample, state, step, workdir, writer, is_main):
-    """The fixed-latent grid (EMA generator when there is one) to PNG and TensorBoard."""
+def _scatter_extent(source, n=2000):
+    """Half-width of a square view holding the data with a margin (2-D sources)."""
+    points = np.stack([source[i]['image'] for i in range(min(n, len(source)))])
+    return 1.25 * float(np.abs(points).max())
+
+
+def _write_samples(sampler, state, step, workdir, writer, is_main):
+    """The fixed-latent samples (EMA generator when there is one) to PNG and TensorBoard.
+
+    Images as a grid (a row per class for conditional runs), 2-D points as a scatter.
+    """
     params = state.ema_params if state.ema_params is not None else state.g_params
-    grid = log_lib.image_grid(to_host(sample(params, state.g_batch_stats)))
+    sample, columns, extent = sampler
+    samples = to_host(sample(params, state.g_batch_stats))
+    grid = (log_lib.image_grid(samples, columns) if samples.ndim == 4
+            else log_lib.scatter_image(samples, extent))
     writer.write_image(step, 'samples', grid)
     if is_main:
         log_lib.save_png(os.path.join(workdir, 'samples', f'step_{step:07d}.png'), grid)
@@ -155,11 +226,12 @@ def _evaluate(evaluator, best, state, step, workdir, writer, is_main):
 def train(config, workdir, command=None):
     """Trains (or resumes) the run in ``workdir``; returns the final train state."""
     parallel.check_batch_divisible(config.train.batch_size)
-    source, generator, discriminator, g_tx, d_tx, loss, init_state = build(config)
+    setup = build(config)
+    source, generator, init_state = setup.source, setup.generator, setup.init_state
     is_main = jax.process_index() == 0
     if config.dry_run:
         if is_main:
-            print(config, describe(config, source, init_state), sep='\n')
+            print(config, describe(config, setup), sep='\n')
         return None
 
     os.makedirs(workdir, exist_ok=True)
@@ -169,14 +241,12 @@ def train(config, workdir, command=None):
     # Built before training so that missing extractor weights fail at once.
     evaluator, best = None, None
     if config.eval.every_steps:
-        evaluator = eval_lib.Evaluator(config, generator, source, mesh)
+        evaluator = eval_lib.Evaluator(config, generator, source, mesh, setup.num_classes)
         if config.eval.best_metric:
             best = ckpt_lib.BestCheckpoint(workdir, evaluator.best_key(),
                                            eval_lib.BEST_DIRECTION[config.eval.best_metric])
     state = jax.jit(init_state, out_shardings=parallel.replicated(mesh))()
-    update = step_lib.compile_update(step_lib.make_update(
-        generator=generator, discriminator=discriminator, g_tx=g_tx, d_tx=d_tx, loss=loss,
-        z_dim=config.model.z_dim, ema_decay=config.train.ema_decay), mesh)
+    update = step_lib.compile_update(setup.make_update(config), mesh)
 
     checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, 'checkpoints'),
                                          keep=config.checkpoint.keep)
@@ -191,7 +261,9 @@ def train(config, workdir, command=None):
         logging.info('Resumed from the checkpoint of step %d in %s.', last_saved, workdir)
     batches = data_lib.device_prefetch(data_iterator, parallel.batch_sharding(mesh))
 
-    sample = _make_sampler(generator, config, to_host(state.rng))
+    extent = _scatter_extent(source) if len(source.image_shape) == 1 else None
+    sampler = (*_make_sampler(generator, config, to_host(state.rng), setup.num_classes),
+               extent)
     writer = log_lib.MetricWriter(workdir, enabled=is_main)
     progress = log_lib.ProgressBar(config.train.steps, config.train.batch_size,
                                    enabled=is_main)
@@ -212,7 +284,7 @@ def train(config, workdir, command=None):
                     scalars['images_per_sec'] = progress.steps_per_sec * config.train.batch_size
                 writer.write_scalars(step, scalars)
             if step % config.log.sample_every == 0 or last:
-                _write_samples(sample, state, step, workdir, writer, is_main)
+                _write_samples(sampler, state, step, workdir, writer, is_main)
             if evaluator and (step % config.eval.every_steps == 0 or last):
                 _evaluate(evaluator, best, state, step, workdir, writer, is_main)
             preempted = preemption.reached(step)

@@ -37,10 +37,50 @@ HAND_CASES = [
 ]
 
 
+RELATIVISTIC = ["ragan", "ralsgan"]
+
+
 def test_registry_has_all_losses():
-    assert sorted(LOSSES) == sorted(case[0] for case in HAND_CASES)
+    assert sorted(LOSSES) == sorted([case[0] for case in HAND_CASES] + RELATIVISTIC)
     assert all(isinstance(loss, GANLoss) for loss in LOSSES.values())
-    assert not any(loss.generator_needs_real for loss in LOSSES.values())
+    assert sorted(n for n, loss in LOSSES.items() if loss.relativistic) == RELATIVISTIC
+
+
+def _log_sigmoid(x):
+    return -np.log1p(np.exp(-x))
+
+
+def _reference_relativistic(name, real, fake):
+    """Jolicoeur-Martineau 2019, eqs. for RaSGAN and RaLSGAN, written out in numpy."""
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    r_rel, f_rel = real - fake.mean(), fake - real.mean()
+    if name == "ragan":
+        d = -np.mean(_log_sigmoid(r_rel)) - np.mean(_log_sigmoid(-f_rel))
+        g = -np.mean(_log_sigmoid(f_rel)) - np.mean(_log_sigmoid(-r_rel))
+    else:
+        d = 0.5 * (np.mean((r_rel - 1) ** 2) + np.mean((f_rel + 1) ** 2))
+        g = 0.5 * (np.mean((f_rel - 1) ** 2) + np.mean((r_rel + 1) ** 2))
+    return d, g
+
+
+@pytest.mark.parametrize("name", RELATIVISTIC)
+def test_relativistic_against_the_paper(name):
+    real, fake = [0.3, 2.0, -1.0], [-0.5, 0.1, 1.5]
+    d_expected, g_expected = _reference_relativistic(name, real, fake)
+    loss = get_loss(name)
+    np.testing.assert_allclose(loss.discriminator(jnp.array(real), jnp.array(fake)),
+                               d_expected, rtol=1e-6)
+    np.testing.assert_allclose(loss.generator(jnp.array(fake), jnp.array(real)),
+                               g_expected, rtol=1e-6)
+
+
+def test_with_batch_mean_replaces_the_reference_mean():
+    # The trainer passes a mean over all devices; here a constant stands in for it.
+    loss = get_loss("ralsgan").with_batch_mean(lambda x: jnp.asarray(0.0))
+    real, fake = jnp.array([1.0, 3.0]), jnp.array([0.0, 2.0])
+    # With reference means 0: 0.5 * (mean((r - 1)^2) + mean((f + 1)^2)) = 0.5 * (2 + 5).
+    np.testing.assert_allclose(loss.discriminator(real, fake), 3.5, rtol=1e-6)
+    assert get_loss("hinge").with_batch_mean(jnp.mean) == get_loss("hinge")
 
 
 @pytest.mark.parametrize("name, real, fake, d_expected, g_expected", HAND_CASES)

@@ -44,8 +44,8 @@ def test_resume_is_bit_identical(tmp_path):
 
 def test_ema_is_the_exponential_average_of_generator_params(tmp_path):
     # After one step with decay d: ema = d * initial + (1 - d) * updated.
-    config = helpers.tiny_config(**{'train.ema_decay': 0.25, 'train.steps': 1})
-    initial = train.build(config)[-1]().g_params
+    config = helpers.tiny_config(**{'ema.kind': 'decay', 'ema.decay': 0.25, 'train.steps': 1})
+    initial = train.build(config).init_state().g_params
     state = train.train(config, str(tmp_path))
     expected = jax.tree.map(lambda p0, p1: 0.25 * p0 + 0.75 * p1, initial, state.g_params)
     for e, x in zip(jax.tree.leaves(train.to_host(state.ema_params)),
@@ -55,11 +55,12 @@ def test_ema_is_the_exponential_average_of_generator_params(tmp_path):
         jax.tree.leaves(initial), jax.tree.leaves(state.g_params)))  # It did move.
 
 
-def _diverging_optimizers(optim_config):
+def _diverging_optimizers(optim_config, *, steps, n_dis):
     """Simulates divergence: the next update turns every parameter into NaN.
 
     Adam, as in the saved run, so that the checkpoint's optimiser state fits.
     """
+    del optim_config, steps, n_dis
     return optax.adam(float('nan')), optax.adam(float('nan'))
 
 

@@ -6,10 +6,16 @@ import jax
 import flax.linen as nn
 import ml_collections
 
+from gan_jax.models import biggan, resnet, sndcgan
 from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 
 Builder = Callable[[ml_collections.ConfigDict, tuple[int, ...]], tuple[nn.Module, nn.Module]]
+
+
+def _generator_classes(config):
+    """G is class-conditional exactly when D is (model.conditioning set)."""
+    return config.num_classes if config.conditioning is not None else None
 
 
 def _build_dcgan(config, image_shape):
@@ -19,8 +25,12 @@ def _build_dcgan(config, image_shape):
     # Cross-replica BN needs the mesh axis; otherwise each device uses its shard.
     axis_name = config.bn_axis_name if config.cross_replica_bn else None
     return (
-        DCGANGenerator(resolution, channels, config.g_width, axis_name),
-        DCGANDiscriminator(resolution, config.d_width, axis_name),
+        DCGANGenerator(resolution, channels, config.g_width, axis_name,
+                       num_classes=_generator_classes(config),
+                       spectral_norm=config.g_spectral_norm),
+        DCGANDiscriminator(resolution, config.d_width, axis_name,
+                           conditioning=config.conditioning, num_classes=config.num_classes,
+                           spectral_norm=config.d_spectral_norm),
     )
 
 
@@ -28,18 +38,30 @@ def _build_mlp(config, image_shape):
     if len(image_shape) != 1:
         raise ValueError(f"mlp needs flat (D,) data, got shape {image_shape}")
     return (
-        MLPGenerator(out_dim=image_shape[0], hidden=config.g_width),
-        MLPDiscriminator(hidden=config.d_width),
+        MLPGenerator(out_dim=image_shape[0], hidden=config.g_width,
+                     num_classes=_generator_classes(config)),
+        MLPDiscriminator(hidden=config.d_width, conditioning=config.conditioning,
+                         num_classes=config.num_classes),
     )
 
 
-MODELS: dict[str, Builder] = {"dcgan": _build_dcgan, "mlp": _build_mlp}
+MODELS: dict[str, Builder] = {
+    "dcgan": _build_dcgan,
+    "mlp": _build_mlp,
+    "sndcgan": sndcgan.build,
+    "resnet": resnet.build,
+    "biggan": biggan.build,
+}
 
 
 def build_models(
     model_config: ml_collections.ConfigDict, image_shape: tuple[int, ...]
 ) -> tuple[nn.Module, nn.Module]:
     """Returns (generator, discriminator) for `model_config.name`.
+
+    Besides the `model` keys of experiments/base.py, `model_config` carries
+    `num_classes` (the dataset's) and `bn_axis_name` (the mesh axis), which the
+    trainer adds.
 
     The latent size `model_config.z_dim` is not needed here: Dense layers infer
     their input size from the z passed to `init`.

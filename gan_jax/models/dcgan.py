@@ -5,6 +5,9 @@ one module covers 28x28 (MNIST-like, base 7) and 32/64/128 (base 4): the
 generator upsamples n times from the base grid, the discriminator downsamples
 n times to it. Convolutions followed by BatchNorm carry no bias because BN's
 own shift makes it redundant (as in the reference implementation).
+
+Toolbox options (not in the paper): class conditioning (conditional BN in G,
+a projection or ACGAN head in D) and spectral norm on every layer of G or D.
 """
 
 import functools
@@ -14,7 +17,9 @@ import jax.numpy as jnp
 import flax.linen as nn
 
 from gan_jax.models.conv_transpose import PhaseConvTranspose
-from gan_jax.models.layers import batch_norm, dcgan_normal
+from gan_jax.models.layers import (
+    ConditionalBatchNorm, DiscriminatorHead, batch_norm, dcgan_normal, spectral,
+)
 
 BASE_GRIDS = (4, 7)
 
@@ -50,49 +55,70 @@ class DCGANGenerator(nn.Module):
     channels: int
     width: int = 64
     bn_axis_name: str | None = None
+    num_classes: int | None = None  # Set: class-conditional BatchNorm.
+    spectral_norm: bool = False
 
     def __post_init__(self):
         base_grid(self.resolution)  # Reject bad resolutions at construction.
         super().__post_init__()
 
     @nn.compact
-    def __call__(self, z: jax.Array, *, train: bool) -> jax.Array:
+    def __call__(self, z: jax.Array, labels: jax.Array | None = None, *,
+                 train: bool) -> jax.Array:
         base, n = base_grid(self.resolution)
+
+        def norm_relu(x):
+            if self.num_classes is None:
+                return nn.relu(batch_norm(train, self.bn_axis_name)(x))
+            condition = jax.nn.one_hot(labels, self.num_classes)
+            return nn.relu(ConditionalBatchNorm(self.bn_axis_name)(x, condition, train=train))
+
+        def layer(module):
+            return spectral(module, self.spectral_norm, train)
+
         features = self.width * 2 ** (n - 1)
-        x = nn.Dense(base * base * features, use_bias=False, kernel_init=dcgan_normal)(z)
-        x = x.reshape(z.shape[0], base, base, features)
-        x = nn.relu(batch_norm(train, self.bn_axis_name)(x))
+        x = layer(nn.Dense(base * base * features, use_bias=False, kernel_init=dcgan_normal))(z)
+        x = norm_relu(x.reshape(z.shape[0], base, base, features))
         for _ in range(n - 1):
             features //= 2
-            x = _Up(features, use_bias=False)(x)
-            x = nn.relu(batch_norm(train, self.bn_axis_name)(x))
+            x = norm_relu(layer(_Up(features, use_bias=False))(x))
         # No BN on the output layer: it would pin the image statistics.
-        return jnp.tanh(_Up(self.channels)(x))
+        return jnp.tanh(layer(_Up(self.channels))(x))
 
 
 class DCGANDiscriminator(nn.Module):
-    """Maps images [B, R, R, C] to real/fake logits [B]."""
+    """Maps images [B, R, R, C] to real/fake logits [B] (and class logits for ACGAN).
+
+    C may be m times the image channels when PacGAN packs m images per input.
+    """
 
     resolution: int
     width: int = 64
     bn_axis_name: str | None = None
+    conditioning: str | None = None  # A name in layers.HEADS.
+    num_classes: int | None = None
+    spectral_norm: bool = False
 
     def __post_init__(self):
         base_grid(self.resolution)  # Reject bad resolutions at construction.
         super().__post_init__()
 
     @nn.compact
-    def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    def __call__(self, x: jax.Array, labels: jax.Array | None = None, *, train: bool):
         _, n = base_grid(self.resolution)
         if x.shape[1:3] != (self.resolution, self.resolution):
             raise ValueError(
                 f"Expected images of {self.resolution}x{self.resolution}, "
                 f"got shape {x.shape}"
             )
+        def layer(module):
+            return spectral(module, self.spectral_norm, train)
+
         # No BN on the input layer: it would normalise away the data statistics.
-        x = nn.leaky_relu(_Down(self.width)(x), 0.2)
+        x = nn.leaky_relu(layer(_Down(self.width))(x), 0.2)
         for i in range(1, n):
-            x = _Down(self.width * 2**i, use_bias=False)(x)
+            x = layer(_Down(self.width * 2**i, use_bias=False))(x)
             x = nn.leaky_relu(batch_norm(train, self.bn_axis_name)(x), 0.2)
         x = x.reshape(x.shape[0], -1)
-        return nn.Dense(1, kernel_init=dcgan_normal)(x)[:, 0]
+        return DiscriminatorHead(self.conditioning, self.num_classes, self.spectral_norm,
+                                 kernel_init=dcgan_normal)(x, labels, train=train)

@@ -5,16 +5,16 @@ import jax.numpy as jnp
 import ml_collections
 import pytest
 
+from experiments import base
 from gan_jax.models import MODELS, build_models, count_params
 from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 
 
 def make_config(**overrides) -> ml_collections.ConfigDict:
-    config = dict(
-        name="dcgan", z_dim=100, g_width=16, d_width=8,
-        cross_replica_bn=False, bn_axis_name="data",
-    )
+    """experiments/base.py's model keys plus what the trainer adds."""
+    config = base.get_config().model.to_dict() | dict(
+        g_width=16, d_width=8, bn_axis_name="data", num_classes=None)
     return ml_collections.ConfigDict(config | overrides)
 
 
@@ -53,8 +53,8 @@ def test_built_models_fit_together():
 
 
 def test_unknown_model_names_value_and_choices():
-    with pytest.raises(ValueError, match="'resnet'") as info:
-        build_models(make_config(name="resnet"), (32, 32, 3))
+    with pytest.raises(ValueError, match="'stylegan'") as info:
+        build_models(make_config(name="stylegan"), (32, 32, 3))
     assert all(name in str(info.value) for name in MODELS)
 
 

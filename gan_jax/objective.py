@@ -1,0 +1,459 @@
+"""What D and G minimise, and how D sees its inputs, assembled from the config.
+
+GAN papers mostly differ in one ingredient: the loss (``train.loss``, see
+losses.py), a regulariser added to D's or G's loss (``reg.*``), how images are
+augmented before D (``augment.*``), or how D's inputs are packed
+(``train.pack``). Each ingredient here is a pure function plus one config
+value; ``build_objective`` collects the active ones into an ``Objective`` and
+the update (step.py) adds up whatever it holds, without branching on names.
+
+Adding a regulariser: write ``fn(batch) -> scalar`` below, register it in
+``D_TERMS`` or ``G_TERMS`` under its weight key, declare that key in
+experiments/base.py (``reg``), and test it. Nothing else changes.
+
+Stateful ingredients (ADA's augmentation probability, LeCam's running means)
+keep their state in ``TrainState.aux`` under their name; their update runs on
+stop-gradient values inside the compiled step, from global (all-device)
+statistics, so every device holds the same state and a resumed run continues it.
+"""
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+from gan_jax import augment as augment_lib
+from gan_jax import losses, penalties
+
+Array = jax.Array
+
+
+class DiscriminatorBatch(NamedTuple):
+    """Everything a discriminator regulariser may look at, for one D step."""
+
+    discriminate: Callable  # (inputs, labels) -> logits [B]; D in train mode.
+    real: Array  # D's inputs: augmented (and packed) images.
+    fake: Array
+    real_labels: Array | None
+    fake_labels: Array | None
+    real_logits: Array
+    fake_logits: Array
+    real_class_logits: Array | None  # The ACGAN head's outputs, else None.
+    fake_class_logits: Array | None
+    z: Array  # The latents behind ``fake``.
+    regenerate: Callable  # z -> D inputs of G(z) for ``fake_labels`` (no gradient to G).
+    example_keys: Callable  # key -> one key per example of the local batch.
+    global_mean: Callable  # x -> mean over the whole global batch (all devices).
+    global_batch: int  # Number of D inputs per side in the global batch.
+    key: Array
+    d_index: Array  # D updates done before this one, over the whole run.
+    aux: dict  # TrainState.aux as updated for this batch.
+
+
+class GeneratorBatch(NamedTuple):
+    """Everything a generator regulariser may look at, for one G step."""
+
+    g_params: Any
+    images: Array  # G(z) before augmentation.
+    fake_logits: Array
+    fake_class_logits: Array | None
+    fake_labels: Array | None
+    z: Array
+    generate: Callable  # z -> G(z) for ``fake_labels``, differentiable in g_params.
+    key: Array
+
+
+class Term(NamedTuple):
+    """An active regulariser: ``weight * fn(batch)`` is added to the loss."""
+
+    name: str
+    weight: float
+    fn: Callable
+
+
+class Stateful(NamedTuple):
+    """State an ingredient carries across steps (in TrainState.aux[name])."""
+
+    init: Callable[[], Any]
+    update: Callable[[Any, DiscriminatorBatch], Any]  # Before the D loss is taken.
+
+
+# ---- Discriminator regularisers -------------------------------------------------
+
+def _gradient_penalty(config):
+    """``reg.penalty`` every ``reg.penalty_every`` D steps, scaled by that interval.
+
+    Lazy regularisation (Karras et al. 2020): the penalty's expected contribution
+    is unchanged while it is computed 1/k as often.
+    """
+    penalty = penalties.get_penalty(config.reg.penalty)
+    every = config.reg.penalty_every
+
+    def fn(batch: DiscriminatorBatch):
+        def value():
+            return every * penalties.penalty_value(
+                penalty,
+                lambda x: batch.discriminate(x, batch.real_labels),
+                lambda x: batch.discriminate(x, batch.fake_labels),
+                batch.real, batch.fake, batch.key)
+
+        if every == 1:
+            return value()
+        # The zero is derived from per-device data so both branches have the
+        # same (device-varying) type inside shard_map.
+        zero = jnp.zeros_like(jnp.sum(batch.real_logits))
+        return lax.cond(batch.d_index % every == 0, value, lambda: zero)
+
+    return fn
+
+
+def parse_policy(text: str) -> tuple[str, ...]:
+    """'color,translation' -> ('color', 'translation'), checked against augment's ops."""
+    policy = tuple(name.strip() for name in text.split(',') if name.strip())
+    augment_lib.check_policy(policy)
+    return policy
+
+
+def _consistency_augment(config):
+    policy = parse_policy(config.reg.cr_policy)
+    return lambda x, keys: augment_lib.diffaugment(x, keys, policy)
+
+
+def _balanced_consistency(side):
+    """bCR (Zhao et al. 2021): D(T(x)) should equal D(x), for reals or for fakes."""
+
+    def make(config):
+        transform = _consistency_augment(config)
+
+        def fn(batch: DiscriminatorBatch):
+            inputs, labels, logits = {
+                'real': (batch.real, batch.real_labels, batch.real_logits),
+                'fake': (batch.fake, batch.fake_labels, batch.fake_logits)}[side]
+            transformed = transform(inputs, batch.example_keys(batch.key))
+            return jnp.mean((batch.discriminate(transformed, labels) - logits) ** 2)
+
+        return fn
+
+    return make
+
+
+def _latent_noise(config, z, key):
+    return z + config.reg.zcr_sigma * jax.random.normal(key, z.shape)
+
+
+def _latent_consistency_d(config):
+    """zCR, D side (Zhao et al. 2021): D(G(z)) should equal D(G(z + noise))."""
+
+    def fn(batch: DiscriminatorBatch):
+        moved = batch.regenerate(_latent_noise(config, batch.z, batch.key))
+        return jnp.mean((batch.discriminate(moved, batch.fake_labels)
+                         - batch.fake_logits) ** 2)
+
+    return fn
+
+
+def _lecam(config):
+    """LeCam regulariser (Tseng et al. 2021), as in the authors' code (with its ReLUs).
+
+    mean(relu(D(x) - ema_fake)^2) + mean(relu(ema_real - D(G(z)))^2): keeps D's
+    outputs on reals near its past outputs on fakes and vice versa.
+    """
+    del config
+
+    def fn(batch: DiscriminatorBatch):
+        ema = batch.aux['lecam']
+        return (jnp.mean(jax.nn.relu(batch.real_logits - ema['fake']) ** 2)
+                + jnp.mean(jax.nn.relu(ema['real'] - batch.fake_logits) ** 2))
+
+    return fn
+
+
+def _lecam_state(config):
+    decay, start = config.reg.lecam_decay, config.reg.lecam_start_step
+
+    def update(ema, batch: DiscriminatorBatch):
+        # The authors' EMA copies the batch means until its start iteration.
+        d = jnp.where(batch.d_index < start, 0.0, decay)
+        return {side: d * ema[side] + (1.0 - d) * lax.stop_gradient(batch.global_mean(logits))
+                for side, logits in (('real', batch.real_logits), ('fake', batch.fake_logits))}
+
+    return Stateful(lambda: {'real': jnp.zeros(()), 'fake': jnp.zeros(())}, update)
+
+
+def _cross_entropy(class_logits, labels):
+    return jnp.mean(-jnp.take_along_axis(jax.nn.log_softmax(class_logits),
+                                         labels[:, None], axis=1))
+
+
+def _acgan_d(config):
+    """ACGAN (Odena et al. 2017), D side: classify reals and fakes by their labels."""
+    del config
+
+    def fn(batch: DiscriminatorBatch):
+        return (_cross_entropy(batch.real_class_logits, batch.real_labels)
+                + _cross_entropy(batch.fake_class_logits, batch.fake_labels))
+
+    return fn
+
+
+# ---- Generator regularisers -----------------------------------------------------
+
+def _acgan_g(config):
+    """ACGAN, G side: fakes should be classified as the label they were drawn for."""
+    del config
+    return lambda batch: _cross_entropy(batch.fake_class_logits, batch.fake_labels)
+
+
+def _latent_consistency_g(config):
+    """zCR, G side: -||G(z) - G(z + noise)||^2 (mean over pixels), against collapse."""
+
+    def fn(batch: GeneratorBatch):
+        moved = batch.generate(_latent_noise(config, batch.z, batch.key))
+        return -jnp.mean((batch.images - moved) ** 2)
+
+    return fn
+
+
+def orthogonality(params) -> Array:
+    """BigGAN's orthogonal regulariser: sum over kernels of ||W^T W * (1 - I)||_F^2.
+
+    W = reshape(kernel, (-1, out)): the off-diagonal Gram matrix of the output
+    filters (Brock et al. 2019, eq. 3). Only params named 'kernel' are included,
+    so embeddings (BigGAN's shared class embedding) and biases are not.
+    """
+    total = jnp.zeros(())
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        if getattr(path[-1], 'key', None) == 'kernel' and leaf.ndim >= 2:
+            w = leaf.reshape(-1, leaf.shape[-1])
+            gram = w.T @ w
+            total += jnp.sum((gram * (1.0 - jnp.eye(gram.shape[0]))) ** 2)
+    return total
+
+
+def _orthogonal(config):
+    del config
+    return lambda batch: orthogonality(batch.g_params)
+
+
+class TermSpec(NamedTuple):
+    """A registered regulariser: its ``reg`` weight key and how to build its function."""
+
+    weight_key: str
+    make: Callable  # config -> fn(batch) -> scalar
+    # Whether the config switches it on; default: a positive weight.
+    active: Callable = lambda config, weight: weight > 0
+    state: Callable | None = None  # config -> Stateful
+
+
+def _has_penalty(config, weight):
+    return config.reg.penalty is not None and weight > 0
+
+
+def _is_acgan(config, weight):
+    return config.model.conditioning == 'acgan' and weight > 0
+
+
+D_TERMS: dict[str, TermSpec] = {
+    'penalty': TermSpec('penalty_weight', _gradient_penalty, _has_penalty),
+    'bcr_real': TermSpec('bcr_real', _balanced_consistency('real')),
+    'bcr_fake': TermSpec('bcr_fake', _balanced_consistency('fake')),
+    'zcr': TermSpec('zcr_dis', _latent_consistency_d),
+    'lecam': TermSpec('lecam_weight', _lecam, state=_lecam_state),
+    'acgan': TermSpec('acgan_weight', _acgan_d, _is_acgan),
+}
+
+G_TERMS: dict[str, TermSpec] = {
+    'ortho': TermSpec('ortho_weight', _orthogonal),
+    'zcr': TermSpec('zcr_gen', _latent_consistency_g),
+    'acgan': TermSpec('acgan_weight', _acgan_g, _is_acgan),
+}
+
+
+def _active_terms(registry, config):
+    terms, states = [], {}
+    for name, spec in registry.items():
+        weight = config.reg[spec.weight_key]
+        if spec.active(config, weight):
+            terms.append(Term(name, float(weight), spec.make(config)))
+            if spec.state is not None:
+                states[name] = spec.state(config)
+    return terms, states
+
+
+# ---- Augmentation ---------------------------------------------------------------
+
+class Augmentation(NamedTuple):
+    """Differentiable augmentation of every D input, real and fake, in D and G steps."""
+
+    apply: Callable  # (images, keys, aux) -> images
+    state: Stateful | None = None
+
+
+def _no_augmentation(config):
+    del config
+    return Augmentation(lambda images, keys, aux: images)
+
+
+def _diffaugment(config):
+    """DiffAugment (Zhao et al. 2020) with ``augment.policy``."""
+    policy = parse_policy(config.augment.policy)
+    return Augmentation(lambda images, keys, aux: augment_lib.diffaugment(images, keys, policy))
+
+
+def _ada(config):
+    """ADA (Karras et al. 2020): p follows sign(D(real)) toward ``augment.ada_target``.
+
+    The mean sign and the number of reals are accumulated over
+    ``augment.ada_interval`` D steps, then p moves by images / (speed * 1000).
+    """
+    ac = config.augment
+
+    def update(ada, batch: DiscriminatorBatch):
+        signs = lax.stop_gradient(batch.global_mean(jnp.sign(batch.real_logits)))
+        count = ada['count'] + batch.global_batch
+        sign_sum = ada['sign_sum'] + signs * batch.global_batch
+        adjust = (batch.d_index + 1) % ac.ada_interval == 0
+        p = augment_lib.ada_update_p(ada['p'], sign_sum, count, target=ac.ada_target,
+                                     batch_images=count, speed_kimg=ac.ada_speed_kimg)
+        zero = jnp.zeros(())
+        return {'p': jnp.where(adjust, p, ada['p']),
+                'sign_sum': jnp.where(adjust, zero, sign_sum),
+                'count': jnp.where(adjust, zero, count)}
+
+    def init():
+        return {'p': jnp.asarray(ac.ada_p_init, jnp.float32), 'sign_sum': jnp.zeros(()),
+                'count': jnp.zeros(())}
+
+    return Augmentation(lambda images, keys, aux: augment_lib.ada_augment(
+        images, keys, aux['augment']['p']), Stateful(init, update))
+
+
+AUGMENTATIONS: dict[str | None, Callable] = {
+    None: _no_augmentation,
+    'diffaugment': _diffaugment,
+    'ada': _ada,
+}
+
+
+# ---- PacGAN ---------------------------------------------------------------------
+
+def pack(x: Array, m: int) -> Array:
+    """PacGAN (Lin et al. 2018): m consecutive examples joined into one D input.
+
+    [B, ..., C] -> [B/m, ..., m*C]: images are stacked along channels, flat
+    samples along features, so D sees m samples at once and can spot a lack of
+    diversity. m = 1 is the identity.
+    """
+    b, *rest = x.shape
+    x = x.reshape(b // m, m, *rest)
+    return jnp.moveaxis(x, 1, -2).reshape(b // m, *rest[:-1], m * rest[-1])
+
+
+# ---- Unrolled GAN ---------------------------------------------------------------
+
+def unroll(d_loss, d_params, d_opt_state, d_tx, *, steps: int, constrain=lambda p: p):
+    """Unrolled GAN (Metz et al. 2017): D's params after ``steps`` optimiser updates.
+
+    Plain optax updates, so ``jax.grad`` of whatever ``d_loss`` closes over (G's
+    fakes) differentiates through all of them, second-order terms included: no
+    higher-order library needed. ``steps`` = 0 returns ``d_params``.
+    """
+    for _ in range(steps):
+        updates, d_opt_state = d_tx.update(jax.grad(d_loss)(d_params), d_opt_state, d_params)
+        d_params = constrain(optax.apply_updates(d_params, updates))
+    return d_params
+
+
+# ---- The assembled objective ----------------------------------------------------
+
+class Objective(NamedTuple):
+    loss: losses.GANLoss
+    d_terms: list[Term]
+    g_terms: list[Term]
+    augmentation: Augmentation
+    states: dict[str, Stateful]  # By TrainState.aux key.
+    pack: int
+    weight_clip: float | None
+    unroll_steps: int
+
+    def init_aux(self) -> dict:
+        return {name: state.init() for name, state in self.states.items()}
+
+    def update_aux(self, aux: dict, batch: DiscriminatorBatch) -> dict:
+        return {name: self.states[name].update(aux[name], batch) for name in aux}
+
+    def constrain_d(self, d_params):
+        """WGAN's weight clipping (Arjovsky et al. 2017) after each D update, if set."""
+        if self.weight_clip is None:
+            return d_params
+        c = self.weight_clip
+        return jax.tree.map(lambda p: jnp.clip(p, -c, c), d_params)
+
+
+def validate(config, *, data_shape: tuple[int, ...], num_classes: int | None,
+             local_batch: int) -> None:
+    """Rejects settings that cannot work together, before anything is built.
+
+    ``data_shape`` is one example's shape ((H, W, C) for images), ``num_classes``
+    the dataset's (None without labels), ``local_batch`` the per-device batch.
+    """
+    reg, aug, conditioning = config.reg, config.augment, config.model.conditioning
+    is_image = len(data_shape) == 3
+    errors = []
+    if reg.weight_clip is not None and reg.penalty is not None:
+        errors.append(f'reg.weight_clip={reg.weight_clip} and reg.penalty={reg.penalty!r} are '
+                      'two Lipschitz constraints; WGAN uses clipping, WGAN-GP the penalty. '
+                      'Set one of them to None.')
+    if reg.penalty is not None:
+        penalties.get_penalty(reg.penalty)  # Raises, naming the accepted ones.
+    if reg.penalty_every < 1:
+        errors.append(f'reg.penalty_every={reg.penalty_every} must be >= 1 (1: every D step).')
+    if aug.kind not in AUGMENTATIONS:
+        errors.append(f'augment.kind={aug.kind!r} is not one of '
+                      f'{sorted(AUGMENTATIONS, key=str)}.')
+    elif aug.kind is not None and not is_image:
+        errors.append(f'augment.kind={aug.kind!r} augments images, but the data are '
+                      f'{data_shape}-shaped samples; set augment.kind=None.')
+    if aug.kind == 'diffaugment':
+        parse_policy(aug.policy)
+    if (reg.bcr_real > 0 or reg.bcr_fake > 0):
+        if not is_image:
+            errors.append('bCR (reg.bcr_real, reg.bcr_fake) augments images, but the data '
+                          f'are {data_shape}-shaped samples.')
+        parse_policy(reg.cr_policy)
+    if conditioning is not None and num_classes is None:
+        errors.append(f'model.conditioning={conditioning!r} needs class labels, but the '
+                      'dataset has none.')
+    if config.train.pack < 1 or local_batch % config.train.pack:
+        errors.append(f'train.pack={config.train.pack} must be >= 1 and divide the '
+                      f'per-device batch ({local_batch}).')
+    elif config.train.pack > 1 and conditioning is not None:
+        errors.append(f'train.pack={config.train.pack} with model.conditioning='
+                      f'{conditioning!r}: a packed D input mixes several labels.')
+    if config.train.unroll_steps < 0:
+        errors.append(f'train.unroll_steps={config.train.unroll_steps} must be >= 0.')
+    if errors:
+        raise ValueError('Invalid combination of settings:\n  ' + '\n  '.join(errors))
+
+
+def build_objective(config) -> Objective:
+    """The objective of ``config`` (call ``validate`` first for clear errors)."""
+    d_terms, d_states = _active_terms(D_TERMS, config)
+    g_terms, _ = _active_terms(G_TERMS, config)
+    augmentation = AUGMENTATIONS[config.augment.kind](config)
+    states = dict(d_states)
+    if augmentation.state is not None:
+        states['augment'] = augmentation.state
+    return Objective(
+        loss=losses.get_loss(config.train.loss),
+        d_terms=d_terms,
+        g_terms=g_terms,
+        augmentation=augmentation,
+        states=states,
+        pack=config.train.pack,
+        weight_clip=config.reg.weight_clip,
+        unroll_steps=config.train.unroll_steps,
+    )
