@@ -17,19 +17,18 @@ machine. The last line per preset is
 """
 
 import argparse
-import functools
 import resource
 import statistics
+import functools
 import time
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
-from gan_jax import losses, models, parallel
-from gan_jax import state as state_lib
+from experiments import base
+from gan_jax import models, parallel, train
 from gan_jax import step as step_lib
 from gan_jax.models import dcgan
 
@@ -57,24 +56,19 @@ def matmul_ceiling_gflops(n=2048, repeats=5):
 
 def gan_jax_step(preset, batch):
     resolution, channels, width, z_dim = PRESETS[preset]
-    model_config = ml_collections.ConfigDict(dict(
-        name='dcgan', z_dim=z_dim, g_width=width, d_width=width, cross_replica_bn=False,
-        bn_axis_name=parallel.DATA_AXIS))
-    generator, discriminator = models.build_models(model_config, (resolution, resolution,
-                                                                  channels))
-    optim = ml_collections.ConfigDict(dict(name='adam', g_lr=2e-4, d_lr=2e-4, b1=0.5, b2=0.999))
-    g_tx, d_tx = state_lib.make_optimizers(optim)
+    config = base.get_config()
+    config.model.update(dict(name='dcgan', z_dim=z_dim, g_width=width, d_width=width))
+    # Only the data's shape matters here (the batch below is random).
+    config.data.update(dict(source='digits', channels=channels, resolution=resolution))
+    config.train.batch_size = batch
+    setup = train.build(config)
     mesh = parallel.make_mesh()
-    state = jax.jit(functools.partial(
-        state_lib.create_train_state, generator, discriminator, g_tx, d_tx, z_dim=z_dim,
-        image_shape=(resolution, resolution, channels), seed=0, use_ema=False),
-        out_shardings=parallel.replicated(mesh))()
-    update = step_lib.compile_update(step_lib.make_update(
-        generator=generator, discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,
-        loss=losses.get_loss('non_saturating'), z_dim=z_dim, ema_decay=0.0), mesh)
+    state = jax.jit(setup.init_state, out_shardings=parallel.replicated(mesh))()
+    update = step_lib.compile_update(setup.make_update(config), mesh)
     images = np.random.default_rng(0).integers(
         0, 256, (1, batch, resolution, resolution, channels), np.uint8)
-    batch_array = jax.device_put({'image': images}, parallel.batch_sharding(mesh))
+    batch_array = jax.device_put({'image': images, 'label': np.zeros((1, batch), np.int32)},
+                                 parallel.batch_sharding(mesh))
     start = time.perf_counter()
     compiled = update.lower(state, batch_array).compile()
     compile_s = time.perf_counter() - start

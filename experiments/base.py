@@ -19,6 +19,8 @@ def get_config(arg=None):
     c.train = ml_collections.ConfigDict()
     c.train.steps = 2000  # Generator updates.
     c.train.batch_size = 64  # Global, over all devices and hosts.
+    # Fakes per G step (SNGAN's ResNet runs use 2x D's batch); None: batch_size.
+    c.train.g_batch_size = config_dict.placeholder(int)
     c.train.n_dis = 1  # Discriminator updates per generator update.
     c.train.loss = 'non_saturating'  # A name in gan_jax.losses.LOSSES.
     c.train.pack = 1  # PacGAN: samples per D input (Lin et al. 2018); 1 = no packing.
@@ -44,6 +46,9 @@ def get_config(arg=None):
     c.model.hierarchical_latent = False  # ... z split over G's blocks (needs the above) ...
     c.model.attention_resolution = config_dict.placeholder(int)  # ... self-attention here ...
     c.model.weight_init = 'ortho'  # ... 'ortho' (ImageNet) or 'N02' (CIFAR).
+    # mlp: hidden layers of G and of D (PacGAN's 2-D runs: 4 and 3; Unrolled GAN's: 2 and 2).
+    c.model.g_depth = 3
+    c.model.d_depth = 3
 
     c.optim = ml_collections.ConfigDict()
     c.optim.name = 'adam'  # A name in gan_jax.state.OPTIMIZERS.

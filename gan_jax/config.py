@@ -35,14 +35,18 @@ def save_or_check(config, workdir, command):
             saved_run = json.load(f)
         commands = saved_run['commands']
         saved, new = flatten(saved_run['config']), flatten(resolved)
+        resumable = RESUMABLE_CHANGES
+        if new.get('optim.lr_schedule', 'constant') != 'constant':
+            # The learning rates decay over train.steps: it is part of the experiment.
+            resumable = tuple(k for k in resumable if k != 'train.steps')
         changed = sorted(k for k in set(saved) | set(new)
                          if saved.get(k) != new.get(k)
-                         and not k.startswith(RESUMABLE_CHANGES))
+                         and not k.startswith(resumable))
         if changed:
             details = ', '.join(f'{k}: {saved.get(k)!r} -> {new.get(k)!r}' for k in changed)
             raise ValueError(
                 f'{workdir} holds a run with a different config ({details}). Resuming '
                 f'would mix two experiments; use another --workdir, or only change '
-                f'{", ".join(RESUMABLE_CHANGES)}.')
+                f'{", ".join(resumable)}.')
     with open(path, 'w') as f:
         json.dump({'commands': commands + [command], 'config': resolved}, f, indent=2)

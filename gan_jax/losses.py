@@ -1,6 +1,8 @@
 """GAN objectives as pure functions of discriminator logits.
 
-Every function takes logits of shape [B] and returns the scalar batch mean.
+Every function takes logits of shape [B] and returns the scalar batch mean;
+real and fake terms are averaged separately, so the two batches may differ in
+size (SNGAN's G step draws twice as many fakes as D's).
 Terms of the form log(sigmoid(x)) are written as -softplus(-x), which stays
 finite for large |x| where sigmoid would round to 0 or 1.
 
@@ -43,7 +45,7 @@ class GANLoss(NamedTuple):
 
 def _cross_entropy_d(real_logits: Array, fake_logits: Array) -> Array:
     """-log D(x) - log(1 - D(G(z))): binary cross-entropy, real=1, fake=0."""
-    return jnp.mean(jax.nn.softplus(-real_logits) + jax.nn.softplus(fake_logits))
+    return jnp.mean(jax.nn.softplus(-real_logits)) + jnp.mean(jax.nn.softplus(fake_logits))
 
 
 def _non_saturating_g(fake_logits: Array, real_logits: Array | None = None) -> Array:
@@ -59,7 +61,7 @@ def _minimax_g(fake_logits: Array, real_logits: Array | None = None) -> Array:
 
 
 def _hinge_d(real_logits: Array, fake_logits: Array) -> Array:
-    return jnp.mean(jax.nn.relu(1.0 - real_logits) + jax.nn.relu(1.0 + fake_logits))
+    return jnp.mean(jax.nn.relu(1.0 - real_logits)) + jnp.mean(jax.nn.relu(1.0 + fake_logits))
 
 
 def _negated_fake_g(fake_logits: Array, real_logits: Array | None = None) -> Array:
@@ -70,12 +72,12 @@ def _negated_fake_g(fake_logits: Array, real_logits: Array | None = None) -> Arr
 
 def _wasserstein_d(real_logits: Array, fake_logits: Array) -> Array:
     """Critic loss; needs a Lipschitz constraint (clipping, penalty) elsewhere."""
-    return jnp.mean(fake_logits - real_logits)
+    return jnp.mean(fake_logits) - jnp.mean(real_logits)
 
 
 def _least_squares_d(real_logits: Array, fake_logits: Array) -> Array:
     """Mao et al. 2017 with targets a=0 (fake), b=1 (real)."""
-    return jnp.mean(0.5 * (real_logits - 1.0) ** 2 + 0.5 * fake_logits**2)
+    return 0.5 * jnp.mean((real_logits - 1.0) ** 2) + 0.5 * jnp.mean(fake_logits**2)
 
 
 def _least_squares_g(fake_logits: Array, real_logits: Array | None = None) -> Array:
@@ -110,7 +112,7 @@ def _symmetric_least_squares(real_logits: Array, fake_logits: Array) -> Array:
 
     Halved like `_least_squares_d`, as in the author's code.
     """
-    return jnp.mean(0.5 * (real_logits - 1.0) ** 2 + 0.5 * (fake_logits + 1.0) ** 2)
+    return 0.5 * jnp.mean((real_logits - 1.0) ** 2) + 0.5 * jnp.mean((fake_logits + 1.0) ** 2)
 
 
 LOSSES: dict[str, GANLoss] = {

@@ -63,6 +63,7 @@ class GeneratorBatch(NamedTuple):
     fake_labels: Array | None
     z: Array
     generate: Callable  # z -> G(z) for ``fake_labels``, differentiable in g_params.
+    example_keys: Callable  # key -> one key per example of the local batch.
     key: Array
 
 
@@ -98,7 +99,7 @@ def _gradient_penalty(config):
                 penalty,
                 lambda x: batch.discriminate(x, batch.real_labels),
                 lambda x: batch.discriminate(x, batch.fake_labels),
-                batch.real, batch.fake, batch.key)
+                batch.real, batch.fake, batch.example_keys(batch.key), batch.global_mean)
 
         if every == 1:
             return value()
@@ -140,15 +141,17 @@ def _balanced_consistency(side):
     return make
 
 
-def _latent_noise(config, z, key):
-    return z + config.reg.zcr_sigma * jax.random.normal(key, z.shape)
+def _latent_noise(config, z, keys):
+    """z + N(0, zcr_sigma^2), one draw per example key."""
+    return z + config.reg.zcr_sigma * jax.vmap(
+        lambda key: jax.random.normal(key, z.shape[1:]))(keys)
 
 
 def _latent_consistency_d(config):
     """zCR, D side (Zhao et al. 2021): D(G(z)) should equal D(G(z + noise))."""
 
     def fn(batch: DiscriminatorBatch):
-        moved = batch.regenerate(_latent_noise(config, batch.z, batch.key))
+        moved = batch.regenerate(_latent_noise(config, batch.z, batch.example_keys(batch.key)))
         return jnp.mean((batch.discriminate(moved, batch.fake_labels)
                          - batch.fake_logits) ** 2)
 
@@ -211,7 +214,7 @@ def _latent_consistency_g(config):
     """zCR, G side: -||G(z) - G(z + noise)||^2 (mean over pixels), against collapse."""
 
     def fn(batch: GeneratorBatch):
-        moved = batch.generate(_latent_noise(config, batch.z, batch.key))
+        moved = batch.generate(_latent_noise(config, batch.z, batch.example_keys(batch.key)))
         return -jnp.mean((batch.images - moved) ** 2)
 
     return fn
@@ -394,11 +397,12 @@ class Objective(NamedTuple):
 
 
 def validate(config, *, data_shape: tuple[int, ...], num_classes: int | None,
-             local_batch: int) -> None:
+             local_batches: tuple[int, ...]) -> None:
     """Rejects settings that cannot work together, before anything is built.
 
     ``data_shape`` is one example's shape ((H, W, C) for images), ``num_classes``
-    the dataset's (None without labels), ``local_batch`` the per-device batch.
+    the dataset's (None without labels), ``local_batches`` the per-device batches
+    of the D and G steps.
     """
     reg, aug, conditioning = config.reg, config.augment, config.model.conditioning
     is_image = len(data_shape) == 3
@@ -427,9 +431,9 @@ def validate(config, *, data_shape: tuple[int, ...], num_classes: int | None,
     if conditioning is not None and num_classes is None:
         errors.append(f'model.conditioning={conditioning!r} needs class labels, but the '
                       'dataset has none.')
-    if config.train.pack < 1 or local_batch % config.train.pack:
+    if config.train.pack < 1 or any(b % config.train.pack for b in local_batches):
         errors.append(f'train.pack={config.train.pack} must be >= 1 and divide the '
-                      f'per-device batch ({local_batch}).')
+                      f'per-device batches of the D and G steps {local_batches}.')
     elif config.train.pack > 1 and conditioning is not None:
         errors.append(f'train.pack={config.train.pack} with model.conditioning='
                       f'{conditioning!r}: a packed D input mixes several labels.')

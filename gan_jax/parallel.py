@@ -35,14 +35,14 @@ def initialize_distributed(coordinator_address=None, num_processes=None, process
                                num_processes=num_processes, process_id=process_id)
 
 
-def check_batch_divisible(global_batch):
+def check_batch_divisible(global_batch, key='train.batch_size'):
     """Fails early, naming the numbers, when the batch cannot be split evenly."""
     n_dev, n_proc = jax.device_count(), jax.process_count()
     if global_batch % n_dev:
         raise ValueError(
-            f'train.batch_size={global_batch} is not divisible by the number of devices '
+            f'{key}={global_batch} is not divisible by the number of devices '
             f'({n_dev}); choose a multiple of {n_dev}.')
     if global_batch % n_proc:
         raise ValueError(
-            f'train.batch_size={global_batch} is not divisible by the number of processes '
+            f'{key}={global_batch} is not divisible by the number of processes '
             f'({n_proc}); choose a multiple of {n_proc}.')

@@ -9,6 +9,9 @@ Per-example gradients come from one ``jax.grad`` of the summed logits: when D's
 examples do not interact (no BatchNorm in train mode, as WGAN-GP prescribes),
 d(sum_i D(x_i))/dx_j = dD(x_j)/dx_j. The gradient is taken inside the compiled
 step on each device's examples; the trainer averages the result over devices.
+Random points are drawn per example from ``keys`` (one per example, keyed by its
+global index) and batch statistics use ``batch_mean`` (a mean over all
+devices), so a penalty on N devices equals the one on a single device.
 """
 
 from collections.abc import Callable
@@ -21,8 +24,8 @@ Array = jax.Array
 
 
 class GradientPenalty(NamedTuple):
-    # (real, fake, key) -> the points where D's gradient is penalised.
-    at: Callable[[Array, Array, Array], Array]
+    # (real, fake, keys, batch_mean) -> the points where D's gradient is penalised.
+    at: Callable[..., Array]
     # Per-example gradient norms [B] -> per-example cost [B].
     cost: Callable[[Array], Array]
     # The points are (built from) fakes, so D sees them with the fake labels.
@@ -38,44 +41,52 @@ def input_gradient_norms(discriminate: Callable[[Array], Array], x: Array) -> Ar
 
 
 def penalty_value(penalty: GradientPenalty, discriminate_real, discriminate_fake,
-                  real: Array, fake: Array, key: Array) -> Array:
+                  real: Array, fake: Array, keys: Array, batch_mean=jnp.mean) -> Array:
     """The batch mean of ``penalty``; ``discriminate_*`` apply D with real or fake labels."""
-    points = penalty.at(real, fake, key)
+    points = penalty.at(real, fake, keys, batch_mean)
     discriminate = discriminate_fake if penalty.on_fakes else discriminate_real
     return jnp.mean(penalty.cost(input_gradient_norms(discriminate, points)))
 
 
-def _per_example_uniform(key: Array, x: Array) -> Array:
-    """U(0, 1) of shape [B, 1, ..., 1], broadcasting over one example."""
-    return jax.random.uniform(key, (x.shape[0],) + (1,) * (x.ndim - 1))
+def _per_example_uniform(keys: Array, shape=()) -> Array:
+    """U(0, 1) of shape [B, *shape], one draw per example key."""
+    return jax.vmap(lambda key: jax.random.uniform(key, shape))(keys)
 
 
-def interpolates(real: Array, fake: Array, key: Array) -> Array:
+def _broadcast(eps: Array, x: Array) -> Array:
+    return eps.reshape(eps.shape + (1,) * (x.ndim - 1))
+
+
+def interpolates(real: Array, fake: Array, keys: Array, batch_mean=jnp.mean) -> Array:
     """eps * real + (1 - eps) * fake, eps ~ U(0, 1) per example (Gulrajani 2017)."""
-    eps = _per_example_uniform(key, real)
+    del batch_mean
+    eps = _broadcast(_per_example_uniform(keys), real)
     return eps * real + (1.0 - eps) * fake
 
 
-def perturbed_reals(real: Array, fake: Array, key: Array) -> Array:
+def perturbed_reals(real: Array, fake: Array, keys: Array, batch_mean=jnp.mean) -> Array:
     """DRAGAN (Kodali 2017, authors' code): reals moved toward x + 0.5 std(x) U(0, 1).
 
     x_p = x + 0.5 * std(batch) * u, u ~ U(0, 1) per pixel, then a random point
-    alpha ~ U(0, 1) per example on the segment from x to x_p.
+    alpha ~ U(0, 1) per example on the segment from x to x_p. The std is over
+    all pixels of the global batch.
     """
     del fake
-    noise_key, alpha_key = jax.random.split(key)
-    perturbed = real + 0.5 * jnp.std(real) * jax.random.uniform(noise_key, real.shape)
-    alpha = _per_example_uniform(alpha_key, real)
-    return real + alpha * (perturbed - real)
+    std = jnp.sqrt(batch_mean(real**2) - batch_mean(real) ** 2)
+    noise = _per_example_uniform(jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys),
+                                 real.shape[1:])
+    alpha = _broadcast(_per_example_uniform(jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)),
+                       real)
+    return real + alpha * (0.5 * std * noise)
 
 
-def _reals(real, fake, key):
-    del fake, key
+def _reals(real, fake, keys, batch_mean=jnp.mean):
+    del fake, keys, batch_mean
     return real
 
 
-def _fakes(real, fake, key):
-    del real, key
+def _fakes(real, fake, keys, batch_mean=jnp.mean):
+    del real, keys, batch_mean
     return fake
 
 

@@ -97,14 +97,15 @@ def _flat_metrics(prefix, tree):
 
 
 def make_update(*, generator, discriminator, g_tx, d_tx, objective, z_dim, num_classes,
-                ema_decay):
+                ema_decay, g_local_batch=None):
     """Returns the per-device update ``(state, batch) -> (state, metrics)``.
 
     ``batch['image']`` has shape (n_dis, local_batch, ...): one real batch per
     discriminator step, as in compare_gan and mimicry; ``batch['label']`` holds
     their labels (used when the models are class-conditional, ``num_classes``).
     ``objective`` (objective.py) says what D and G minimise; ``ema_decay`` maps
-    the step to the EMA decay, or is None without an EMA.
+    the step to the EMA decay, or is None without an EMA. ``g_local_batch`` is
+    the per-device number of fakes in the G step (SNGAN: twice D's); None: D's.
     """
     loss = objective.loss.with_batch_mean(_global_mean)
 
@@ -215,7 +216,7 @@ def make_update(*, generator, discriminator, g_tx, d_tx, objective, z_dim, num_c
         d_params, d_batch_stats, d_opt_state, aux = carry
 
         z_key, label_key, aug_key, term_key = jax.random.split(g_key, 4)
-        indices = _global_indices(local_batch)
+        indices = _global_indices(g_local_batch or local_batch)
         z = sample_latents(z_key, indices, z_dim)
         fake_labels = sample_labels(label_key, indices, num_classes)
         real_in = to_d_input(reals[-1], jax.random.fold_in(aug_key, 0), aux)
@@ -236,7 +237,8 @@ def make_update(*, generator, discriminator, g_tx, d_tx, objective, z_dim, num_c
             batch = obj_lib.GeneratorBatch(
                 g_params=g_params, images=images, fake_logits=fake_logits,
                 fake_class_logits=fake_cls, fake_labels=fake_labels, z=z,
-                generate=lambda latents: generate(g_params, latents)[0], key=term_key)
+                generate=lambda latents: generate(g_params, latents)[0],
+                example_keys=lambda k: _example_keys(k, z.shape[0]), key=term_key)
             values = {'gan': loss.generator(fake_logits, real_logits)}
             for i, term in enumerate(objective.g_terms):
                 values[term.name] = term.fn(batch._replace(key=jax.random.fold_in(term_key, i)))

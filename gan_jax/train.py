@@ -92,7 +92,13 @@ class Setup(NamedTuple):
             generator=self.generator, discriminator=self.discriminator, g_tx=self.g_tx,
             d_tx=self.d_tx, objective=self.objective, z_dim=config.model.z_dim,
             num_classes=self.num_classes,
-            ema_decay=schedules.ema_decay(config.ema, config.train.batch_size))
+            ema_decay=schedules.ema_decay(config.ema, g_batch_size(config)),
+            g_local_batch=g_batch_size(config) // jax.device_count())
+
+
+def g_batch_size(config):
+    """Fakes per G step over all devices: ``train.g_batch_size``, else D's batch size."""
+    return config.train.g_batch_size or config.train.batch_size
 
 
 def build(config):
@@ -101,7 +107,8 @@ def build(config):
     conditional = config.model.conditioning is not None
     num_classes = source.num_classes if conditional else None
     obj_lib.validate(config, data_shape=source.image_shape, num_classes=source.num_classes,
-                     local_batch=config.train.batch_size // jax.device_count())
+                     local_batches=(config.train.batch_size // jax.device_count(),
+                                    g_batch_size(config) // jax.device_count()))
     objective = obj_lib.build_objective(config)
     schedules.ema_decay(config.ema, config.train.batch_size)  # Checks ema.kind.
     generator, discriminator = models.build_models(_model_config(config, num_classes),
@@ -135,7 +142,8 @@ def describe(config, setup):
         f'processes: {jax.process_count()}, devices: {n_dev} '
         f'({jax.local_device_count()} per process, {jax.devices()[0].platform})',
         f'batch: {config.train.batch_size} global, {config.train.batch_size // n_dev} per '
-        f'device, {config.train.n_dis} D step(s) per G step',
+        f'device, {config.train.n_dis} D step(s) per G step, {g_batch_size(config)} fakes '
+        'per G step',
     ])
 
 
@@ -226,6 +234,7 @@ def _evaluate(evaluator, best, state, step, workdir, writer, is_main):
 def train(config, workdir, command=None):
     """Trains (or resumes) the run in ``workdir``; returns the final train state."""
     parallel.check_batch_divisible(config.train.batch_size)
+    parallel.check_batch_divisible(g_batch_size(config), 'train.g_batch_size')
     setup = build(config)
     source, generator, init_state = setup.source, setup.generator, setup.init_state
     is_main = jax.process_index() == 0

@@ -36,6 +36,14 @@ def test_resume_with_other_experiment_settings_fails_naming_keys(tmp_path):
     assert saved['commands'] == [['a']] and saved['config']['optim']['d_lr'] == 2e-4
 
 
+def test_resume_may_not_change_steps_when_the_learning_rate_decays_over_them(tmp_path):
+    decaying = {'optim.lr_schedule': 'linear_decay'}
+    config_lib.save_or_check(helpers.tiny_config(**decaying), str(tmp_path), ['a'])
+    longer = helpers.tiny_config(**{'train.steps': 100, **decaying})
+    with pytest.raises(ValueError, match=r'train\.steps: 6 -> 100'):
+        config_lib.save_or_check(longer, str(tmp_path), ['b'])
+
+
 def test_flatten():
     assert config_lib.flatten({'a': {'b': 1, 'c': {'d': 2}}, 'e': 3}) == {
         'a.b': 1, 'a.c.d': 2, 'e': 3}

@@ -26,6 +26,13 @@ def _batch(**fields):
     return obj_lib.DiscriminatorBatch(**(defaults | fields))
 
 
+def _g_batch(**fields):
+    defaults = dict(g_params=None, images=None, fake_logits=None, fake_class_logits=None,
+                    fake_labels=None, z=None, generate=None,
+                    example_keys=lambda k: jax.random.split(k, 4), key=jax.random.key(0))
+    return obj_lib.GeneratorBatch(**(defaults | fields))
+
+
 def _term(config, name, registry=obj_lib.D_TERMS):
     return registry[name].make(config)
 
@@ -103,7 +110,7 @@ def test_acgan_terms_are_cross_entropies():
                    real_labels=labels, fake_labels=labels)
     ce_fake = -np.mean(log_p[::-1][[0, 1], [0, 1]])
     np.testing.assert_allclose(_term(config, 'acgan')(batch), ce + ce_fake, rtol=1e-6)
-    g_batch = obj_lib.GeneratorBatch(None, None, None, class_logits, labels, None, None, None)
+    g_batch = _g_batch(fake_class_logits=class_logits, fake_labels=labels)
     np.testing.assert_allclose(_term(config, 'acgan', obj_lib.G_TERMS)(g_batch), ce, rtol=1e-6)
 
 
@@ -118,8 +125,7 @@ def test_latent_consistency_grows_with_the_noise_squared():
             batch = _batch(discriminate=lambda x, labels: x @ w,
                            fake_logits=jnp.ones((4, 3)) @ w)
             return _term(config, 'zcr')(batch)
-        g_batch = obj_lib.GeneratorBatch(None, jnp.ones((4, 3)), None, None, None,
-                                         jnp.ones((4, 3)), lambda z: z, jax.random.key(0))
+        g_batch = _g_batch(images=jnp.ones((4, 3)), z=jnp.ones((4, 3)), generate=lambda z: z)
         return _term(config, 'zcr', obj_lib.G_TERMS)(g_batch)
 
     for side in ('d', 'g'):
@@ -217,14 +223,14 @@ INVALID = [
 def test_invalid_combinations_fail_early(overrides, shape, classes, batch, message):
     with pytest.raises(ValueError, match=message):
         obj_lib.validate(helpers.tiny_config(**overrides), data_shape=shape,
-                         num_classes=classes, local_batch=batch)
+                         num_classes=classes, local_batches=(batch,))
 
 
 def test_unknown_names_fail_with_the_choices():
     with pytest.raises(ValueError, match="reg.penalty='gp'.*wgan_gp"):
         obj_lib.validate(helpers.tiny_config(**{'reg.penalty': 'gp'}), data_shape=(28, 28, 1),
-                         num_classes=None, local_batch=8)
+                         num_classes=None, local_batches=(8,))
     with pytest.raises(ValueError, match="'colour'.*color"):
         obj_lib.validate(helpers.tiny_config(**{'augment.kind': 'diffaugment',
                                                 'augment.policy': 'colour'}),
-                         data_shape=(28, 28, 1), num_classes=None, local_batch=8)
+                         data_shape=(28, 28, 1), num_classes=None, local_batches=(8,))

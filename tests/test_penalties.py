@@ -47,31 +47,34 @@ EXPECTED_COST = {
 @pytest.mark.parametrize('name', sorted(penalties.PENALTIES))
 def test_penalty_equals_finite_difference_value(name):
     penalty = penalties.get_penalty(name)
-    key = jax.random.key(3)
+    keys = jax.random.split(jax.random.key(3), 4)
     real, fake = jnp.asarray(REAL, jnp.float32), jnp.asarray(FAKE, jnp.float32)
-    value = penalties.penalty_value(penalty, d_jax, d_jax, real, fake, key)
-    points = penalty.at(real, fake, key)
+    value = penalties.penalty_value(penalty, d_jax, d_jax, real, fake, keys)
+    points = penalty.at(real, fake, keys)
     expected = np.mean(EXPECTED_COST[name](finite_difference_norms(points)))
     np.testing.assert_allclose(value, expected, rtol=1e-4)
 
 
 def test_penalty_points():
-    key = jax.random.key(0)
+    keys = jax.random.split(jax.random.key(0), 4)
     real, fake = jnp.asarray(REAL, jnp.float32), jnp.asarray(FAKE, jnp.float32)
-    np.testing.assert_array_equal(penalties.PENALTIES['r1'].at(real, fake, key), real)
-    np.testing.assert_array_equal(penalties.PENALTIES['r2'].at(real, fake, key), fake)
+    np.testing.assert_array_equal(penalties.PENALTIES['r1'].at(real, fake, keys), real)
+    np.testing.assert_array_equal(penalties.PENALTIES['r2'].at(real, fake, keys), fake)
     assert penalties.PENALTIES['r2'].on_fakes and not penalties.PENALTIES['r1'].on_fakes
     # Interpolates: one eps per example, so every point lies on its segment.
-    mixed = np.asarray(penalties.interpolates(real, fake, key))
+    mixed = np.asarray(penalties.interpolates(real, fake, keys))
     eps = (mixed - FAKE)[:, 0, 0] / (REAL - FAKE)[:, 0, 0]
     np.testing.assert_allclose(mixed, eps[:, None, None] * REAL + (1 - eps[:, None, None]) * FAKE,
                                atol=1e-5)
     assert np.all((eps >= 0) & (eps <= 1)) and len(np.unique(eps.round(6))) == 4
     # DRAGAN: x + alpha * 0.5 * std(x) * u with u, alpha in [0, 1] moves each pixel
     # up by at most 0.5 * std(x).
-    moved = np.asarray(penalties.perturbed_reals(real, fake, key)) - REAL
+    moved = np.asarray(penalties.perturbed_reals(real, fake, keys)) - REAL
     assert np.all(moved >= -1e-6) and np.all(moved <= 0.5 * REAL.std() + 1e-6)
     assert moved.max() > 0
+    # Each example's draw depends on its own key only (the same on 1 or N devices).
+    np.testing.assert_allclose(penalties.interpolates(real[1:2], fake[1:2], keys[1:2]),
+                               mixed[1:2], rtol=1e-6)
 
 
 def test_penalty_uses_the_labels_of_its_side():
@@ -86,7 +89,8 @@ def test_penalty_uses_the_labels_of_its_side():
     real, fake = jnp.asarray(REAL, jnp.float32), jnp.asarray(FAKE, jnp.float32)
     for name in ('r1', 'r2'):
         penalties.penalty_value(penalties.PENALTIES[name], discriminate('real'),
-                                discriminate('fake'), real, fake, jax.random.key(0))
+                                discriminate('fake'), real, fake,
+                                jax.random.split(jax.random.key(0), 4))
     assert calls == ['real', 'fake']
 
 

@@ -6,6 +6,7 @@ import jax
 import numpy as np
 import optax
 import pytest
+from PIL import Image
 
 from gan_jax import checkpoint as ckpt_lib
 from gan_jax import state as state_lib
@@ -16,7 +17,8 @@ from tests import helpers
 def _weights(state):
     return train.to_host({'g': state.g_params, 'd': state.d_params,
                           'g_bn': state.g_batch_stats, 'd_bn': state.d_batch_stats,
-                          'g_opt': state.g_opt_state, 'd_opt': state.d_opt_state})
+                          'g_opt': state.g_opt_state, 'd_opt': state.d_opt_state,
+                          'ema': state.ema_params, 'aux': state.aux})
 
 
 def _assert_bit_identical(a, b):
@@ -27,17 +29,34 @@ def _assert_bit_identical(a, b):
         np.testing.assert_array_equal(x, y)
 
 
-def test_resume_is_bit_identical(tmp_path):
+# Stateful toolbox ingredients: ADA's p and LeCam's EMA (TrainState.aux),
+# spectral-norm vectors (batch_stats) and the EMA generator. (A decaying LR
+# depends on train.steps, which this test changes; see test_config.py.)
+TOOLBOX = {'augment.kind': 'ada', 'augment.ada_interval': 1, 'augment.ada_p_init': 0.5,
+           'reg.lecam_weight': 0.3, 'reg.lecam_start_step': 0,
+           'model.conditioning': 'projection', 'model.d_spectral_norm': True,
+           'model.g_spectral_norm': True, 'ema.kind': 'decay', 'ema.decay': 0.9,
+           'ema.start_step': 2}
+
+
+@pytest.mark.parametrize('extra', [{}, TOOLBOX], ids=['dcgan', 'toolbox'])
+def test_resume_is_bit_identical(tmp_path, extra):
     k = 3
-    straight = train.train(helpers.tiny_config(**{'train.steps': 2 * k}), str(tmp_path / 'a'))
-    first = train.train(helpers.tiny_config(**{'train.steps': k}), str(tmp_path / 'b'))
+
+    def config(steps):
+        return helpers.tiny_config(**{'train.steps': steps, **extra})
+
+    straight = train.train(config(2 * k), str(tmp_path / 'a'))
+    first = train.train(config(k), str(tmp_path / 'b'))
     assert int(first.step) == k
-    resumed = train.train(helpers.tiny_config(**{'train.steps': 2 * k}), str(tmp_path / 'b'))
+    resumed = train.train(config(2 * k), str(tmp_path / 'b'))
     assert int(resumed.step) == 2 * k
     _assert_bit_identical(_weights(straight), _weights(resumed))
+    if extra:  # Conditional: the sample grid has a row per class (10 digits, 1 each).
+        grid = np.asarray(Image.open(tmp_path / 'a' / 'samples' / 'step_0000006.png'))
+        assert grid.shape == (10 * 30 + 2, 30 + 2)
     # Sanity check that the comparison can fail: one step fewer differs.
-    shorter = train.train(helpers.tiny_config(**{'train.steps': 2 * k - 1}),
-                          str(tmp_path / 'c'))
+    shorter = train.train(config(2 * k - 1), str(tmp_path / 'c'))
     assert any(not np.array_equal(x, y) for x, y in zip(
         jax.tree.leaves(_weights(shorter)), jax.tree.leaves(_weights(straight))))
 
@@ -88,3 +107,22 @@ def test_corrupt_checkpoint_fails_clearly_and_is_kept(tmp_path):
     with pytest.raises(ckpt_lib.CheckpointError, match=r'step 3 .*could not be read'):
         train.train(helpers.tiny_config(**{'train.steps': 6}), workdir)
     assert (tmp_path / 'checkpoints' / '3').exists()
+
+
+def test_sample_layout_gives_one_row_per_class():
+    labels, columns = train.sample_layout(64, 10)
+    assert columns == 6 and list(labels) == [c for c in range(10) for _ in range(6)]
+    labels, columns = train.sample_layout(16, 1000)  # More classes than samples.
+    assert columns == 1 and list(labels) == list(range(16))
+    assert train.sample_layout(64, None) == (None, None)
+
+
+def test_weight_clipping_keeps_every_critic_parameter_in_range(tmp_path):
+    config = helpers.tiny_config(**{
+        'train.loss': 'wasserstein', 'reg.weight_clip': 0.01, 'optim.name': 'rmsprop',
+        'optim.d_lr': 5e-3, 'train.steps': 2, 'train.n_dis': 2})
+    state = train.train(config, str(tmp_path))
+    d_params = jax.tree.leaves(train.to_host(state.d_params))
+    assert max(float(np.abs(p).max()) for p in d_params) <= 0.01
+    # The clip binds: at lr 5e-3 RMSProp moves weights past 0.01 within two steps.
+    assert any(np.isclose(np.abs(p).max(), 0.01) for p in d_params)
