@@ -3,12 +3,14 @@
 Used by the training loop every ``eval.every_steps`` and standalone:
 
     python -m gan_jax.evaluate --workdir RUN [--step N|best|latest]
-                               [--metrics fid,kid,is,prdc] [--num_samples N]
+                               [--metrics fid,kid,is,prdc,modes] [--num_samples N]
 
 which writes ``RUN/eval_<step>.json``. Generation and feature extraction run in
 one sharded program over all devices; images are quantised to uint8 before
 feature extraction, real and generated alike. Reference statistics are cached
-under a key built from everything that changes them.
+under a key built from everything that changes them. ``modes`` counts the modes
+of the mode-collapse benchmarks (2-D ring and grid, Stacked MNIST) and needs no
+feature extractor, so the 2-D mixtures, which have no images, can be evaluated.
 """
 
 import dataclasses
@@ -26,17 +28,32 @@ from jax.sharding import PartitionSpec as P
 
 from gan_jax import parallel
 from gan_jax import step as step_lib
+from gan_jax.data.mixtures import MIXTURES
+from gan_jax.metrics import classifiers
 from gan_jax.metrics import extractors as extractors_lib
-from gan_jax.metrics import fid, inception_score, kid, prdc
+from gan_jax.metrics import fid, inception_score, kid, modes, prdc
 
 AXIS = parallel.DATA_AXIS
-METRICS = ('fid', 'kid', 'is', 'prdc')
+IMAGE_METRICS = ('fid', 'kid', 'is', 'prdc')  # Need images and eval.extractor.
+METRICS = (*IMAGE_METRICS, 'modes')
+MODE_SOURCES = (*MIXTURES, 'stacked_mnist')  # The data.source values that define modes.
 # Metric name -> whether larger is better (for keeping the best checkpoint).
 BEST_DIRECTION = {'FID': False, 'KID': False, 'IS': True, 'precision': True, 'recall': True,
-                  'density': True, 'coverage': True}
+                  'density': True, 'coverage': True, 'modes': True, 'high_quality': True,
+                  'kl': False}
 # Metric name -> the eval.metrics entry that computes it.
 _FAMILY = {'FID': 'fid', 'KID': 'kid', 'IS': 'is', 'precision': 'prdc', 'recall': 'prdc',
-           'density': 'prdc', 'coverage': 'prdc'}
+           'density': 'prdc', 'coverage': 'prdc', 'modes': 'modes', 'high_quality': 'modes',
+           'kl': 'modes'}
+# Statistic of gan_jax.metrics.modes -> metric name (before its data label, '-ring', ...).
+_MODE_NAMES = {'modes_covered': 'modes', 'high_quality_fraction': 'high_quality',
+               'reverse_kl': 'kl', 'kl_to_uniform': 'kl'}
+# A 2-D sample is high quality within 3 std of its nearest mode, and one such sample
+# captures that mode (VEEGAN, PacGAN).
+MODES_MAX_STD = 3.0
+MODES_MIN_COUNT = 1
+STACKED_MNIST_CLASSIFIER = 'lenet_mnist'
+STACKED_MNIST_LABEL = '-StackedMNIST'
 PRDC_K = {'pr_k': 3, 'dc_k': 5}
 IS_SPLITS = 10
 DEFAULT_CACHE = os.path.join('~', '.cache', 'gan_jax', 'reference_stats')
@@ -50,6 +67,46 @@ def parse_metrics(spec):
         raise ValueError(f'eval.metrics={spec!r}: unknown {unknown}; choose from '
                          f'{", ".join(METRICS)} (comma-separated).')
     return names
+
+
+def _check_metrics_fit_data(spec, metrics, best, data_source):
+    """Fails before anything is compiled when the data cannot give a requested metric."""
+    if data_source in MIXTURES:
+        for name in metrics:
+            if name in IMAGE_METRICS:
+                raise ValueError(f'eval.metrics={spec!r}: {name} needs images; data.source='
+                                 f'"{data_source}" gives 2-D points; use eval.metrics="modes".')
+    if 'modes' in metrics and data_source not in MODE_SOURCES:
+        raise ValueError(f'eval.metrics={spec!r}: modes is defined only for data.source '
+                         f'{", ".join(MODE_SOURCES)} (the mode-collapse benchmarks), not '
+                         f'data.source="{data_source}".')
+    if best is not None and _FAMILY.get(best) not in metrics:
+        raise ValueError(f'eval.best_metric={best!r} must be one of '
+                         f'{", ".join(BEST_DIRECTION)} and computed by eval.metrics={spec!r}.')
+    if best == 'high_quality' and data_source not in MIXTURES:
+        raise ValueError(f"eval.best_metric='high_quality' exists for the 2-D mixtures only; "
+                         f'data.source="{data_source}" has modes and kl.')
+    if best == 'kl' and data_source in MIXTURES:
+        # NaN compares false with everything, so a first NaN would be the best forever.
+        raise ValueError(f"eval.best_metric='kl': the reverse KL of data.source="
+                         f'"{data_source}" is NaN while no sample is high quality (early in '
+                         f'training), so it cannot rank checkpoints; use modes or high_quality.')
+
+
+def _stacked_mnist_digits(classify, images):
+    """Digits [N, 3] that the MNIST classifier reads in the R, G, B channels of uint8 images.
+
+    Another resolution is brought back to the classifier's 28x28 by Lanczos, the filter the
+    source used to resize the stacks (antialiased, on device), and quantised again.
+    """
+    n, height, width, _ = images.shape
+    size, _, _ = classifiers.get_spec(STACKED_MNIST_CLASSIFIER).input_shape
+    if (height, width) != (size, size):
+        images = jax.image.resize(images.astype(jnp.float32), (n, size, size, 3),
+                                  method='lanczos3', antialias=True)
+        images = jnp.clip(jnp.round(images), 0, 255).astype(jnp.uint8)
+    channels = jnp.moveaxis(images, -1, 1).reshape(3 * n, size, size, 1)
+    return classify(channels)['logits'].argmax(axis=-1).reshape(n, 3)
 
 
 @dataclasses.dataclass
@@ -83,39 +140,82 @@ class Evaluator:
 
     def __init__(self, config, generator, source, mesh, num_classes=None):
         """``num_classes``: a conditional G's classes, drawn in turn (balanced); else None."""
-        ec = config.eval
+        ec, data_source = config.eval, config.data.source
         self.config, self.source, self.mesh = config, source, mesh
         self.metrics = parse_metrics(ec.metrics)
-        if ec.best_metric is not None and _FAMILY.get(ec.best_metric) not in self.metrics:
-            raise ValueError(f'eval.best_metric={ec.best_metric!r} must be one of '
-                             f'{", ".join(BEST_DIRECTION)} and computed by eval.metrics='
-                             f'{ec.metrics!r}.')
+        _check_metrics_fit_data(ec.metrics, self.metrics, ec.best_metric, data_source)
         if ec.batch_size % jax.device_count():
             raise ValueError(f'eval.batch_size={ec.batch_size} is not divisible by the '
                              f'number of devices ({jax.device_count()}).')
-        self.extractor = extractors_lib.get_extractor(
-            ec.extractor, inception_weights=ec.inception_weights)
-        self._extractor_vars = jax.device_put(self.extractor.variables,
-                                              parallel.replicated(mesh))
         self._split = NamedSharding(mesh, P(AXIS))
         local = ec.batch_size // jax.device_count()
         z_key = jax.random.PRNGKey(ec.seed)
-        extract = self.extractor.apply
 
-        def generate_and_extract(g_variables, extractor_vars, start):
+        def generate(g_variables, start):
+            """This device's share of samples start.., latents keyed by global index."""
             indices = start + jax.lax.axis_index(AXIS) * local + jnp.arange(local)
             z = step_lib.sample_latents(z_key, indices, config.model.z_dim)
             labels = None if num_classes is None else indices % num_classes
-            images = generator.apply(g_variables, z, labels, train=False)
-            out = extract(extractor_vars, step_lib.images_to_uint8(images))
-            return out['features'], out['logits']
+            return generator.apply(g_variables, z, labels, train=False)
 
-        self._generated = jax.jit(jax.shard_map(
-            generate_and_extract, mesh=mesh, in_specs=(P(), P(), P()), out_specs=P(AXIS)))
-        self._real = jax.jit(jax.shard_map(
-            lambda v, images: tuple(extract(v, images)[k] for k in ('features', 'logits')),
-            mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=P(AXIS)))
+        def sharded(fn, *in_specs):
+            return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=P(AXIS)))
+
+        # Built only when needed: the 2-D data have no images to extract features from.
+        self.extractor = None
+        if any(name in IMAGE_METRICS for name in self.metrics):
+            self.extractor = extractors_lib.get_extractor(
+                ec.extractor, inception_weights=ec.inception_weights)
+            self._extractor_vars = jax.device_put(self.extractor.variables,
+                                                  parallel.replicated(mesh))
+            extract = self.extractor.apply
+
+            def generate_and_extract(g_variables, extractor_vars, start):
+                out = extract(extractor_vars,
+                              step_lib.images_to_uint8(generate(g_variables, start)))
+                return out['features'], out['logits']
+
+            self._generated = sharded(generate_and_extract, P(), P(), P())
+            self._real = sharded(
+                lambda v, images: tuple(extract(v, images)[k] for k in ('features', 'logits')),
+                P(), P(AXIS))
         self._reference = None
+        if 'modes' in self.metrics:
+            self._init_modes(source, generate, sharded)
+
+    def _init_modes(self, source, generate, sharded):
+        """The program giving what the modes are read from, its statistics, label, protocol."""
+        ec, data_source = self.config.eval, self.config.data.source
+        if data_source in MIXTURES:
+            mixture = source.mixture
+            self._modes_label = f'-{mixture.name}'
+            self._modes = sharded(generate, P(), P())
+            self._mode_stats = lambda points: modes.mixture_mode_stats(
+                points, mixture.centers, mixture.std, max_std=MODES_MAX_STD,
+                min_count=MODES_MIN_COUNT)
+            self._modes_protocol = {
+                'dataset': data_source, 'num_samples': ec.num_samples,
+                'num_modes': len(mixture.centers), 'std': mixture.std,
+                'max_std': MODES_MAX_STD, 'min_count': MODES_MIN_COUNT,
+                'high_quality': 'nearest mode closer than max_std * std',
+                'kl': 'KL(p || uniform), p the high-quality samples over their nearest modes',
+            }
+            return
+        classify, info = classifiers.load_classifier(STACKED_MNIST_CLASSIFIER)
+        size = info['input_shape'][0]
+        self._modes_label = STACKED_MNIST_LABEL
+        self._modes = sharded(lambda g_variables, start: _stacked_mnist_digits(
+            classify, step_lib.images_to_uint8(generate(g_variables, start))), P(), P())
+        self._mode_stats = modes.stacked_mnist_mode_stats
+        self._modes_protocol = {
+            'dataset': data_source, 'num_samples': ec.num_samples,
+            'num_modes': modes.STACKED_MNIST_MODES, 'mode': '100 d_R + 10 d_G + d_B',
+            'classifier': STACKED_MNIST_CLASSIFIER, 'classifier_sha256': info['sha256'],
+            'classifier_test_accuracy': info['test_accuracy'], 'quantised': 'uint8',
+            'resize': ('none' if self.config.data.resolution == size
+                       else f'lanczos3_antialias_{size}'),
+            'kl': 'KL(p || uniform), p the samples over the 1000 modes',
+        }
 
     # ---- Reference statistics -------------------------------------------------
     def _reference_protocol(self):
@@ -175,23 +275,21 @@ class Evaluator:
         return self._reference
 
     # ---- Generated samples ----------------------------------------------------
-    def _generated_batches(self, g_variables, n):
+    def _generated_batches(self, program, n, *args):
+        """Host batches of ``program(*args, start)`` for the samples 0..n-1."""
         batch = self.config.eval.batch_size
         for start in range(0, n, batch):
-            features, logits = self._generated(g_variables, self._extractor_vars,
-                                               jnp.int32(start))
+            out = multihost_utils.process_allgather(program(*args, jnp.int32(start)),
+                                                    tiled=True)
             take = min(batch, n - start)
-            yield (multihost_utils.process_allgather(features, tiled=True)[:take],
-                   multihost_utils.process_allgather(logits, tiled=True)[:take])
+            yield jax.tree.map(lambda x: x[:take], out)
 
-    def evaluate(self, state, step):
-        """All configured metrics for ``state`` and the protocol that produced them."""
+    def _image_metrics(self, g_variables):
+        """(values, protocol) of the feature-based metrics against the reference."""
         ec = self.config.eval
-        use_ema = ec.use_ema and state.ema_params is not None
-        params = state.ema_params if use_ema else state.g_params
-        g_variables = {'params': params, 'batch_stats': state.g_batch_stats}
         real, ref_protocol = self.reference()
-        fake = _collect(self._generated_batches(g_variables, ec.num_samples), ec.num_samples)
+        fake = _collect(self._generated_batches(self._generated, ec.num_samples, g_variables,
+                                                self._extractor_vars), ec.num_samples)
         label = self.extractor.label
         values = {}
         if 'fid' in self.metrics:
@@ -211,20 +309,45 @@ class Evaluator:
                                          **PRDC_K).items():
                 values[name + label] = value
         protocol = {
-            'step': int(step), 'ema': bool(use_ema), 'num_generated': ec.num_samples,
-            'seed': ec.seed, 'quantised': 'uint8', 'reference': ref_protocol,
-            'num_reference': real.count,
+            'quantised': 'uint8', 'reference': ref_protocol, 'num_reference': real.count,
             'kid': {'subsets': ec.kid_subsets, 'subset_size': min(
                 ec.kid_subset_size, len(real.features), len(fake.features))},
             'is_splits': IS_SPLITS, 'prdc': {**PRDC_K, 'num_each': min(
                 len(real.features), ec.num_samples)},
         }
+        return values, protocol
+
+    def _mode_metrics(self, g_variables):
+        """Mode statistics of the generated points (mixtures) or per-channel digits."""
+        n = self.config.eval.num_samples
+        outputs = np.concatenate(list(self._generated_batches(self._modes, n, g_variables)))
+        return {_MODE_NAMES[k] + self._modes_label: v
+                for k, v in self._mode_stats(outputs).items()}
+
+    def evaluate(self, state, step):
+        """All configured metrics for ``state`` and the protocol that produced them."""
+        ec = self.config.eval
+        use_ema = ec.use_ema and state.ema_params is not None
+        params = state.ema_params if use_ema else state.g_params
+        g_variables = {'params': params, 'batch_stats': state.g_batch_stats}
+        values = {}
+        protocol = {'step': int(step), 'ema': bool(use_ema), 'num_generated': ec.num_samples,
+                    'seed': ec.seed}
+        if self.extractor is not None:
+            image_values, image_protocol = self._image_metrics(g_variables)
+            values.update(image_values)
+            protocol.update(image_protocol)
+        if 'modes' in self.metrics:
+            values.update(self._mode_metrics(g_variables))
+            protocol['modes'] = self._modes_protocol
         return {'metrics': {k: float(v) for k, v in values.items()}, 'protocol': protocol}
 
     def best_key(self):
-        """The metric name (with its extractor label) that ranks checkpoints, or None."""
+        """The metric name (with its extractor or data label) that ranks checkpoints, or None."""
         best = self.config.eval.best_metric
-        return None if best is None else best + self.extractor.label
+        if best is None:
+            return None
+        return best + (self._modes_label if _FAMILY[best] == 'modes' else self.extractor.label)
 
 
 def write_result(workdir, result):
@@ -284,7 +407,7 @@ if __name__ == '__main__':
     from absl import app, flags
     flags.DEFINE_string('workdir', None, 'Run folder written by launch.py.', required=True)
     flags.DEFINE_string('step', 'latest', 'latest, best, or a checkpoint step.')
-    flags.DEFINE_string('metrics', None, 'Comma-separated subset of fid,kid,is,prdc '
+    flags.DEFINE_string('metrics', None, 'Comma-separated subset of fid,kid,is,prdc,modes '
                         '(default: the run\'s eval.metrics).')
     flags.DEFINE_integer('num_samples', None, 'Generated images (default: eval.num_samples).')
     flags.DEFINE_string('extractor', None, 'Feature extractor (default: eval.extractor).')

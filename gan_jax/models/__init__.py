@@ -8,25 +8,18 @@ import ml_collections
 
 from gan_jax.models import biggan, resnet, sndcgan
 from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from gan_jax.models.layers import bn_axis, generator_classes, square_image
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 
 Builder = Callable[[ml_collections.ConfigDict, tuple[int, ...]], tuple[nn.Module, nn.Module]]
 
 
-def _generator_classes(config):
-    """G is class-conditional exactly when D is (model.conditioning set)."""
-    return config.num_classes if config.conditioning is not None else None
-
-
 def _build_dcgan(config, image_shape):
-    if len(image_shape) != 3 or image_shape[0] != image_shape[1]:
-        raise ValueError(f"dcgan needs square (H, W, C) images, got {image_shape}")
-    resolution, _, channels = image_shape
-    # Cross-replica BN needs the mesh axis; otherwise each device uses its shard.
-    axis_name = config.bn_axis_name if config.cross_replica_bn else None
+    resolution, channels = square_image(image_shape, "dcgan")
+    axis_name = bn_axis(config)
     return (
         DCGANGenerator(resolution, channels, config.g_width, axis_name,
-                       num_classes=_generator_classes(config),
+                       num_classes=generator_classes(config),
                        spectral_norm=config.g_spectral_norm),
         DCGANDiscriminator(resolution, config.d_width, axis_name,
                            conditioning=config.conditioning, num_classes=config.num_classes,
@@ -38,10 +31,10 @@ def _build_mlp(config, image_shape):
     if len(image_shape) != 1:
         raise ValueError(f"mlp needs flat (D,) data, got shape {image_shape}")
     return (
-        MLPGenerator(out_dim=image_shape[0], hidden=config.g_width,
-                     num_classes=_generator_classes(config)),
-        MLPDiscriminator(hidden=config.d_width, conditioning=config.conditioning,
-                         num_classes=config.num_classes),
+        MLPGenerator(out_dim=image_shape[0], hidden=config.g_width, depth=config.g_depth,
+                     num_classes=generator_classes(config)),
+        MLPDiscriminator(hidden=config.d_width, depth=config.d_depth,
+                         conditioning=config.conditioning, num_classes=config.num_classes),
     )
 
 

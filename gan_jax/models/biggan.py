@@ -18,7 +18,9 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
-from gan_jax.models.layers import ConditionalBatchNorm, DiscriminatorHead, spectral
+from gan_jax.models.layers import (
+    ConditionalBatchNorm, DiscriminatorHead, bn_axis, check_resolution, spectral, square_image,
+)
 
 BOTTOM = 4  # G starts from a 4x4 grid at every resolution.
 BN_EPSILON = 1e-5  # The reference's BN_eps in all its launch scripts.
@@ -304,10 +306,7 @@ class BigGANDiscriminator(nn.Module):
     def __call__(self, x: jax.Array, labels: jax.Array | None = None, *, train: bool) -> jax.Array:
         if labels is None:
             raise ValueError("BigGAN's discriminator is class-conditional: pass labels.")
-        if x.shape[1:3] != (self.resolution, self.resolution):
-            raise ValueError(
-                f"Expected images of {self.resolution}x{self.resolution}, got shape {x.shape}"
-            )
+        check_resolution(x, self.resolution)
         arch = _arch(self.resolution)
         attention_block = _attention_block(_d_grids(self.resolution), self.attention_resolution,
                                            "discriminator")
@@ -331,9 +330,7 @@ def build(model_config, image_shape: tuple[int, ...]) -> tuple[BigGANGenerator, 
             f"model.conditioning='projection' (got {model_config.conditioning!r}) and a "
             f"labelled dataset (num_classes={model_config.num_classes!r})."
         )
-    if len(image_shape) != 3 or image_shape[0] != image_shape[1]:
-        raise ValueError(f"biggan needs square (H, W, C) images, got {image_shape}")
-    resolution, _, channels = image_shape
+    resolution, channels = square_image(image_shape, "biggan")
     common = dict(
         resolution=resolution,
         num_classes=model_config.num_classes,
@@ -347,8 +344,7 @@ def build(model_config, image_shape: tuple[int, ...]) -> tuple[BigGANGenerator, 
         shared_embedding_dim=model_config.shared_embedding_dim,
         hierarchical_latent=model_config.hierarchical_latent,
         spectral_norm=model_config.g_spectral_norm,
-        # Cross-replica BN needs the mesh axis; otherwise each device uses its shard.
-        bn_axis_name=model_config.bn_axis_name if model_config.cross_replica_bn else None,
+        bn_axis_name=bn_axis(model_config),
         **common,
     )
     discriminator = BigGANDiscriminator(

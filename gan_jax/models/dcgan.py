@@ -18,7 +18,8 @@ import flax.linen as nn
 
 from gan_jax.models.conv_transpose import PhaseConvTranspose
 from gan_jax.models.layers import (
-    ConditionalBatchNorm, DiscriminatorHead, batch_norm, dcgan_normal, spectral,
+    DiscriminatorHead, batch_norm, check_resolution, class_condition, dcgan_normal,
+    generator_batch_norm, spectral,
 )
 
 BASE_GRIDS = (4, 7)
@@ -67,11 +68,11 @@ class DCGANGenerator(nn.Module):
                  train: bool) -> jax.Array:
         base, n = base_grid(self.resolution)
 
+        condition = class_condition(labels, self.num_classes)
+
         def norm_relu(x):
-            if self.num_classes is None:
-                return nn.relu(batch_norm(train, self.bn_axis_name)(x))
-            condition = jax.nn.one_hot(labels, self.num_classes)
-            return nn.relu(ConditionalBatchNorm(self.bn_axis_name)(x, condition, train=train))
+            return nn.relu(generator_batch_norm(x, condition, train=train,
+                                                axis_name=self.bn_axis_name))
 
         def layer(module):
             return spectral(module, self.spectral_norm, train)
@@ -106,11 +107,7 @@ class DCGANDiscriminator(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, labels: jax.Array | None = None, *, train: bool):
         _, n = base_grid(self.resolution)
-        if x.shape[1:3] != (self.resolution, self.resolution):
-            raise ValueError(
-                f"Expected images of {self.resolution}x{self.resolution}, "
-                f"got shape {x.shape}"
-            )
+        check_resolution(x, self.resolution)
         def layer(module):
             return spectral(module, self.spectral_norm, train)
 

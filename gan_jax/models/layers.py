@@ -19,6 +19,50 @@ def bn_scale_init(key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
     return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
 
 
+def square_image(image_shape, family: str) -> tuple[int, int]:
+    """(resolution, channels) of square (R, R, C) image data; other shapes fail, naming the family."""
+    if len(image_shape) != 3 or image_shape[0] != image_shape[1]:
+        raise ValueError(f"{family} needs square (H, W, C) images, got {tuple(image_shape)}")
+    return image_shape[0], image_shape[2]
+
+
+def check_resolution(x: jax.Array, resolution: int) -> None:
+    """Fails on a D input of another size (the layer plan is built for one resolution)."""
+    if x.shape[1:3] != (resolution, resolution):
+        raise ValueError(f"Expected images of {resolution}x{resolution}, got shape {x.shape}")
+
+
+def bn_axis(model_config) -> str | None:
+    """The mesh axis for cross-replica BatchNorm, or None: each device normalises its shard."""
+    return model_config.bn_axis_name if model_config.cross_replica_bn else None
+
+
+def generator_classes(model_config) -> int | None:
+    """G is class-conditional exactly when D is (``model.conditioning`` set)."""
+    return model_config.num_classes if model_config.conditioning is not None else None
+
+
+def class_condition(labels: jax.Array | None, num_classes: int | None) -> jax.Array | None:
+    """one_hot(labels) for a class-conditional generator, None for an unconditional one."""
+    if num_classes is None:
+        return None
+    if labels is None:
+        raise ValueError(f"This generator is class-conditional ({num_classes} classes): "
+                         "pass labels.")
+    return jax.nn.one_hot(labels, num_classes)
+
+
+def generator_batch_norm(x, condition, *, train: bool, axis_name: str | None):
+    """BatchNorm; class-conditional (SNGAN-projection, ACGAN) when ``condition`` is given.
+
+    ``condition`` is one_hot(labels): ConditionalBatchNorm's gain and bias are
+    then per-class tables, the parameters of the references' class embeddings.
+    """
+    if condition is None:
+        return batch_norm(train, axis_name)(x)
+    return ConditionalBatchNorm(axis_name=axis_name)(x, condition, train=train)
+
+
 def batch_norm(train: bool, axis_name: str | None) -> nn.BatchNorm:
     """BatchNorm with PyTorch's defaults.
 

@@ -18,11 +18,13 @@ Chainer code's is 2e-5).
 
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
-from gan_jax.models.layers import ConditionalBatchNorm, DiscriminatorHead, batch_norm, spectral
+from gan_jax.models.layers import (
+    DiscriminatorHead, batch_norm, bn_axis, check_resolution, class_condition,
+    generator_batch_norm, generator_classes, spectral, square_image,
+)
 
 
 class Plan(NamedTuple):
@@ -56,26 +58,6 @@ def plan(resolution: int) -> Plan:
             f"Unsupported ResNet resolution {resolution!r}; accepted are "
             f"{', '.join(map(str, sorted(PLANS)))}."
         ) from None
-
-
-def generator_batch_norm(x, condition, *, train: bool, axis_name: str | None):
-    """BatchNorm; class-conditional (SNGAN-projection, ACGAN) when ``condition`` is given.
-
-    ``condition`` is one_hot(labels): ConditionalBatchNorm's gain and bias are
-    then per-class tables, the parameters of the references' class embeddings.
-    """
-    if condition is None:
-        return batch_norm(train, axis_name)(x)
-    return ConditionalBatchNorm(axis_name=axis_name)(x, condition, train=train)
-
-
-def class_condition(labels, num_classes: int | None):
-    """one_hot(labels) for a class-conditional generator, None for an unconditional one."""
-    if num_classes is None:
-        return None
-    if labels is None:
-        raise ValueError(f"This generator is class-conditional ({num_classes} classes): pass labels.")
-    return jax.nn.one_hot(labels, num_classes)
 
 
 def _upsample(x):
@@ -199,8 +181,7 @@ class ResNetDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, x, labels=None, *, train: bool):
-        if x.shape[1:3] != (self.resolution, self.resolution):
-            raise ValueError(f"Expected images of {self.resolution}x{self.resolution}, got shape {x.shape}")
+        check_resolution(x, self.resolution)
         layout = plan(self.resolution)
         for i, multiple in enumerate(layout.d_widths):
             x = DBlock(self.width * multiple, downsample=i < layout.d_downsample, optimised=i == 0,
@@ -217,14 +198,11 @@ def build(model_config, image_shape) -> tuple[ResNetGenerator, ResNetDiscriminat
     ``model_config.conditioning`` set makes G class-conditional too; its
     ``d_pooling`` ('sum' for SNGAN, 'mean' for WGAN-GP) picks D's global pooling.
     """
-    if len(image_shape) != 3 or image_shape[0] != image_shape[1]:
-        raise ValueError(f"resnet needs square (H, W, C) images, got {tuple(image_shape)}")
-    resolution, _, channels = image_shape
-    axis_name = model_config.bn_axis_name if model_config.cross_replica_bn else None
-    g_classes = model_config.num_classes if model_config.conditioning is not None else None
+    resolution, channels = square_image(image_shape, "resnet")
     return (
-        ResNetGenerator(resolution, channels, model_config.g_width, g_classes,
-                        model_config.g_spectral_norm, axis_name),
+        ResNetGenerator(resolution, channels, model_config.g_width,
+                        generator_classes(model_config), model_config.g_spectral_norm,
+                        bn_axis(model_config)),
         ResNetDiscriminator(resolution, model_config.d_width, model_config.conditioning,
                             model_config.num_classes, model_config.d_spectral_norm,
                             model_config.d_pooling),

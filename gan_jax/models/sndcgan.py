@@ -22,8 +22,10 @@ import jax.numpy as jnp
 import flax.linen as nn
 
 from gan_jax.models.conv_transpose import PhaseConvTranspose
-from gan_jax.models.layers import DiscriminatorHead, dcgan_normal, spectral
-from gan_jax.models.resnet import class_condition, generator_batch_norm
+from gan_jax.models.layers import (
+    DiscriminatorHead, bn_axis, check_resolution, class_condition, dcgan_normal,
+    generator_batch_norm, generator_classes, spectral, square_image,
+)
 
 GRIDS = {32: 4, 48: 6}  # Resolution -> M_g, G's first and D's last grid.
 
@@ -94,8 +96,7 @@ class SNDCGANDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, labels=None, *, train: bool):
-        if x.shape[1:3] != (self.resolution, self.resolution):
-            raise ValueError(f"Expected images of {self.resolution}x{self.resolution}, got shape {x.shape}")
+        check_resolution(x, self.resolution)
         for multiple, kernel, stride in D_LAYERS:
             conv = nn.Conv(multiple * self.width, (kernel, kernel), strides=stride, padding=1,
                            kernel_init=dcgan_normal)
@@ -107,14 +108,11 @@ class SNDCGANDiscriminator(nn.Module):
 
 def build(model_config, image_shape) -> tuple[SNDCGANGenerator, SNDCGANDiscriminator]:
     """(G, D) for square (R, R, C) images, R in ``GRIDS``; widths from g_width/d_width (64)."""
-    if len(image_shape) != 3 or image_shape[0] != image_shape[1]:
-        raise ValueError(f"sndcgan needs square (H, W, C) images, got {tuple(image_shape)}")
-    resolution, _, channels = image_shape
-    axis_name = model_config.bn_axis_name if model_config.cross_replica_bn else None
-    g_classes = model_config.num_classes if model_config.conditioning is not None else None
+    resolution, channels = square_image(image_shape, "sndcgan")
     return (
-        SNDCGANGenerator(resolution, channels, model_config.g_width, g_classes,
-                         model_config.g_spectral_norm, axis_name),
+        SNDCGANGenerator(resolution, channels, model_config.g_width,
+                         generator_classes(model_config), model_config.g_spectral_norm,
+                         bn_axis(model_config)),
         SNDCGANDiscriminator(resolution, model_config.d_width, model_config.conditioning,
                              model_config.num_classes, model_config.d_spectral_norm),
     )

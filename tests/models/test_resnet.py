@@ -10,6 +10,7 @@ import ml_collections
 import pytest
 
 from gan_jax.models import count_params
+from tests.models import checks
 from gan_jax.models.resnet import PLANS, ResNetDiscriminator, ResNetGenerator, build
 
 Z_DIM = 128
@@ -24,14 +25,6 @@ def make_config(**overrides) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(config | overrides)
 
 
-def _variables(module, x, labels=None):
-    """Abstract init: the shapes of every collection, nothing compiled."""
-    return jax.eval_shape(lambda: module.init(jax.random.key(0), x, labels, train=False))
-
-
-def _key(seed: int) -> jax.Array:
-    """An RBG key: XLA on CPU compiles its sampling faster than threefry's."""
-    return jax.random.key(seed, impl="rbg")
 
 
 def _labels(n=2):
@@ -81,8 +74,8 @@ def test_parameter_counts_equal_the_references(name):
     resolution = overrides.pop("resolution")
     generator, discriminator = build(make_config(**overrides), (resolution, resolution, 3))
     labels = _labels() if overrides.get("conditioning") else None
-    g_vars = _variables(generator, jnp.zeros((2, Z_DIM)), labels)
-    d_vars = _variables(discriminator, jnp.zeros((2, resolution, resolution, 3)), labels)
+    g_vars = checks.abstract_variables(generator, jnp.zeros((2, Z_DIM)), labels)
+    d_vars = checks.abstract_variables(discriminator, jnp.zeros((2, resolution, resolution, 3)), labels)
     assert count_params(g_vars["params"]) == g_expected
     assert count_params(d_vars["params"]) == d_expected
 
@@ -119,22 +112,22 @@ def test_spectral_norm_on_every_discriminator_layer(conditioning):
     config = make_config(num_classes=10, conditioning=conditioning)
     generator, discriminator = build(config, (32, 32, 3))
     labels = _labels()
-    d_vars = _variables(discriminator, jnp.zeros((2, 32, 32, 3)), labels)
+    d_vars = checks.abstract_variables(discriminator, jnp.zeros((2, 32, 32, 3)), labels)
     # Convolutions, shortcuts, the head's dense and (projection) its class table.
     assert _power_vectors(d_vars["batch_stats"]) == _kernels(d_vars["params"])
     # SNGAN's G has none: its batch_stats are BatchNorm's only.
     g_stats = flax.traverse_util.flatten_dict(
-        _variables(generator, jnp.zeros((2, Z_DIM)), labels if conditioning else None)["batch_stats"])
+        checks.abstract_variables(generator, jnp.zeros((2, Z_DIM)), labels if conditioning else None)["batch_stats"])
     assert {k[-1] for k in g_stats} == {"mean", "var"}
 
 
 def test_spectral_norm_follows_the_config():
     generator, discriminator = build(make_config(g_spectral_norm=True, d_spectral_norm=False),
                                      (32, 32, 3))
-    g_vars = _variables(generator, jnp.zeros((2, Z_DIM)))
+    g_vars = checks.abstract_variables(generator, jnp.zeros((2, Z_DIM)))
     assert _power_vectors(g_vars["batch_stats"]) == _kernels(g_vars["params"])
     # WGAN-GP's critic: no normalisation at all.
-    assert "batch_stats" not in _variables(discriminator, jnp.zeros((2, 32, 32, 3)))
+    assert "batch_stats" not in checks.abstract_variables(discriminator, jnp.zeros((2, 32, 32, 3)))
 
 
 @pytest.mark.parametrize("resolution, learnable", [
@@ -143,7 +136,7 @@ def test_spectral_norm_follows_the_config():
 ])
 def test_learnable_shortcuts_only_where_width_or_grid_changes(resolution, learnable):
     _, discriminator = build(make_config(), (resolution, resolution, 3))
-    params = _variables(discriminator, jnp.zeros((1, resolution, resolution, 3)))["params"]
+    params = checks.abstract_variables(discriminator, jnp.zeros((1, resolution, resolution, 3)))["params"]
     assert ["shortcut" in params[f"DBlock_{i}"] for i in range(len(learnable))] == learnable
     for i in range(len(learnable)):
         assert params[f"DBlock_{i}"]["conv1"]["kernel"].shape[:2] == (3, 3)
@@ -151,42 +144,11 @@ def test_learnable_shortcuts_only_where_width_or_grid_changes(resolution, learna
 
 
 def test_conditional_forward_backward():
-    """A compiled train-mode pass and its gradients; labels steer both G and D."""
     config = make_config(g_width=4, d_width=4, num_classes=10, conditioning="projection")
     generator, discriminator = build(config, (32, 32, 3))
-    z = jax.random.normal(_key(1), (4, Z_DIM))
-    labels, other = jnp.array([0, 1, 2, 3]), jnp.array([4, 5, 6, 7])
-
-    @jax.jit
-    def run(z):
-        g_vars = generator.init(_key(2), z, labels, train=False)
-        d_vars = discriminator.init(_key(3), jnp.zeros((4, 32, 32, 3)), labels, train=False)
-
-        def loss(g_params, d_params):
-            fake, _ = generator.apply(g_vars | {"params": g_params}, z, labels, train=True,
-                                      mutable=["batch_stats"])
-            logits, _ = discriminator.apply(d_vars | {"params": d_params}, fake, labels,
-                                            train=True, mutable=["batch_stats"])
-            return jnp.mean(jax.nn.softplus(-logits)), (fake, logits)
-
-        grads, (fake, logits) = jax.grad(loss, argnums=(0, 1), has_aux=True)(
-            g_vars["params"], d_vars["params"])
-        # Eval mode treats examples independently: one batch holds both label sets.
-        both = jnp.concatenate([labels, other])
-        images = generator.apply(g_vars, jnp.concatenate([z, z]), both, train=False)
-        scores = discriminator.apply(d_vars, jnp.concatenate([fake, fake]), both, train=False)
-        return fake, logits, grads, images, scores
-
-    fake, logits, grads, images, scores = run(z)
-    assert fake.shape == (4, 32, 32, 3) and float(jnp.abs(fake).max()) <= 1.0
-    assert float(jnp.abs(images).max()) <= 1.0 and jnp.all(jnp.isfinite(logits))
-    # The same z with other labels gives other images (class-conditional BN);
-    # the same images with other labels other scores (projection).
-    assert bool(jnp.all(jnp.abs(images[:4] - images[4:]).max(axis=(1, 2, 3)) > 1e-4))
-    assert bool(jnp.all(jnp.abs(scores[:4] - scores[4:]) > 1e-7))
-    leaves = jax.tree.leaves(grads)
-    assert all(bool(jnp.all(jnp.isfinite(g))) for g in leaves)
-    assert all(float(jnp.abs(g).max()) > 0.0 for g in leaves if g.ndim >= 2)
+    checks.check_conditional_training_pass(
+        generator, discriminator, z_dim=Z_DIM, image_shape=(32, 32, 3),
+        min_image_change=1e-4, min_score_change=1e-7)
 
 
 def test_mean_pooling_is_sum_pooling_over_the_grid():
@@ -194,11 +156,11 @@ def test_mean_pooling_is_sum_pooling_over_the_grid():
     config = make_config(d_width=4, d_spectral_norm=False)
     _, summing = build(config, (32, 32, 3))
     _, averaging = build(make_config(d_width=4, d_spectral_norm=False, d_pooling="mean"), (32, 32, 3))
-    x = jax.random.normal(_key(0), (2, 32, 32, 3))
+    x = jax.random.normal(checks.rbg_key(0), (2, 32, 32, 3))
 
     @jax.jit
     def run(x):
-        variables = summing.init(_key(1), x, train=False)
+        variables = summing.init(checks.rbg_key(1), x, train=False)
         return summing.apply(variables, x, train=False), averaging.apply(variables, x, train=False)
 
     sums, means = run(x)  # The head's bias starts at 0.
@@ -208,7 +170,7 @@ def test_mean_pooling_is_sum_pooling_over_the_grid():
 def test_generator_needs_labels_when_conditional():
     generator, _ = build(make_config(num_classes=10, conditioning="projection"), (32, 32, 3))
     with pytest.raises(ValueError, match="labels"):
-        _variables(generator, jnp.zeros((2, Z_DIM)))
+        checks.abstract_variables(generator, jnp.zeros((2, Z_DIM)))
 
 
 def test_conditioning_without_classes_fails_at_build():

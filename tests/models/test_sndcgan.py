@@ -10,6 +10,7 @@ import ml_collections
 import pytest
 
 from gan_jax.models import count_params
+from tests.models import checks
 from gan_jax.models.sndcgan import GRIDS, SNDCGANDiscriminator, SNDCGANGenerator, build
 
 Z_DIM = 128
@@ -24,14 +25,6 @@ def make_config(**overrides) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(config | overrides)
 
 
-def _key(seed: int) -> jax.Array:
-    """An RBG key: XLA on CPU compiles its sampling faster than threefry's."""
-    return jax.random.key(seed, impl="rbg")
-
-
-def _variables(module, x, labels=None):
-    """Abstract init: the shapes of every collection, nothing compiled."""
-    return jax.eval_shape(lambda: module.init(jax.random.key(0), x, labels, train=False))
 
 
 # Sums of p.numel() over the trainable parameters of two PyTorch reproductions
@@ -50,8 +43,8 @@ REFERENCES = {32: (3_813_379, 2_935_873), 48: (5_134_339, 2_946_113)}
 @pytest.mark.parametrize("resolution", sorted(REFERENCES))
 def test_parameter_counts_equal_the_references(resolution):
     generator, discriminator = build(make_config(), (resolution, resolution, 3))
-    g_params = _variables(generator, jnp.zeros((2, Z_DIM)))["params"]
-    d_params = _variables(discriminator, jnp.zeros((2, resolution, resolution, 3)))["params"]
+    g_params = checks.abstract_variables(generator, jnp.zeros((2, Z_DIM)))["params"]
+    d_params = checks.abstract_variables(discriminator, jnp.zeros((2, resolution, resolution, 3)))["params"]
     assert (count_params(g_params), count_params(d_params)) == REFERENCES[resolution]
 
 
@@ -80,17 +73,17 @@ def _power_vector_sizes(batch_stats):
 
 def test_spectral_norm_on_every_discriminator_layer():
     _, discriminator = build(make_config(), (32, 32, 3))
-    d_vars = _variables(discriminator, jnp.zeros((2, 32, 32, 3)))
+    d_vars = checks.abstract_variables(discriminator, jnp.zeros((2, 32, 32, 3)))
     # Seven convolutions (u has their output width) and the dense head.
     assert _power_vector_sizes(d_vars["batch_stats"]) == collections.Counter(
         [64, 64, 128, 128, 256, 256, 512, 1])
     _, plain = build(make_config(d_spectral_norm=False), (32, 32, 3))
-    assert "batch_stats" not in _variables(plain, jnp.zeros((2, 32, 32, 3)))
+    assert "batch_stats" not in checks.abstract_variables(plain, jnp.zeros((2, 32, 32, 3)))
 
 
 def test_generator_layers():
     generator, _ = build(make_config(), (48, 48, 3))
-    variables = _variables(generator, jnp.zeros((2, Z_DIM)))
+    variables = checks.abstract_variables(generator, jnp.zeros((2, Z_DIM)))
     kernels = [v.shape for k, v in flax.traverse_util.flatten_dict(variables["params"]).items()
                if k[-1] == "kernel"]
     assert sorted(kernels) == sorted([(128, 6 * 6 * 512), (4, 4, 512, 256), (4, 4, 256, 128),
@@ -102,40 +95,11 @@ def test_generator_layers():
 
 
 def test_conditional_forward_backward():
-    """A compiled train-mode pass and its gradients; labels steer both G and D."""
     config = make_config(g_width=4, d_width=4, num_classes=10, conditioning="projection")
     generator, discriminator = build(config, (32, 32, 3))
-    z = jax.random.normal(_key(1), (4, Z_DIM))
-    labels, other = jnp.array([0, 1, 2, 3]), jnp.array([4, 5, 6, 7])
-
-    @jax.jit
-    def run(z):
-        g_vars = generator.init(_key(2), z, labels, train=False)
-        d_vars = discriminator.init(_key(3), jnp.zeros((4, 32, 32, 3)), labels, train=False)
-
-        def loss(g_params, d_params):
-            fake, _ = generator.apply(g_vars | {"params": g_params}, z, labels, train=True,
-                                      mutable=["batch_stats"])
-            logits, _ = discriminator.apply(d_vars | {"params": d_params}, fake, labels,
-                                            train=True, mutable=["batch_stats"])
-            return jnp.mean(jax.nn.softplus(-logits)), (fake, logits)
-
-        grads, (fake, logits) = jax.grad(loss, argnums=(0, 1), has_aux=True)(
-            g_vars["params"], d_vars["params"])
-        # Eval mode treats examples independently: one batch holds both label sets.
-        both = jnp.concatenate([labels, other])
-        images = generator.apply(g_vars, jnp.concatenate([z, z]), both, train=False)
-        scores = discriminator.apply(d_vars, jnp.concatenate([fake, fake]), both, train=False)
-        return fake, logits, grads, images, scores
-
-    fake, logits, grads, images, scores = run(z)
-    assert fake.shape == (4, 32, 32, 3) and float(jnp.abs(fake).max()) <= 1.0
-    assert float(jnp.abs(images).max()) <= 1.0 and jnp.all(jnp.isfinite(logits))
-    assert bool(jnp.all(jnp.abs(images[:4] - images[4:]).max(axis=(1, 2, 3)) > 1e-5))
-    assert bool(jnp.all(jnp.abs(scores[:4] - scores[4:]) > 1e-9))
-    leaves = jax.tree.leaves(grads)
-    assert all(bool(jnp.all(jnp.isfinite(g))) for g in leaves)
-    assert all(float(jnp.abs(g).max()) > 0.0 for g in leaves if g.ndim >= 2)
+    checks.check_conditional_training_pass(
+        generator, discriminator, z_dim=Z_DIM, image_shape=(32, 32, 3),
+        min_image_change=1e-5, min_score_change=1e-9)
 
 
 def test_acgan_head_returns_class_logits():
@@ -150,7 +114,7 @@ def test_acgan_head_returns_class_logits():
 def test_generator_needs_labels_when_conditional():
     generator, _ = build(make_config(num_classes=10, conditioning="projection"), (32, 32, 3))
     with pytest.raises(ValueError, match="labels"):
-        _variables(generator, jnp.zeros((2, Z_DIM)))
+        checks.abstract_variables(generator, jnp.zeros((2, Z_DIM)))
 
 
 @pytest.mark.parametrize("resolution", [28, 64, 96])
@@ -170,4 +134,4 @@ def test_bad_shapes_and_conditioning():
         build(make_config(conditioning="projection"), (32, 32, 3))
     _, discriminator = build(make_config(), (32, 32, 3))
     with pytest.raises(ValueError, match="32x32"):
-        _variables(discriminator, jnp.zeros((1, 48, 48, 3)))
+        checks.abstract_variables(discriminator, jnp.zeros((1, 48, 48, 3)))
