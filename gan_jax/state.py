@@ -63,25 +63,33 @@ def create_train_state(generator, discriminator, g_tx, d_tx, *, z_dim, d_input_s
     )
 
 
+# name -> (learning rate, optim config, differentiable) -> optax optimiser.
+# ``differentiable``: G's gradient flows through the optimiser's update (Unrolled
+# GAN). d sqrt(v)/dv is infinite at v = 0, i.e. wherever a gradient is exactly 0
+# (a dead ReLU), which turns G's gradient into NaN; so the root then gets a tiny
+# offset inside it (Adam: eps_root 1e-16; RMSProp: eps inside the root).
 OPTIMIZERS = {
-    'adam': lambda lr, c: optax.adam(lr, b1=c.b1, b2=c.b2),
+    'adam': lambda lr, c, differentiable: optax.adam(
+        lr, b1=c.b1, b2=c.b2, eps_root=1e-16 if differentiable else 0.0),
     # WGAN's choice (Arjovsky et al. 2017): momentum-free, as PyTorch's RMSprop
     # (alpha 0.99, eps 1e-8, eps outside the square root).
-    'rmsprop': lambda lr, c: optax.rmsprop(lr, decay=0.99, eps=1e-8, eps_in_sqrt=False),
+    'rmsprop': lambda lr, c, differentiable: optax.rmsprop(
+        lr, decay=0.99, eps=1e-8, eps_in_sqrt=differentiable),
     # Plain SGD makes gradient-scale bugs visible (Adam is scale invariant).
-    'sgd': lambda lr, c: optax.sgd(lr),
+    'sgd': lambda lr, c, differentiable: optax.sgd(lr),
 }
 
 
-def make_optimizers(optim_config, *, steps, n_dis):
+def make_optimizers(optim_config, *, steps, n_dis, differentiable_d=False):
     """G and D optimisers with their own learning rates (TTUR when they differ).
 
     ``optim.lr_schedule`` may decay them over the run's ``steps`` G updates
-    (``steps * n_dis`` D updates).
+    (``steps * n_dis`` D updates). ``differentiable_d``: G differentiates through
+    D's optimiser (see OPTIMIZERS).
     """
     c = optim_config
     if c.name not in OPTIMIZERS:
         raise ValueError(f'optim.name={c.name!r} is not one of {sorted(OPTIMIZERS)}.')
     make = OPTIMIZERS[c.name]
     g_lr, d_lr = schedules.learning_rates(c, steps=steps, n_dis=n_dis)
-    return make(g_lr, c), make(d_lr, c)
+    return make(g_lr, c, False), make(d_lr, c, differentiable_d)

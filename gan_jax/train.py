@@ -114,7 +114,8 @@ def build(config):
     generator, discriminator = models.build_models(_model_config(config, num_classes),
                                                    source.image_shape)
     g_tx, d_tx = state_lib.make_optimizers(config.optim, steps=config.train.steps,
-                                           n_dis=config.train.n_dis)
+                                           n_dis=config.train.n_dis,
+                                           differentiable_d=objective.unroll_steps > 0)
     *spatial, channels = source.image_shape
     init_state = functools.partial(
         state_lib.create_train_state, generator, discriminator, g_tx, d_tx,

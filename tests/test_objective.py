@@ -7,6 +7,7 @@ import optax
 import pytest
 
 from gan_jax import objective as obj_lib
+from gan_jax import state as state_lib
 
 from tests import helpers
 
@@ -234,3 +235,26 @@ def test_unknown_names_fail_with_the_choices():
         obj_lib.validate(helpers.tiny_config(**{'augment.kind': 'diffaugment',
                                                 'augment.policy': 'colour'}),
                          data_shape=(28, 28, 1), num_classes=None, local_batches=(8,))
+
+
+def test_unrolling_through_adam_stays_finite_where_a_gradient_is_zero():
+    # A D parameter with zero gradient (a dead unit) has Adam's v = 0, where
+    # d sqrt(v)/dv is infinite; the differentiable D optimiser must avoid the NaN.
+    config = helpers.tiny_config()
+    _, d_tx = state_lib.make_optimizers(config.optim, steps=10, n_dis=1, differentiable_d=True)
+    _, plain_tx = state_lib.make_optimizers(config.optim, steps=10, n_dis=1)
+
+    def g_gradient(tx):
+        d0 = {'w': jnp.asarray(1.0), 'dead': jnp.asarray(0.5)}
+
+        def g_loss(theta):
+            # relu inactive: the gradient of 'dead' is theta * 0, exactly 0.
+            d = obj_lib.unroll(lambda p: (p['w'] - theta) ** 2
+                               + jax.nn.relu(p['dead'] * theta - 10.0), d0, tx.init(d0), tx,
+                               steps=2)
+            return d['w'] ** 2 + d['dead']
+
+        return jax.grad(g_loss)(0.3)
+
+    assert np.isfinite(g_gradient(d_tx)) and g_gradient(d_tx) != 0.0
+    assert np.isnan(g_gradient(plain_tx))  # What the offset prevents.

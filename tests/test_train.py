@@ -74,12 +74,12 @@ def test_ema_is_the_exponential_average_of_generator_params(tmp_path):
         jax.tree.leaves(initial), jax.tree.leaves(state.g_params)))  # It did move.
 
 
-def _diverging_optimizers(optim_config, *, steps, n_dis):
+def _diverging_optimizers(optim_config, *, steps, n_dis, differentiable_d):
     """Simulates divergence: the next update turns every parameter into NaN.
 
     Adam, as in the saved run, so that the checkpoint's optimiser state fits.
     """
-    del optim_config, steps, n_dis
+    del optim_config, steps, n_dis, differentiable_d
     return optax.adam(float('nan')), optax.adam(float('nan'))
 
 

@@ -122,14 +122,17 @@ class SpectralNorm(nn.Module):
             jax.random.normal(self.make_rng('params'), (matrix.shape[1],)), self.epsilon))
         v_var = self.variable('batch_stats', f'{name}/v', lambda: _l2_normalise(
             matrix @ u_var.value, self.epsilon))
+        if self.is_initializing():
+            # map_variables stores what the layer saw at init: return W itself so
+            # that the params hold the initialiser's values, not W / sigma.
+            return weight
         u, v = u_var.value, v_var.value
         if update_stats:
             for _ in range(self.n_steps):
                 v = _l2_normalise(matrix @ u, self.epsilon)
                 u = _l2_normalise(matrix.T @ v, self.epsilon)
             u, v = lax.stop_gradient(u), lax.stop_gradient(v)
-            if not self.is_initializing():
-                u_var.value, v_var.value = u, v
+            u_var.value, v_var.value = u, v
         # The gradient flows through sigma's dependence on W, as in the paper.
         sigma = v @ matrix @ u
         return weight / sigma

@@ -79,6 +79,14 @@ def test_evaluation_leaves_the_vectors_frozen_and_training_updates_them():
                                                       jax.tree.leaves(variables['batch_stats'])))
 
 
+def test_init_stores_the_initialisers_weights_unnormalised():
+    # The normalisation happens on every call; the params keep the raw kernel.
+    kernel = jnp.arange(12.0).reshape(4, 3) / 7
+    module = _Wrapped(nn.Dense(3, kernel_init=lambda *_: kernel))
+    variables = module.init(jax.random.key(0), jnp.ones((2, 4)), train=False)
+    np.testing.assert_array_equal(variables['params']['layer']['kernel'], kernel)
+
+
 def test_spectral_helper_is_the_plain_layer_when_disabled():
     layer = nn.Dense(3)
     assert layers.spectral(layer, False, True) is layer
