@@ -65,4 +65,4 @@ def train_in_subprocess(workdir, out, overrides=None, devices=1, timeout=300):
 
 def max_abs_diff(a, b):
     assert a.keys() == b.keys()
-    return max(float(np.max(np.abs(a[k] - b[k]))) for k in a)
+    return max((float(np.max(np.abs(a[k] - b[k]))) for k in a), default=0.0)

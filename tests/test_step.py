@@ -59,7 +59,14 @@ def test_toolbox_gives_the_same_training_on_1_and_4_devices(tmp_path, run):
                                       devices=1)
     four = helpers.train_in_subprocess(tmp_path / 'four', tmp_path / 'four.npz', overrides,
                                        devices=4)
-    assert helpers.max_abs_diff(one, four) < 1e-6
+    stats = [k for k in one if k.startswith(("['g_bn']", "['d_bn']"))]
+    weights = [k for k in one if k not in stats]
+    assert helpers.max_abs_diff(*({k: run[k] for k in weights} for run in (one, four))) < 1e-6
+    # Power iteration amplifies the weights' float32 rounding by 1/(sigma_1 - sigma_2)
+    # in the spectral-norm vectors (seen: 2.2e-5 for weights 1.5e-7 apart), and the
+    # BatchNorm statistics sum in another order; a missing pmean or a per-device draw
+    # moves them by orders of magnitude more (1e-3 and 6.6e-2 before those fixes).
+    assert helpers.max_abs_diff(*({k: run[k] for k in stats} for run in (one, four))) < 1e-4
 
 
 def test_per_device_batchnorm_differs_from_cross_replica(tmp_path):
