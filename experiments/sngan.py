@@ -29,18 +29,11 @@ from experiments import common
 
 def resnet_recipe(c, resolution, g_width, d_width):
     """SNGAN's ResNet training (shared with the projection discriminator's runs)."""
-    c.model.name = 'resnet'
+    common.resnet_cifar_training(c)
     c.model.g_width, c.model.d_width = g_width, d_width
-    c.model.z_dim = 128
     c.model.d_spectral_norm = True
     c.model.d_pooling = 'sum'
     c.train.loss = 'hinge'
-    c.train.n_dis = 5
-    c.train.batch_size = 64
-    c.train.g_batch_size = 128
-    c.optim.g_lr = c.optim.d_lr = 2e-4
-    c.optim.b1, c.optim.b2 = 0.0, 0.9
-    c.optim.lr_schedule = 'linear_decay'
     c.data.resolution = resolution
     common.image_eval(c)
 

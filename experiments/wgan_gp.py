@@ -26,20 +26,13 @@ from experiments import common
 
 
 def _cifar10_resnet(c):
-    c.model.name = 'resnet'
+    common.resnet_cifar_training(c)
     c.model.g_width = c.model.d_width = 128
-    c.model.z_dim = 128
     c.model.d_spectral_norm = False
     c.model.d_pooling = 'mean'
     c.train.loss = 'wasserstein'
     c.reg.penalty = 'wgan_gp'
     c.reg.penalty_weight = 10.0
-    c.train.n_dis = 5
-    c.train.batch_size = 64
-    c.train.g_batch_size = 128
-    c.optim.g_lr = c.optim.d_lr = 2e-4
-    c.optim.b1, c.optim.b2 = 0.0, 0.9
-    c.optim.lr_schedule = 'linear_decay'
     common.tfds_images(c, 'cifar10', 32)
     common.long_run(c, 100_000)
     common.image_eval(c)
