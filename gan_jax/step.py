@@ -90,9 +90,9 @@ def _ema(ema_params, params, decay):
     return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema_params, params)
 
 
-def _flat_metrics(prefix, tree):
+def _flat_metrics(tree):
     """{'augment': {'p': x}} -> {'augment_p': x}: the ingredients' state, for logging."""
-    return {prefix + '_'.join(str(getattr(k, 'key', k)) for k in path): leaf
+    return {'_'.join(str(getattr(k, 'key', k)) for k in path): leaf
             for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
 
 
@@ -266,7 +266,7 @@ def make_update(*, generator, discriminator, g_tx, d_tx, objective, z_dim, num_c
         metrics['g_loss'] = g_loss
         metrics.update({f'g_{name}': lax.pmean(v, AXIS) for name, v in g_values.items()
                         if name != 'gan'})
-        metrics.update(_flat_metrics('', aux))
+        metrics.update(_flat_metrics(aux))
         return new_state, metrics
 
     return update
