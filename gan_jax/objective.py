@@ -187,8 +187,7 @@ def _lecam_state(config):
 
 
 def _cross_entropy(class_logits, labels):
-    return jnp.mean(-jnp.take_along_axis(jax.nn.log_softmax(class_logits),
-                                         labels[:, None], axis=1))
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(class_logits, labels))
 
 
 def _acgan_d(config):
