@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import pytest
 
 
 def rbg_key(seed: int) -> jax.Array:
@@ -55,3 +56,13 @@ def check_conditional_training_pass(generator, discriminator, *, z_dim, image_sh
     leaves = jax.tree.leaves(grads)
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in leaves)
     assert all(float(jnp.abs(g).max()) > 0.0 for g in leaves if g.ndim >= 2)
+
+
+def check_bad_resolution_is_rejected(build, config, generator_cls, discriminator_cls,
+                                     resolution, accepted):
+    """build() names the bad resolution and the accepted ones; both modules refuse it too."""
+    with pytest.raises(ValueError, match=rf"resolution {resolution}\b.*{accepted}"):
+        build(config, (resolution, resolution, 3))
+    for module in (discriminator_cls, generator_cls):
+        with pytest.raises(ValueError, match=rf"{resolution}\b"):
+            module(resolution)
