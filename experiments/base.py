@@ -26,6 +26,9 @@ def get_config(arg=None):
     c.train.pack = 1  # PacGAN: samples per D input (Lin et al. 2018); 1 = no packing.
     # Unrolled GAN: D updates G looks ahead through (Metz et al. 2017); 0 = none.
     c.train.unroll_steps = 0
+    # What G and D compute in during training: 'float32', or 'bfloat16' (mixed
+    # precision: parameters, optimiser state and losses stay float32).
+    c.train.compute_dtype = 'float32'
 
     c.model = ml_collections.ConfigDict()
     c.model.name = 'dcgan'  # A name in gan_jax.models.MODELS.

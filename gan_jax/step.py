@@ -12,6 +12,10 @@ of ``lax.pmean(local_loss)`` instead, which is the exact global-batch gradient
 Randomness: example ``i`` of the global batch at step ``t`` draws its latent from
 ``fold_in(fold_in(rng, t), i)``, so the same seed and global batch give the same
 latents on 1 or N devices and hosts.
+
+Mixed precision (``train.compute_dtype='bfloat16'``): G and D compute in
+bfloat16 while parameters, optimiser state, BatchNorm/spectral-norm statistics,
+losses and gradients stay float32 (see ``_apply_train``).
 """
 
 
@@ -74,11 +78,39 @@ def _global_mean(x):
     return lax.pmean(jnp.mean(x), AXIS)
 
 
-def _apply_train(model, params, batch_stats, x, labels):
-    """Forward pass in train mode; returns (output, new batch statistics)."""
+COMPUTE_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+
+
+def compute_dtype(name):
+    """``train.compute_dtype`` -> the dtype G and D compute in."""
+    try:
+        return COMPUTE_DTYPES[name]
+    except KeyError:
+        raise ValueError(f'train.compute_dtype={name!r} is not one of '
+                         f'{sorted(COMPUTE_DTYPES)}.') from None
+
+
+def _cast_floats(tree, dtype):
+    return jax.tree.map(
+        lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+
+
+def _apply_train(model, params, batch_stats, x, labels, dtype=jnp.float32):
+    """Forward pass in train mode; returns (output, new batch statistics).
+
+    With a ``dtype`` other than float32, the parameters and inputs are cast to it
+    so every layer computes in it (Flax layers compute in their inputs' dtype);
+    the gradient flows back through the cast to the float32 parameters. Outputs
+    return as float32, so losses and penalties are float32, and the statistics
+    keep their stored dtype (BatchNorm reduces in float32 anyway).
+    """
+    if dtype != jnp.float32:
+        params, x = _cast_floats(params, dtype), _cast_floats(x, dtype)
     out, updates = model.apply({'params': params, 'batch_stats': batch_stats}, x, labels,
                                train=True, mutable=['batch_stats'])
-    return out, updates.get('batch_stats', {})
+    stats = jax.tree.map(lambda new, old: new.astype(old.dtype),
+                         updates.get('batch_stats', {}), batch_stats)
+    return _cast_floats(out, jnp.float32), stats
 
 
 def split_logits(d_output):
@@ -97,7 +129,7 @@ def _flat_metrics(tree):
 
 
 def make_update(*, generator, discriminator, g_tx, d_tx, objective, z_dim, num_classes,
-                ema_decay, g_local_batch=None):
+                ema_decay, g_local_batch=None, dtype=jnp.float32):
     """Returns the per-device update ``(state, batch) -> (state, metrics)``.
 
     ``batch['image']`` has shape (n_dis, local_batch, ...): one real batch per
@@ -106,6 +138,7 @@ def make_update(*, generator, discriminator, g_tx, d_tx, objective, z_dim, num_c
     ``objective`` (objective.py) says what D and G minimise; ``ema_decay`` maps
     the step to the EMA decay, or is None without an EMA. ``g_local_batch`` is
     the per-device number of fakes in the G step (SNGAN: twice D's); None: D's.
+    ``dtype`` is what G and D compute in (``compute_dtype``).
     """
     loss = objective.loss.with_batch_mean(_global_mean)
 
@@ -116,13 +149,16 @@ def make_update(*, generator, discriminator, g_tx, d_tx, objective, z_dim, num_c
 
     def discriminate(d_params, d_batch_stats, x, labels):
         """D's (logits, class logits), its batch statistics discarded."""
-        return split_logits(_apply_train(discriminator, d_params, d_batch_stats, x, labels)[0])
+        return split_logits(
+            _apply_train(discriminator, d_params, d_batch_stats, x, labels, dtype)[0])
 
     def d_objective(d_params, d_batch_stats, real, fake, real_labels, fake_labels, z,
                     regenerate, key, d_index, aux):
         """D's local loss: the GAN loss plus its regularisers, each value for the logs."""
-        real_out, stats = _apply_train(discriminator, d_params, d_batch_stats, real, real_labels)
-        fake_out, stats = _apply_train(discriminator, d_params, stats, fake, fake_labels)
+        real_out, stats = _apply_train(discriminator, d_params, d_batch_stats, real,
+                                       real_labels, dtype)
+        fake_out, stats = _apply_train(discriminator, d_params, stats, fake, fake_labels,
+                                       dtype)
         (real_logits, real_cls), (fake_logits, fake_cls) = (split_logits(real_out),
                                                             split_logits(fake_out))
         batch = obj_lib.DiscriminatorBatch(
@@ -154,7 +190,8 @@ def make_update(*, generator, discriminator, g_tx, d_tx, objective, z_dim, num_c
 
         def regenerate(latents):
             """D inputs of G(latents), augmented like this step's fakes; no gradient to G."""
-            images, _ = _apply_train(generator, g_params, g_batch_stats, latents, fake_labels)
+            images, _ = _apply_train(generator, g_params, g_batch_stats, latents, fake_labels,
+                                     dtype)
             return to_d_input(lax.stop_gradient(images), jax.random.fold_in(aug_key, 1), aux)
 
         real_in = to_d_input(real, jax.random.fold_in(aug_key, 0), aux)
@@ -222,7 +259,8 @@ def make_update(*, generator, discriminator, g_tx, d_tx, objective, z_dim, num_c
         real_in = to_d_input(reals[-1], jax.random.fold_in(aug_key, 0), aux)
 
         def generate(g_params, latents):
-            return _apply_train(generator, g_params, state.g_batch_stats, latents, fake_labels)
+            return _apply_train(generator, g_params, state.g_batch_stats, latents,
+                                fake_labels, dtype)
 
         def g_loss_fn(g_params):
             images, g_stats = generate(g_params, z)

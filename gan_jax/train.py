@@ -93,7 +93,8 @@ class Setup(NamedTuple):
             d_tx=self.d_tx, objective=self.objective, z_dim=config.model.z_dim,
             num_classes=self.num_classes,
             ema_decay=schedules.ema_decay(config.ema, g_batch_size(config)),
-            g_local_batch=g_batch_size(config) // jax.device_count())
+            g_local_batch=g_batch_size(config) // jax.device_count(),
+            dtype=step_lib.compute_dtype(config.train.compute_dtype))
 
 
 def g_batch_size(config):
@@ -110,6 +111,7 @@ def build(config):
                      local_batches=(config.train.batch_size // jax.device_count(),
                                     g_batch_size(config) // jax.device_count()))
     objective = obj_lib.build_objective(config)
+    step_lib.compute_dtype(config.train.compute_dtype)  # Checks the name.
     schedules.ema_decay(config.ema, config.train.batch_size)  # Checks ema.kind.
     generator, discriminator = models.build_models(_model_config(config, num_classes),
                                                    source.image_shape)

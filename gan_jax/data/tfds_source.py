@@ -4,7 +4,6 @@ import socket
 import urllib.parse
 
 import numpy as np
-import tensorflow_datasets as tfds
 
 from gan_jax.data.source import ImageSource
 
@@ -35,6 +34,9 @@ class TfdsSource(ImageSource):
 def load_tfds(name: str, *, split: str, data_dir: str | None, download: bool, resolution: int,
               channels: int | None) -> TfdsSource:
     """Opens `name`, preparing it first if allowed; raises DatasetUnavailableError otherwise."""
+    # Imported here: TFDS is slow to import and only the TFDS sources need it.
+    import tensorflow_datasets as tfds
+
     builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
     if not builder.is_prepared():
         reason = _download_and_prepare(builder) if download else "download=False"

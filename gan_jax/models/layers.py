@@ -135,7 +135,8 @@ class SpectralNorm(nn.Module):
             u_var.value, v_var.value = u, v
         # The gradient flows through sigma's dependence on W, as in the paper.
         sigma = v @ matrix @ u
-        return weight / sigma
+        # Keep W's dtype: under mixed precision the layer then computes in bfloat16.
+        return (weight / sigma).astype(weight.dtype)
 
 
 def _l2_normalise(x, epsilon):
@@ -174,6 +175,7 @@ class ConditionalBatchNorm(nn.Module):
                          epsilon=self.epsilon, axis_name=self.axis_name,
                          use_scale=False, use_bias=False)(x)
         features = x.shape[-1]
+        condition = condition.astype(x.dtype)  # Mixed precision: project in x's dtype.
         broadcast = (condition.shape[0],) + (1,) * (x.ndim - 2) + (features,)
 
         def projection(name):
