@@ -1,14 +1,79 @@
-"""The DCGAN train step of gan_jax, written in plain PyTorch, for side-by-side timing.
+"""gan_jax's train step, written in plain PyTorch, for side-by-side timing.
 
-Same architecture as gan_jax.models.dcgan (same parameter count, checked by
-benchmarks/train_step.py), same non-saturating loss, Adam(2e-4, 0.5, 0.999) and
-the same step structure: a D step on a real batch and G(z1).detach(), then a G
-step on a fresh G(z2) through D. Benchmark-only: torch is never needed to train.
+Three gan_jax architectures, mirrored layer by layer (layer order, kernels,
+strides, paddings, biases, BatchNorm, activations, spectral norm, pooling), so
+the parameter counts are the same (benchmarks/train_step.py checks them):
+DCGAN (gan_jax/models/dcgan.py), SN-DCGAN (sndcgan.py) and SNGAN's CIFAR
+ResNet (resnet.py). The step is gan_jax's too: non-saturating loss,
+Adam(2e-4, 0.5, 0.999), a D step on a real batch and G(z1).detach(), then a G
+step on a fresh G(z2) through D. Spectral norm runs one power iteration per
+training forward, as gan_jax's SpectralNorm. Initialisation is PyTorch's
+default: it does not change what a step costs. NCHW throughout,
+PyTorch's native layout. Benchmark-only: torch is never needed to train.
 """
+
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.utils import parametrize
+
+
+class SpectralNorm(nn.Module):
+    """W / sigma(W) as a parametrization, computed as gan_jax's SpectralNorm.
+
+    Not torch.nn.utils.parametrizations.spectral_norm: that one writes its u, v
+    buffers in place, and under torch.compile a D called twice before one
+    backward (real, then fake) overwrites vectors saved for the first call's
+    backward (a RuntimeError in the ResNet's D step). Here each iteration binds
+    new tensors. The iteration is gan_jax's, from the stored u (size out):
+    v = W^T u, u = W v, sigma = u^T W v, the gradient flowing through sigma's
+    dependence on W only (PyTorch's starts from v, half an iteration apart).
+    """
+
+    def __init__(self, weight, eps=1e-12):
+        super().__init__()
+        self.eps = eps
+        u = F.normalize(torch.randn(weight.shape[0]), dim=0, eps=eps)
+        self.register_buffer('u', u)
+        self.register_buffer('v', F.normalize(weight.detach().flatten(1).T @ u, dim=0, eps=eps))
+
+    def forward(self, weight):
+        matrix = weight.flatten(1)  # [out, in*kh*kw]: gan_jax's [kh*kw*in, out], transposed.
+        if self.training:
+            with torch.no_grad():
+                v = F.normalize(matrix.T @ self.u, dim=0, eps=self.eps)
+                self.u, self.v = F.normalize(matrix @ v, dim=0, eps=self.eps), v
+        return weight / torch.vdot(self.u, matrix @ self.v)
+
+
+def spectral_norm(module):
+    parametrize.register_parametrization(module, 'weight', SpectralNorm(module.weight))
+    return module
+
+
+class Grid(nn.Module):
+    """G's input layer: a dense layer on z, viewed as a [B, features, size, size] grid."""
+
+    def __init__(self, z_dim, features, size, bias):
+        super().__init__()
+        self.dense = nn.Linear(z_dim, size * size * features, bias=bias)
+        self.shape = (features, size, size)
+
+    def forward(self, z):
+        return self.dense(z).view(-1, *self.shape)
+
+
+def _bn_relu(features):
+    return [nn.BatchNorm2d(features), nn.ReLU()]  # PyTorch's defaults, as gan_jax's BatchNorm.
+
+
+def _logit(features, sn=False):
+    """D's head (gan_jax's unconditional DiscriminatorHead): a dense layer to one logit [B]."""
+    dense = nn.Linear(features, 1)
+    return [spectral_norm(dense) if sn else dense, nn.Flatten(0)]  # [B, 1] -> [B].
 
 
 def _base_grid(resolution):
@@ -19,63 +84,165 @@ def _base_grid(resolution):
     raise ValueError(f'unsupported resolution {resolution}')
 
 
-class Generator(nn.Module):
-    def __init__(self, resolution, channels, width, z_dim):
+def dcgan(channels, resolution, z_dim, width=64):
+    """(G, D) of gan_jax.models.dcgan: 4x4 stride-2 (transposed) convs, no bias before BN."""
+    base, n = _base_grid(resolution)
+    features = width * 2 ** (n - 1)
+    g = [Grid(z_dim, features, base, bias=False), *_bn_relu(features)]
+    for _ in range(n - 1):
+        g += [nn.ConvTranspose2d(features, features // 2, 4, 2, 1, bias=False),
+              *_bn_relu(features // 2)]
+        features //= 2
+    g += [nn.ConvTranspose2d(features, channels, 4, 2, 1), nn.Tanh()]
+    d = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
+    for i in range(1, n):
+        d += [nn.Conv2d(width * 2 ** (i - 1), width * 2 ** i, 4, 2, 1, bias=False),
+              nn.BatchNorm2d(width * 2 ** i), nn.LeakyReLU(0.2)]
+    d += [nn.Flatten(), *_logit(base * base * width * 2 ** (n - 1))]
+    return nn.Sequential(*g), nn.Sequential(*d)
+
+
+# (channels as a multiple of the width, kernel, stride) of SN-DCGAN's D convolutions.
+SNDCGAN_D_LAYERS = ((1, 3, 1), (1, 4, 2), (2, 3, 1), (2, 4, 2), (4, 3, 1), (4, 4, 2), (8, 3, 1))
+
+
+def sndcgan(channels, resolution, z_dim, width=64):
+    """(G, D) of gan_jax.models.sndcgan: every layer has a bias, spectral norm on all of D."""
+    size = resolution // 8  # The paper's M_g: 4 at 32x32, 6 at 48x48.
+    features = 8 * width
+    g = [Grid(z_dim, features, size, bias=True), *_bn_relu(features)]
+    for _ in range(3):
+        g += [nn.ConvTranspose2d(features, features // 2, 4, 2, 1), *_bn_relu(features // 2)]
+        features //= 2
+    g += [nn.Conv2d(features, channels, 3, 1, 1), nn.Tanh()]
+    d, features = [], channels
+    for multiple, kernel, stride in SNDCGAN_D_LAYERS:
+        d += [spectral_norm(nn.Conv2d(features, multiple * width, kernel, stride, 1)),
+              nn.LeakyReLU(0.1)]
+        features = multiple * width
+    d += [nn.Flatten(), *_logit(size * size * features, sn=True)]
+    return nn.Sequential(*g), nn.Sequential(*d)
+
+
+def _up(x):
+    return F.interpolate(x, scale_factor=2, mode='nearest')
+
+
+class GBlock(nn.Module):
+    """BN-ReLU-up-conv3x3-BN-ReLU-conv3x3 plus a conv1x1-up shortcut (resnet.GBlock).
+
+    The shortcut convolves before upsampling, as gan_jax (the same function at a
+    quarter of the cost of the references' upsample-then-convolve).
+    """
+
+    def __init__(self, cin, cout):
         super().__init__()
-        self.base, n = _base_grid(resolution)
-        self.features = width * 2 ** (n - 1)
-        self.project = nn.Linear(z_dim, self.base * self.base * self.features, bias=False)
-        layers = [nn.BatchNorm2d(self.features), nn.ReLU()]
-        features = self.features
-        for _ in range(n - 1):
-            layers += [nn.ConvTranspose2d(features, features // 2, 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(features // 2), nn.ReLU()]
-            features //= 2
-        layers += [nn.ConvTranspose2d(features, channels, 4, 2, 1), nn.Tanh()]
-        self.body = nn.Sequential(*layers)
-
-    def forward(self, z):
-        x = self.project(z).view(-1, self.features, self.base, self.base)
-        return self.body(x)
-
-
-class Discriminator(nn.Module):
-    def __init__(self, resolution, channels, width):
-        super().__init__()
-        base, n = _base_grid(resolution)
-        layers = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
-        for i in range(1, n):
-            layers += [nn.Conv2d(width * 2 ** (i - 1), width * 2 ** i, 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(width * 2 ** i), nn.LeakyReLU(0.2)]
-        self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(base * base * width * 2 ** (n - 1), 1)
+        self.bn1, self.conv1 = nn.BatchNorm2d(cin), nn.Conv2d(cin, cout, 3, 1, 1)
+        self.bn2, self.conv2 = nn.BatchNorm2d(cout), nn.Conv2d(cout, cout, 3, 1, 1)
+        self.shortcut = nn.Conv2d(cin, cout, 1)
 
     def forward(self, x):
-        return self.head(self.body(x).flatten(1))[:, 0]
+        h = self.conv1(_up(F.relu(self.bn1(x))))
+        h = self.conv2(F.relu(self.bn2(h)))
+        return h + _up(self.shortcut(x))
+
+
+class DBlock(nn.Module):
+    """ReLU-conv3x3-ReLU-conv3x3[-avgpool] plus a shortcut, all with spectral norm (resnet.DBlock).
+
+    The shortcut is a conv1x1 (then the same pooling) where the width changes or
+    the block downsamples, else the identity. The optimised first block takes the
+    image: no leading ReLU, conv1 already to the output width, and its shortcut
+    pools before the conv1x1.
+    """
+
+    def __init__(self, cin, cout, downsample, optimised=False):
+        super().__init__()
+        hidden = cout if optimised else cin
+        self.conv1 = spectral_norm(nn.Conv2d(cin, hidden, 3, 1, 1))
+        self.conv2 = spectral_norm(nn.Conv2d(hidden, cout, 3, 1, 1))
+        learnable = optimised or downsample or cin != cout
+        self.shortcut = spectral_norm(nn.Conv2d(cin, cout, 1)) if learnable else None
+        self.downsample, self.optimised = downsample, optimised
+
+    def forward(self, x):
+        h = self.conv2(F.relu(self.conv1(x if self.optimised else F.relu(x))))
+        if self.downsample:
+            h = F.avg_pool2d(h, 2)
+        if self.optimised:
+            return h + self.shortcut(F.avg_pool2d(x, 2))
+        if self.shortcut is None:
+            return h + x
+        skip = self.shortcut(x)
+        return h + (F.avg_pool2d(skip, 2) if self.downsample else skip)
+
+
+class SumPool(nn.Module):
+    def forward(self, x):
+        return x.sum((2, 3))
+
+
+def resnet(channels, resolution, z_dim, g_width=256, d_width=128):
+    """(G, D) of gan_jax.models.resnet's 32x32 plan, as SNGAN's CIFAR ResNet.
+
+    Unconditional, d_spectral_norm=True, d_pooling='sum': G goes 4x4 -> 32 in
+    three up blocks of g_width; D has four blocks of d_width, the first two
+    downsampling (32 -> 8), then ReLU, a global sum and the logit.
+    """
+    if resolution != 32:
+        raise ValueError(f'only the 32x32 ResNet plan is mirrored, not {resolution}')
+    g = nn.Sequential(Grid(z_dim, g_width, 4, bias=True),
+                      *(GBlock(g_width, g_width) for _ in range(3)),
+                      *_bn_relu(g_width), nn.Conv2d(g_width, channels, 3, 1, 1), nn.Tanh())
+    blocks = (DBlock(d_width if i else channels, d_width, downsample=i < 2, optimised=i == 0)
+              for i in range(4))
+    d = nn.Sequential(*blocks, nn.ReLU(), SumPool(), *_logit(d_width, sn=True))
+    return g, d
+
+
+class Preset(NamedTuple):
+    channels: int
+    resolution: int
+    z_dim: int
+    models: Callable  # (channels, resolution, z_dim) -> (G, D).
+
+
+PRESETS = {
+    'dcgan32': Preset(3, 32, 100, dcgan),
+    'dcgan64': Preset(3, 64, 100, dcgan),
+    'sndcgan32': Preset(3, 32, 128, sndcgan),
+    'resnet32': Preset(3, 32, 128, resnet),
+}
 
 
 def count_params(module):
     return sum(p.numel() for p in module.parameters())
 
 
-def make_step(resolution, channels, width, z_dim, batch, compile_models=False):
-    """Returns (step(real_uint8_nchw), G, D); one call is one D step and one G step."""
+def make_step(preset, batch, compile_models=False, device='cpu'):
+    """(step(real_uint8_nchw), G, D) for a name in PRESETS; a call is one D step, then one G step.
+
+    Models, optimiser state and latents live on ``device`` ('cpu' or 'cuda').
+    """
     torch.manual_seed(0)
-    g = Generator(resolution, channels, width, z_dim)
-    d = Discriminator(resolution, channels, width)
+    channels, resolution, z_dim, models = PRESETS[preset]
+    g, d = (model.to(device) for model in models(channels, resolution, z_dim))
     g_opt = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999))
     d_opt = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999))
+    # Each preset and batch size (and D with and without weight gradients) is a
+    # new graph of the same Module code: allow more than the default 8 of them.
+    torch._dynamo.config.recompile_limit = 64
     g_run, d_run = (torch.compile(g), torch.compile(d)) if compile_models else (g, d)
 
     def step(real_uint8):
         real = real_uint8.float() / 127.5 - 1.0
-        fake = g_run(torch.randn(batch, z_dim)).detach()
+        fake = g_run(torch.randn(batch, z_dim, device=device)).detach()
         d_loss = F.softplus(-d_run(real)).mean() + F.softplus(d_run(fake)).mean()
         d_opt.zero_grad(set_to_none=True)
         d_loss.backward()
         d_opt.step()
         d.requires_grad_(False)  # As the JAX step: no D weight gradients in the G step.
-        g_loss = F.softplus(-d_run(g_run(torch.randn(batch, z_dim)))).mean()
+        g_loss = F.softplus(-d_run(g_run(torch.randn(batch, z_dim, device=device)))).mean()
         g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
         g_opt.step()

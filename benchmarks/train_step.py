@@ -1,25 +1,30 @@
 """Train-step speed of gan_jax against the same step in PyTorch, in one process.
 
-    python benchmarks/train_step.py [--preset dcgan32] [--batch 64] [--steps 10] [--repeats 5]
-                                    [--torch_compile] [--flax_conv_transpose]
+    python benchmarks/train_step.py [--presets dcgan32,sndcgan32] [--batches 64,256]
+        [--steps 10] [--repeats 5] [--torch_compile] [--no_torch]
+        [--compute_dtype bfloat16] [--flax_conv_transpose]
 
-For each preset: compile time, steady-state ms/step and img/s (median over
-repeats of ``steps`` updates after warm-up), FLOPs per step from XLA's cost
-analysis and the achieved GFLOP/s as a share of a ceiling measured in the same
-run (a 2048^3 float32 matmul), and peak host memory. gan_jax and PyTorch are
-timed alternately, so machine load affects both alike; measure on a quiet
-machine. The last line per preset is
+One step is one D and one G update of the preset's architecture (the
+architectures of experiments/dcgan.py and sngan.py) with the non-saturating
+loss and Adam(2e-4, 0.5, 0.999), in gan_jax and in benchmarks/torch_reference.py
+(same parameter count, checked). For each preset and batch: compile time,
+steady-state ms/step and img/s (median over repeats of ``steps`` updates after
+warm-up), FLOPs per step from XLA's cost analysis and the achieved rate as a
+share of a ceiling measured in the same run (a large matrix product in the
+compute dtype), and peak memory. gan_jax and PyTorch are timed alternately, so
+load affects both alike; measure on a quiet machine. Runs on CPU or GPU (both
+frameworks use the first GPU when there is one). The last line per preset is
 
     dcgan32 batch=64 gan_jax=NN.N img/s torch_eager=NN.N img/s ratio=N.NNx
 
-``--flax_conv_transpose`` swaps the generator's PhaseConvTranspose back to
+``--flax_conv_transpose`` swaps the generators' PhaseConvTranspose back to
 ``nn.ConvTranspose`` (the same function) to measure the "before" number.
 """
 
 import argparse
+import functools
 import resource
 import statistics
-import functools
 import time
 
 import flax.linen as nn
@@ -30,12 +35,19 @@ import numpy as np
 from experiments import base
 from gan_jax import models, parallel, train
 from gan_jax import step as step_lib
-from gan_jax.models import dcgan
+from gan_jax.models import dcgan, sndcgan
 
-PRESETS = {  # name: (resolution, channels, width, z_dim)
-    'dcgan32': (32, 3, 64, 100),
-    'dcgan64': (64, 3, 64, 100),
+# name: (resolution, model settings as in the experiments)
+PRESETS = {
+    'dcgan32': (32, dict(name='dcgan', z_dim=100, g_width=64, d_width=64)),
+    'dcgan64': (64, dict(name='dcgan', z_dim=100, g_width=64, d_width=64)),
+    # experiments/sngan.py:cifar10_cnn and :cifar10_resnet.
+    'sndcgan32': (32, dict(name='sndcgan', z_dim=128, g_width=64, d_width=64,
+                           d_spectral_norm=True)),
+    'resnet32': (32, dict(name='resnet', z_dim=128, g_width=256, d_width=128,
+                          d_spectral_norm=True, d_pooling='sum')),
 }
+CHANNELS = 3
 
 
 def _median_seconds(run, repeats):
@@ -47,26 +59,29 @@ def _median_seconds(run, repeats):
     return statistics.median(times)
 
 
-def matmul_ceiling_gflops(n=2048, repeats=5):
-    a = jnp.ones((n, n), jnp.float32)
+def matmul_ceiling_gflops(dtype):
+    """GFLOP/s of a large square matrix product: what the convolutions could reach."""
+    n = 8192 if jax.default_backend() == 'gpu' else 2048
+    a = jax.random.normal(jax.random.key(0), (n, n), dtype)
     f = jax.jit(lambda a: a @ a)
     jax.block_until_ready(f(a))
-    return 2 * n ** 3 / _median_seconds(lambda: jax.block_until_ready(f(a)), repeats) / 1e9
+    return 2 * n ** 3 / _median_seconds(lambda: jax.block_until_ready(f(a)), 5) / 1e9
 
 
-def gan_jax_step(preset, batch):
-    resolution, channels, width, z_dim = PRESETS[preset]
+def gan_jax_step(preset, batch, compute_dtype):
+    resolution, model = PRESETS[preset]
     config = base.get_config()
-    config.model.update(dict(name='dcgan', z_dim=z_dim, g_width=width, d_width=width))
+    config.model.update(model)
     # Only the data's shape matters here (the batch below is random).
-    config.data.update(dict(source='digits', channels=channels, resolution=resolution))
+    config.data.update(dict(source='digits', channels=CHANNELS, resolution=resolution))
     config.train.batch_size = batch
+    config.train.compute_dtype = compute_dtype
     setup = train.build(config)
     mesh = parallel.make_mesh()
     state = jax.jit(setup.init_state, out_shardings=parallel.replicated(mesh))()
     update = step_lib.compile_update(setup.make_update(config), mesh)
     images = np.random.default_rng(0).integers(
-        0, 256, (1, batch, resolution, resolution, channels), np.uint8)
+        0, 256, (1, batch, resolution, resolution, CHANNELS), np.uint8)
     batch_array = jax.device_put({'image': images, 'label': np.zeros((1, batch), np.int32)},
                                  parallel.batch_sharding(mesh))
     start = time.perf_counter()
@@ -74,6 +89,7 @@ def gan_jax_step(preset, batch):
     compile_s = time.perf_counter() - start
     # XLA counts the per-device program; the step does that on every device.
     flops = compiled.cost_analysis()['flops'] * jax.device_count()
+    n_params = sum(models.count_params(p) for p in (state.g_params, state.d_params))
     holder = [state]
 
     def run(steps):
@@ -81,76 +97,113 @@ def gan_jax_step(preset, batch):
             holder[0], metrics = compiled(holder[0], batch_array)
         jax.block_until_ready(metrics)
 
-    n_params = sum(models.count_params(p) for p in (holder[0].g_params, holder[0].d_params))
     return run, compile_s, flops, n_params
 
 
 def torch_step(preset, batch, compile_models):
     import torch
     from benchmarks import torch_reference
-    resolution, channels, width, z_dim = PRESETS[preset]
-    step, g, d = torch_reference.make_step(resolution, channels, width, z_dim, batch,
-                                           compile_models)
-    real = torch.randint(0, 256, (batch, channels, resolution, resolution), dtype=torch.uint8)
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    torch.backends.cudnn.benchmark = True  # What a PyTorch user sets for fixed shapes.
+    step, g, d = torch_reference.make_step(preset, batch, compile_models, device)
+    resolution = PRESETS[preset][0]
+    real = torch.randint(0, 256, (batch, CHANNELS, resolution, resolution),
+                         dtype=torch.uint8, device=device)
 
     def run(steps):
         for _ in range(steps):
             step(real)
+        if device == 'cuda':
+            torch.cuda.synchronize()
 
     start = time.perf_counter()
-    run(1)  # Warm-up (and compilation with --torch_compile).
+    run(2)  # Warm-up (and compilation with torch.compile).
     warmup_s = time.perf_counter() - start
     return run, warmup_s, torch_reference.count_params(g) + torch_reference.count_params(d)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('--preset', default='dcgan32', choices=sorted(PRESETS))
-    parser.add_argument('--batch', type=int, default=64)
-    parser.add_argument('--steps', type=int, default=10)
-    parser.add_argument('--repeats', type=int, default=5)
-    parser.add_argument('--torch_compile', action='store_true')
-    parser.add_argument('--no_torch', action='store_true')
-    parser.add_argument('--flax_conv_transpose', action='store_true')
-    args = parser.parse_args()
-    if args.flax_conv_transpose:
-        dcgan._Up = functools.partial(nn.ConvTranspose, kernel_size=(4, 4), strides=(2, 2),
-                                      padding='SAME', kernel_init=dcgan.dcgan_normal)
+def _peak_memory():
+    host = f'peak host memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB'
+    stats = jax.devices()[0].memory_stats() or {}
+    if 'peak_bytes_in_use' in stats:
+        host += f', peak device memory {stats["peak_bytes_in_use"] / 2**20:.0f} MiB'
+    return host
 
-    ceiling = matmul_ceiling_gflops()
-    jax_run, compile_s, flops, jax_params = gan_jax_step(args.preset, args.batch)
+
+def benchmark(preset, batch, args, ceiling):
+    """Times one preset at one batch size; prints the report and returns its last line."""
+    jax_run, compile_s, flops, jax_params = gan_jax_step(preset, batch, args.compute_dtype)
     jax_run(2)  # Warm-up.
     runners = {'gan_jax': jax_run}
+    warmups = {}
     if not args.no_torch:
-        torch_run, torch_warmup_s, torch_params = torch_step(args.preset, args.batch, False)
-        assert torch_params == jax_params, (torch_params, jax_params)
+        torch_run, warmups['torch_eager'], torch_params = torch_step(preset, batch, False)
+        assert torch_params == jax_params, (preset, torch_params, jax_params)
         runners['torch_eager'] = torch_run
         if args.torch_compile:
-            runners['torch_compile'], _, _ = torch_step(args.preset, args.batch, True)
+            try:
+                runners['torch_compile'], warmups['torch_compile'], _ = torch_step(
+                    preset, batch, True)
+            except Exception as error:  # Report, keep the other numbers.
+                print(f'torch.compile failed for {preset}: {type(error).__name__}: {error}')
     times = {name: [] for name in runners}
     for _ in range(args.repeats):  # Alternate, so load affects all alike.
         for name, run in runners.items():
             times[name].append(_median_seconds(lambda: run(args.steps), 1) / args.steps)
     ms = {name: 1e3 * statistics.median(t) for name, t in times.items()}
-    img_s = {name: args.batch / (m / 1e3) for name, m in ms.items()}
+    img_s = {name: batch / (m / 1e3) for name, m in ms.items()}
     achieved = flops / (ms['gan_jax'] / 1e3) / 1e9
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f'device: {jax.devices()[0].device_kind}, {jax.device_count()} device(s); '
-          f'params G+D: {jax_params:,}')
-    print(f'ceiling (2048^3 f32 matmul): {ceiling:.1f} GFLOP/s')
-    print(f'gan_jax: compile {compile_s:.1f} s, {ms["gan_jax"]:.1f} ms/step, '
-          f'{flops / 1e9:.2f} GFLOP/step (XLA), {achieved:.1f} GFLOP/s = '
-          f'{100 * achieved / ceiling:.0f}% of ceiling, peak host memory {peak_mib:.0f} MiB')
+    print(f'{preset} batch {batch}: params G+D {jax_params:,}; gan_jax compile '
+          f'{compile_s:.1f} s, {ms["gan_jax"]:.2f} ms/step, {flops / 1e9:.2f} GFLOP/step (XLA), '
+          f'{achieved:.1f} GFLOP/s = {100 * achieved / ceiling:.0f}% of ceiling; {_peak_memory()}')
     for name in runners:
         if name != 'gan_jax':
-            print(f'{name}: {ms[name]:.1f} ms/step')
-    line = f'{args.preset} batch={args.batch} gan_jax={img_s["gan_jax"]:.1f} img/s'
+            print(f'  {name}: {ms[name]:.2f} ms/step (first two steps {warmups[name]:.1f} s)')
+    line = f'{preset} batch={batch} gan_jax={img_s["gan_jax"]:.1f} img/s'
     if 'torch_eager' in img_s:
         line += (f' torch_eager={img_s["torch_eager"]:.1f} img/s '
                  f'ratio={img_s["gan_jax"] / img_s["torch_eager"]:.2f}x')
     if 'torch_compile' in img_s:
-        line += f' torch_compile={img_s["torch_compile"]:.1f} img/s'
-    print(line)
+        line += (f' torch_compile={img_s["torch_compile"]:.1f} img/s '
+                 f'ratio_compile={img_s["gan_jax"] / img_s["torch_compile"]:.2f}x')
+    print(line, flush=True)
+    return line
+
+
+def _names(text, accepted=None):
+    names = [name.strip() for name in text.split(',') if name.strip()]
+    unknown = [name for name in names if accepted is not None and name not in accepted]
+    if unknown:
+        raise SystemExit(f'unknown preset(s) {unknown}; accepted: {sorted(accepted)}')
+    return names
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--presets', default='dcgan32', help=f'comma-separated: {sorted(PRESETS)}')
+    parser.add_argument('--batches', default='64', help='comma-separated global batch sizes')
+    parser.add_argument('--steps', type=int, default=10)
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--torch_compile', action='store_true')
+    parser.add_argument('--no_torch', action='store_true')
+    parser.add_argument('--compute_dtype', default='float32',
+                        choices=sorted(step_lib.COMPUTE_DTYPES))
+    parser.add_argument('--flax_conv_transpose', action='store_true')
+    args = parser.parse_args()
+    if args.flax_conv_transpose:
+        dcgan._Up = functools.partial(nn.ConvTranspose, kernel_size=(4, 4), strides=(2, 2),
+                                      padding='SAME', kernel_init=dcgan.dcgan_normal)
+        sndcgan.PhaseConvTranspose = functools.partial(nn.ConvTranspose, padding='SAME')
+
+    dtype = step_lib.compute_dtype(args.compute_dtype)
+    ceiling = matmul_ceiling_gflops(dtype)
+    print(f'device: {jax.devices()[0].device_kind}, {jax.device_count()} device(s), '
+          f'jax {jax.__version__}, compute dtype {args.compute_dtype}; ceiling '
+          f'({jnp.dtype(dtype).name} matmul): {ceiling:.1f} GFLOP/s')
+    lines = [benchmark(preset, int(batch), args, ceiling)
+             for preset in _names(args.presets, PRESETS) for batch in _names(args.batches)]
+    print('\n'.join(['summary:', *lines]))
 
 
 if __name__ == '__main__':
