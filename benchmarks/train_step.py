@@ -11,11 +11,14 @@ loss and Adam(2e-4, 0.5, 0.999), in gan_jax and in benchmarks/torch_reference.py
 steady-state ms/step and img/s (median over repeats of ``steps`` updates after
 warm-up), FLOPs per step from XLA's cost analysis and the achieved rate as a
 share of a ceiling measured in the same run (a large matrix product in the
-compute dtype), and peak memory. gan_jax and PyTorch are timed alternately, so
+compute dtype; on GPUs XLA's count leaves out the cuDNN convolutions, so no
+share is given there), and peak memory. gan_jax and PyTorch are timed alternately, so
 load affects both alike; measure on a quiet machine. Runs on CPU or GPU (both
 frameworks use the first GPU when there is one). The last line per preset is
 
     dcgan32 batch=64 gan_jax=NN.N img/s torch_eager=NN.N img/s ratio=N.NNx
+
+and ``--markdown`` adds a row for benchmarks/README.md's table.
 
 ``--flax_conv_transpose`` swaps the generators' PhaseConvTranspose back to
 ``nn.ConvTranspose`` (the same function) to measure the "before" number.
@@ -153,9 +156,11 @@ def benchmark(preset, batch, args, ceiling):
     ms = {name: 1e3 * statistics.median(t) for name, t in times.items()}
     img_s = {name: batch / (m / 1e3) for name, m in ms.items()}
     achieved = flops / (ms['gan_jax'] / 1e3) / 1e9
+    share = ('n/a' if jax.default_backend() == 'gpu'
+             else f'{100 * achieved / ceiling:.0f}% of {ceiling:.0f} GFLOP/s')
     print(f'{preset} batch {batch}: params G+D {jax_params:,}; gan_jax compile '
           f'{compile_s:.1f} s, {ms["gan_jax"]:.2f} ms/step, {flops / 1e9:.2f} GFLOP/step (XLA), '
-          f'{achieved:.1f} GFLOP/s = {100 * achieved / ceiling:.0f}% of ceiling; {_peak_memory()}')
+          f'{achieved:.1f} GFLOP/s = {share} (ceiling); {_peak_memory()}')
     for name in runners:
         if name != 'gan_jax':
             print(f'  {name}: {ms[name]:.2f} ms/step (first two steps {warmups[name]:.1f} s)')
@@ -167,6 +172,12 @@ def benchmark(preset, batch, args, ceiling):
         line += (f' torch_compile={img_s["torch_compile"]:.1f} img/s '
                  f'ratio_compile={img_s["gan_jax"] / img_s["torch_compile"]:.2f}x')
     print(line, flush=True)
+    if args.markdown:
+        torch_cells = [f'{img_s[name]:.1f} ({img_s["gan_jax"] / img_s[name]:.2f}x)'
+                       if name in img_s else '-' for name in ('torch_eager', 'torch_compile')]
+        line = ' | '.join(['', jax.devices()[0].device_kind, preset, str(batch),
+                           args.compute_dtype, f'{img_s["gan_jax"]:.1f}', *torch_cells, share,
+                           f'{compile_s:.1f} s', '']).strip()
     return line
 
 
@@ -190,6 +201,7 @@ def main():
     parser.add_argument('--compute_dtype', default='float32',
                         choices=sorted(step_lib.COMPUTE_DTYPES))
     parser.add_argument('--flax_conv_transpose', action='store_true')
+    parser.add_argument('--markdown', action='store_true')
     args = parser.parse_args()
     if args.flax_conv_transpose:
         dcgan._Up = functools.partial(nn.ConvTranspose, kernel_size=(4, 4), strides=(2, 2),
@@ -203,6 +215,10 @@ def main():
           f'({jnp.dtype(dtype).name} matmul): {ceiling:.1f} GFLOP/s')
     lines = [benchmark(preset, int(batch), args, ceiling)
              for preset in _names(args.presets, PRESETS) for batch in _names(args.batches)]
+    if args.markdown:
+        lines = ['| device | preset | batch | compute | gan_jax img/s | torch eager img/s '
+                 '(gan_jax ratio) | torch.compile img/s (ratio) | gan_jax % of ceiling '
+                 '(XLA FLOPs) | gan_jax compile |', '|---' * 9 + '|', *lines]
     print('\n'.join(['summary:', *lines]))
 
 

@@ -1,25 +1,32 @@
-"""A transposed convolution computed as stride-1 convolutions, one per output phase.
+"""A transposed convolution computed as one matrix product plus a shifted sum per output phase.
 
 ``PhaseConvTranspose`` computes exactly the function of ``flax.linen.ConvTranspose``
 (``padding="SAME"``, ``transpose_kernel=False``) with the same parameters: a
 ``kernel`` of shape (kh, kw, in, out) and a ``bias``, so the two are
 interchangeable. Why: XLA:CPU differentiates a strided transposed convolution
-through a dilated-input convolution that is several times slower than ordinary
-convolutions (benchmarks/conv_transpose.py: 6-12x for one DCGAN layer).
+through a dilated-input convolution about 10x slower than the forward pass, and
+even as ordinary stride-1 convolutions its kernels for these shapes reach half
+of what a matrix product does (benchmarks/profile_layers.py).
 
 Output pixel ``o = s*p + r`` (phase ``r``) of a stride-``s`` transposed
 convolution only sees input pixels ``p + d`` through the kernel taps ``i`` with
-``(r + i - pad) % s == 0``, at offset ``d = (r + i - pad) // s``. So every phase is
-an ordinary stride-1 convolution of the undilated input with its own taps (2x2
-of a 4x4 kernel at stride 2: the same FLOPs as the transposed convolution). The
-``s*s`` phase outputs are then interleaved into the ``s``-times larger image.
+``(r + i - pad) % s == 0``, at offset ``d = (r + i - pad) // s``; every tap
+belongs to exactly one phase. So one matrix product of the input [N*H*W, in]
+with all taps [in, kh*kw*out] gives every tap's contribution at once; phase
+``r`` is the sum of its taps' contributions, each shifted by its offset, and the
+phases are interleaved into the ``s``-times larger image. The gradient is
+written out (``custom_vjp``) the same way: the output gradient's phases, shifted
+back and laid side by side, times the kernel (input gradient) or the input
+(kernel gradient), two more matrix products. Both are plain JAX, so higher-order
+gradients work too.
 """
 
+import functools
 from typing import Any, Callable
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 
@@ -37,15 +44,80 @@ def phase_taps(kernel, stride):
                    if (r + i - pad) % stride == 0) for r in range(stride)]
 
 
-def _phase_conv(x, kernel, taps_h, taps_w):
-    """One phase: a stride-1 convolution with the phase's taps, padded by its offsets."""
-    n, h, w, _ = x.shape
-    if not taps_h or not taps_w:  # Kernel smaller than the stride: no tap reaches.
-        return jnp.zeros((n, h, w, kernel.shape[-1]), x.dtype)
-    k = kernel[np.array([i for _, i in taps_h])][:, np.array([i for _, i in taps_w])]
-    padding = ((-taps_h[0][0], taps_h[-1][0]), (-taps_w[0][0], taps_w[-1][0]))
-    return lax.conv_general_dilated(x, k, window_strides=(1, 1), padding=padding,
-                                    dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+def _tap_placement(kernel_size, strides):
+    """For every tap (ih, iw), in kernel order: its phase (rh, rw) and offset (dh, dw)."""
+    (kh, kw), (sh, sw) = kernel_size, strides
+    rows = {i: (r, d) for r, taps in enumerate(phase_taps(kh, sh)) for d, i in taps}
+    cols = {i: (r, d) for r, taps in enumerate(phase_taps(kw, sw)) for d, i in taps}
+    return [(rows[ih][0], cols[iw][0], rows[ih][1], cols[iw][1])
+            for ih in range(kh) for iw in range(kw)]
+
+
+def _shift(x, dh, dw):
+    """``y[n, p, q] = x[n, p + dh, q + dw]``, zero outside x."""
+    zero = jnp.zeros((), x.dtype)
+    return lax.pad(x, zero, [(0, 0, 0), (-dh, dh, 0), (-dw, dw, 0), (0, 0, 0)])
+
+
+def _taps_matrix(kernel):
+    """(kh, kw, in, out) -> [in, kh*kw*out]: all taps side by side."""
+    kh, kw, cin, cout = kernel.shape
+    return kernel.transpose(2, 0, 1, 3).reshape(cin, kh * kw * cout)
+
+
+def _varying_axes(x):
+    """The shard_map axes along which x differs between devices (empty outside shard_map)."""
+    axis_type = jax.typeof(x)
+    return frozenset(getattr(axis_type, 'vma', None)
+                     or getattr(getattr(axis_type, 'manual_axis_type', None), 'varying', ()))
+
+
+def conv_transpose(x, kernel, strides):
+    """``lax.conv_transpose(x, kernel, strides, 'SAME')`` for NHWC x and HWIO kernel."""
+    # Inside shard_map the kernel is replicated and x is per device. Marking the
+    # kernel per device first makes JAX sum its per-device gradients (what
+    # autodiff does for replicated inputs), which the hand-written backward cannot.
+    axes = tuple(sorted(_varying_axes(x) - _varying_axes(kernel)))
+    if axes:
+        kernel = lax.pcast(kernel, axes, to='varying')
+    return _conv_transpose(x, kernel, strides)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _conv_transpose(x, kernel, strides):
+    return _conv_transpose_forward(x, kernel, strides)[0]
+
+
+def _conv_transpose_forward(x, kernel, strides):
+    n, h, w, cin = x.shape
+    kh, kw, _, cout = kernel.shape
+    sh, sw = strides
+    contributions = (x.reshape(-1, cin) @ _taps_matrix(kernel)).reshape(n, h, w, kh * kw, cout)
+    phases = [[jnp.zeros((n, h, w, cout), x.dtype)] * sw for _ in range(sh)]
+    for tap, (rh, rw, dh, dw) in enumerate(_tap_placement((kh, kw), strides)):
+        phases[rh][rw] = phases[rh][rw] + _shift(contributions[:, :, :, tap], dh, dw)
+    y = jnp.stack([jnp.stack(row, axis=3) for row in phases], axis=2)  # [N, H, sh, W, sw, C]
+    return y.reshape(n, h * sh, w * sw, cout), (x, kernel)
+
+
+def _conv_transpose_backward(strides, residuals, dy):
+    x, kernel = residuals
+    n, h, w, cin = x.shape
+    kh, kw, _, cout = kernel.shape
+    (sh, sw) = strides
+    dy_phases = dy.reshape(n, h, sh, w, sw, cout)
+    # Each tap's contribution received its phase's gradient, shifted back.
+    d_contributions = jnp.concatenate(
+        [_shift(dy_phases[:, :, rh, :, rw], -dh, -dw)
+         for rh, rw, dh, dw in _tap_placement((kh, kw), strides)], axis=-1
+    ).reshape(n * h * w, kh * kw * cout)
+    taps = _taps_matrix(kernel)
+    dx = (d_contributions @ taps.T).reshape(x.shape)
+    d_taps = x.reshape(-1, cin).T @ d_contributions
+    return dx, d_taps.reshape(cin, kh, kw, cout).transpose(1, 2, 0, 3)
+
+
+_conv_transpose.defvjp(_conv_transpose_forward, _conv_transpose_backward)
 
 
 class PhaseConvTranspose(nn.Module):
@@ -59,14 +131,9 @@ class PhaseConvTranspose(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        (kh, kw), (sh, sw) = self.kernel_size, self.strides
-        kernel = self.param('kernel', self.kernel_init, (kh, kw, x.shape[-1], self.features))
-        rows = [jnp.stack([_phase_conv(x, kernel, taps_h, taps_w)
-                           for taps_w in phase_taps(kw, sw)], axis=3)
-                for taps_h in phase_taps(kh, sh)]
-        y = jnp.stack(rows, axis=3)  # [N, H, W, sh, sw, C]
-        n, h, w = x.shape[:3]
-        y = y.transpose(0, 1, 3, 2, 4, 5).reshape(n, h * sh, w * sw, self.features)
-        if self.use_bias:
-            y = y + self.param('bias', self.bias_init, (self.features,))
-        return y
+        kernel = self.param('kernel', self.kernel_init,
+                            (*self.kernel_size, x.shape[-1], self.features))
+        bias = self.param('bias', self.bias_init, (self.features,)) if self.use_bias else None
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias)  # As flax's layers.
+        y = conv_transpose(x, kernel, tuple(self.strides))
+        return y if bias is None else y + bias
