@@ -23,7 +23,7 @@ the FID Inception network (converted weights required, see README) otherwise.
 from experiments import base
 
 # variant: (TFDS name, resolution, generator updates, feature extractor).
-_TFDS_VARIANTS = {
+VARIANTS = {
     'mnist': ('mnist', 28, 10_000, 'lenet_mnist'),
     'fashion_mnist': ('fashion_mnist', 28, 10_000, 'lenet_fashion_mnist'),
     'cifar10': ('cifar10', 32, 50_000, 'inception'),
@@ -48,10 +48,10 @@ def get_config(arg=None):
         c.eval.num_samples = 2000
         c.eval.best_metric = 'FID'
         return c
-    if arg not in _TFDS_VARIANTS:
+    if arg not in VARIANTS:
         raise ValueError(f'Unknown dcgan variant {arg!r}; expected one of '
-                         f'{sorted(_TFDS_VARIANTS)} or none.')
-    name, resolution, steps, extractor = _TFDS_VARIANTS[arg]
+                         f'{sorted(VARIANTS)} or none.')
+    name, resolution, steps, extractor = VARIANTS[arg]
     c.train.batch_size = 128
     c.train.steps = steps
     c.data.source = 'tfds'
