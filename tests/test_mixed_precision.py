@@ -35,12 +35,24 @@ def _update_and_batch(compute_dtype):
 
 
 def _layer_output_dtypes(update, state, batch):
-    """The dtypes the convolutions and matrix products of the update produce."""
+    """Dtypes of the update's convolutions and of its matrix products over the batch.
+
+    Those are the layers' work (the transposed convolutions are matrix products,
+    see conv_transpose.py). Spectral norm's power iteration and its gradient stay
+    float32 by design (its vectors are statistics); those products are vectors
+    or matrices of weight shape, not over the batch.
+    """
     jaxpr = str(jax.make_jaxpr(update)(state, batch))
-    return re.findall(r'(\w+)\[[\d,]*\](?:\{[^}]*\})? = conv_general_dilated', jaxpr)
+    found = re.findall(r'(\w+)\[([\d,]*)\](?:\{[^}]*\})? = (conv_general_dilated|dot_general)',
+                       jaxpr)
+    dims = [[int(d) for d in shape.split(',') if d] for _, shape, _ in found]
+    layers = [dtype for (dtype, _, op), dim in zip(found, dims)
+              if op == 'conv_general_dilated' or (len(dim) >= 2 and dim[0] % BATCH == 0)]
+    assert len(layers) >= 10, found  # The pattern still matches the jaxpr's format.
+    return layers
 
 
-def test_bfloat16_convolutions_compute_in_bfloat16_and_state_stays_float32():
+def test_bfloat16_layers_compute_in_bfloat16_and_state_stays_float32():
     state, update, batch = _update_and_batch('bfloat16')
     assert set(_layer_output_dtypes(update, state, batch)) == {'bf16'}
     new_state, metrics = update(state, batch)
