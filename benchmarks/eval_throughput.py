@@ -11,24 +11,18 @@ one compiling call. Measure on a quiet machine.
 
 import argparse
 import functools
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.timing import median_seconds
 from gan_jax.metrics import classifiers, inception
 
 
 def _images_per_second(fn, images, repeats):
-    jax.block_until_ready(fn(images))  # Compile.
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(images))
-        times.append(time.perf_counter() - start)
-    return len(images) / statistics.median(times)
+    # The warm-up call compiles.
+    return len(images) / median_seconds(lambda: jax.block_until_ready(fn(images)), repeats)
 
 
 def main():

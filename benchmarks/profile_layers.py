@@ -11,14 +11,13 @@ multiply-add of the convolution itself). Says where the train step loses time.
 """
 
 import argparse
-import statistics
-import time
 
 import flax.linen as nn
 import jax
 import numpy as np
 import torch
 
+from benchmarks.timing import median_seconds
 from gan_jax.models.conv_transpose import PhaseConvTranspose
 
 # (name, transposed, in grid, in channels, out channels)
@@ -33,13 +32,7 @@ LAYERS = (
 
 
 def _median_ms(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    return 1e3 * median_seconds(fn, repeats)
 
 
 def jax_times(transposed, grid, c_in, c_out, batch, repeats):

@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.timing import median_seconds
 from experiments import base
 from gan_jax import models, parallel, train
 from gan_jax import step as step_lib
@@ -53,22 +54,13 @@ PRESETS = {
 CHANNELS = 3
 
 
-def _median_seconds(run, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def matmul_ceiling_gflops(dtype):
     """GFLOP/s of a large square matrix product: what the convolutions could reach."""
     n = 8192 if jax.default_backend() == 'gpu' else 2048
     a = jax.random.normal(jax.random.key(0), (n, n), dtype)
     f = jax.jit(lambda a: a @ a)
     jax.block_until_ready(f(a))
-    return 2 * n ** 3 / _median_seconds(lambda: jax.block_until_ready(f(a)), 5) / 1e9
+    return 2 * n ** 3 / median_seconds(lambda: jax.block_until_ready(f(a)), 5, warmup=0) / 1e9
 
 
 def gan_jax_step(preset, batch, compute_dtype):
@@ -152,7 +144,7 @@ def benchmark(preset, batch, args, ceiling):
     times = {name: [] for name in runners}
     for _ in range(args.repeats):  # Alternate, so load affects all alike.
         for name, run in runners.items():
-            times[name].append(_median_seconds(lambda: run(args.steps), 1) / args.steps)
+            times[name].append(median_seconds(lambda: run(args.steps), 1, warmup=0) / args.steps)
     ms = {name: 1e3 * statistics.median(t) for name, t in times.items()}
     img_s = {name: batch / (m / 1e3) for name, m in ms.items()}
     achieved = flops / (ms['gan_jax'] / 1e3) / 1e9

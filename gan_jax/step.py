@@ -19,6 +19,8 @@ losses and gradients stay float32 (see ``_apply_train``).
 """
 
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -141,6 +143,7 @@ def make_update(*, generator, discriminator, g_tx, d_tx, objective, z_dim, num_c
     ``dtype`` is what G and D compute in (``compute_dtype``).
     """
     loss = objective.loss.with_batch_mean(_global_mean)
+    apply_train = functools.partial(_apply_train, dtype=dtype)
 
     def to_d_input(images, key, aux):
         """Augmented, then packed: how D sees real and fake images alike."""
@@ -149,16 +152,13 @@ def make_update(*, generator, discriminator, g_tx, d_tx, objective, z_dim, num_c
 
     def discriminate(d_params, d_batch_stats, x, labels):
         """D's (logits, class logits), its batch statistics discarded."""
-        return split_logits(
-            _apply_train(discriminator, d_params, d_batch_stats, x, labels, dtype)[0])
+        return split_logits(apply_train(discriminator, d_params, d_batch_stats, x, labels)[0])
 
     def d_objective(d_params, d_batch_stats, real, fake, real_labels, fake_labels, z,
                     regenerate, key, d_index, aux):
         """D's local loss: the GAN loss plus its regularisers, each value for the logs."""
-        real_out, stats = _apply_train(discriminator, d_params, d_batch_stats, real,
-                                       real_labels, dtype)
-        fake_out, stats = _apply_train(discriminator, d_params, stats, fake, fake_labels,
-                                       dtype)
+        real_out, stats = apply_train(discriminator, d_params, d_batch_stats, real, real_labels)
+        fake_out, stats = apply_train(discriminator, d_params, stats, fake, fake_labels)
         (real_logits, real_cls), (fake_logits, fake_cls) = (split_logits(real_out),
                                                             split_logits(fake_out))
         batch = obj_lib.DiscriminatorBatch(
@@ -190,8 +190,7 @@ def make_update(*, generator, discriminator, g_tx, d_tx, objective, z_dim, num_c
 
         def regenerate(latents):
             """D inputs of G(latents), augmented like this step's fakes; no gradient to G."""
-            images, _ = _apply_train(generator, g_params, g_batch_stats, latents, fake_labels,
-                                     dtype)
+            images, _ = apply_train(generator, g_params, g_batch_stats, latents, fake_labels)
             return to_d_input(lax.stop_gradient(images), jax.random.fold_in(aug_key, 1), aux)
 
         real_in = to_d_input(real, jax.random.fold_in(aug_key, 0), aux)
@@ -259,8 +258,7 @@ def make_update(*, generator, discriminator, g_tx, d_tx, objective, z_dim, num_c
         real_in = to_d_input(reals[-1], jax.random.fold_in(aug_key, 0), aux)
 
         def generate(g_params, latents):
-            return _apply_train(generator, g_params, state.g_batch_stats, latents,
-                                fake_labels, dtype)
+            return apply_train(generator, g_params, state.g_batch_stats, latents, fake_labels)
 
         def g_loss_fn(g_params):
             images, g_stats = generate(g_params, z)
