@@ -22,12 +22,14 @@ run() {  # run NAME SECONDS ARGS...: one benchmark invocation, bounded.
     | tee "$OUT/$name.log"
 }
 run f32_torch 240 --presets dcgan32,resnet32 --batches 64,256 --torch_compile --repeats 5 --steps 20
-run bf16 100 --presets dcgan32,resnet32 --batches 64,256 --no_torch --compute_dtype bfloat16 \
+run flax_conv 80 --presets dcgan32,resnet32 --batches 64,256 --no_torch --flax_conv \
   --repeats 5 --steps 20
-run sndcgan 100 --presets sndcgan32 --batches 64 --repeats 5 --steps 20
+run bf16 80 --presets dcgan32,resnet32 --batches 64,256 --no_torch --compute_dtype bfloat16 \
+  --repeats 5 --steps 20
+run sndcgan 80 --presets sndcgan32 --batches 64 --repeats 5 --steps 20
 
 echo '== summary =='
 cat "$OUT/gpu.txt"
-for f in f32_torch bf16 sndcgan; do
+for f in f32_torch flax_conv bf16 sndcgan; do
   echo "-- $f"; grep -E '^(device|[a-z0-9]+ batch|  torch|torch.compile failed)' "$OUT/$f.log"
 done

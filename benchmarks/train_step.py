@@ -2,7 +2,7 @@
 
     python benchmarks/train_step.py [--presets dcgan32,sndcgan32] [--batches 64,256]
         [--steps 10] [--repeats 5] [--torch_compile] [--no_torch]
-        [--compute_dtype bfloat16] [--flax_conv_transpose]
+        [--compute_dtype bfloat16] [--flax_conv_transpose] [--flax_conv]
 
 One step is one D and one G update of the preset's architecture (the
 architectures of experiments/dcgan.py and sngan.py) with the non-saturating
@@ -21,7 +21,8 @@ frameworks use the first GPU when there is one). The last line per preset is
 and ``--markdown`` adds a row for benchmarks/README.md's table.
 
 ``--flax_conv_transpose`` swaps the generators' PhaseConvTranspose back to
-``nn.ConvTranspose`` (the same function) to measure the "before" number.
+``nn.ConvTranspose`` (the same function) to measure the "before" number;
+``--flax_conv`` likewise swaps the models' ``Conv`` (models/conv.py) for ``nn.Conv``.
 """
 
 import argparse
@@ -39,7 +40,7 @@ from benchmarks.timing import median_seconds
 from experiments import base
 from gan_jax import models, parallel, train
 from gan_jax import step as step_lib
-from gan_jax.models import dcgan, sndcgan
+from gan_jax.models import dcgan, resnet, sndcgan
 
 # name: (resolution, model settings as in the experiments)
 PRESETS = {
@@ -193,12 +194,17 @@ def main():
     parser.add_argument('--compute_dtype', default='float32',
                         choices=sorted(step_lib.COMPUTE_DTYPES))
     parser.add_argument('--flax_conv_transpose', action='store_true')
+    parser.add_argument('--flax_conv', action='store_true')
     parser.add_argument('--markdown', action='store_true')
     args = parser.parse_args()
     if args.flax_conv_transpose:
         dcgan._Up = functools.partial(nn.ConvTranspose, kernel_size=(4, 4), strides=(2, 2),
                                       padding='SAME', kernel_init=dcgan.dcgan_normal)
         sndcgan.PhaseConvTranspose = functools.partial(nn.ConvTranspose, padding='SAME')
+    if args.flax_conv:
+        dcgan._Down = functools.partial(nn.Conv, kernel_size=(4, 4), strides=(2, 2),
+                                        padding='SAME', kernel_init=dcgan.dcgan_normal)
+        sndcgan.Conv = resnet.Conv = nn.Conv
 
     dtype = step_lib.compute_dtype(args.compute_dtype)
     ceiling = matmul_ceiling_gflops(dtype)

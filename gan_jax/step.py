@@ -234,21 +234,25 @@ def make_update(*, generator, discriminator, g_tx, d_tx, objective, z_dim, num_c
         step_key = jax.random.fold_in(state.rng, state.step)
         d_key, g_key = jax.random.split(step_key)
         reals = inputs_to_float(batch['image'])
-        labels = batch['label'] if num_classes is not None else [None] * reals.shape[0]
+        labels = batch['label'] if num_classes is not None else None
         n_dis, local_batch = reals.shape[:2]
 
-        # A Python loop, i.e. straight-line code in the one compiled program: inside
-        # lax.scan (even unrolled, the body stays a called computation) XLA:CPU picks
-        # a ~20x slower algorithm for the strided-conv weight gradients (DCGAN-32,
-        # batch 64: 9.0 s vs 0.52 s per update). n_dis is small, so compile time
-        # grows little.
+        def d_loop_step(carry, inputs):
+            j, real, real_labels = inputs
+            return d_step(carry, j, real, real_labels, g_params=state.g_params,
+                          g_batch_stats=state.g_batch_stats, key=d_key,
+                          d_index=state.step * n_dis + j)
+
+        # The n_dis D steps are one loop body, compiled once. Inside a loop XLA:CPU
+        # keeps convolutions fast only if their gradients are in the standard layout
+        # (models/conv.py's Conv, not nn.Conv), so a single D step stays out of
+        # any loop: a model written with nn.Conv is then as fast as ever.
         carry = (state.d_params, state.d_batch_stats, state.d_opt_state, state.aux)
-        d_metrics = []
-        for j in range(n_dis):
-            carry, metrics = d_step(carry, j, reals[j], labels[j], g_params=state.g_params,
-                                    g_batch_stats=state.g_batch_stats, key=d_key,
-                                    d_index=state.step * n_dis + j)
-            d_metrics.append(metrics)
+        d_inputs = (jnp.arange(n_dis), reals, labels)
+        if n_dis == 1:
+            carry, d_metrics = d_loop_step(carry, jax.tree.map(lambda x: x[0], d_inputs))
+        else:
+            carry, d_metrics = lax.scan(d_loop_step, carry, d_inputs)
         d_params, d_batch_stats, d_opt_state, aux = carry
 
         z_key, label_key, aug_key, term_key = jax.random.split(g_key, 4)
@@ -256,6 +260,7 @@ def make_update(*, generator, discriminator, g_tx, d_tx, objective, z_dim, num_c
         z = sample_latents(z_key, indices, z_dim)
         fake_labels = sample_labels(label_key, indices, num_classes)
         real_in = to_d_input(reals[-1], jax.random.fold_in(aug_key, 0), aux)
+        last_labels = None if labels is None else labels[-1]
 
         def generate(g_params, latents):
             return apply_train(generator, g_params, state.g_batch_stats, latents, fake_labels)
@@ -264,12 +269,12 @@ def make_update(*, generator, discriminator, g_tx, d_tx, objective, z_dim, num_c
             images, g_stats = generate(g_params, z)
             fake_in = to_d_input(images, jax.random.fold_in(aug_key, 1), aux)
             d_for_g = unrolled(d_params, d_batch_stats, d_opt_state, real_in, fake_in,
-                               labels[-1], fake_labels)
+                               last_labels, fake_labels)
             # D runs in train mode as in its own step; its statistics are discarded.
             fake_logits, fake_cls = discriminate(d_for_g, d_batch_stats, fake_in, fake_labels)
             real_logits = None
             if loss.relativistic:
-                real_logits = discriminate(d_for_g, d_batch_stats, real_in, labels[-1])[0]
+                real_logits = discriminate(d_for_g, d_batch_stats, real_in, last_labels)[0]
             batch = obj_lib.GeneratorBatch(
                 g_params=g_params, images=images, fake_logits=fake_logits,
                 fake_class_logits=fake_cls, fake_labels=fake_labels, z=z,
@@ -298,7 +303,7 @@ def make_update(*, generator, discriminator, g_tx, d_tx, objective, z_dim, num_c
                         else _ema(state.ema_params, g_params, ema_decay(state.step))),
             aux=aux,
         )
-        metrics = {k: jnp.mean(jnp.stack([m[k] for m in d_metrics])) for k in d_metrics[0]}
+        metrics = {k: jnp.mean(v) for k, v in d_metrics.items()}
         metrics['g_loss'] = g_loss
         metrics.update({f'g_{name}': lax.pmean(v, AXIS) for name, v in g_values.items()
                         if name != 'gan'})

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
+from gan_jax.models.conv import Conv
 from gan_jax.models.layers import (
     ConditionalBatchNorm, DiscriminatorHead, bn_axis, check_resolution, spectral, square_image,
 )
@@ -93,8 +94,8 @@ def _check_init(weight_init: str) -> None:
 
 
 def _conv(features, kernel_size, *, init, spectral_norm, train, use_bias=True, name=None):
-    conv = nn.Conv(features, (kernel_size, kernel_size), padding="SAME", use_bias=use_bias,
-                   kernel_init=init, name=name)
+    conv = Conv(features, (kernel_size, kernel_size), padding="SAME", use_bias=use_bias,
+                kernel_init=init, name=name)
     return spectral(conv, spectral_norm, train)
 
 

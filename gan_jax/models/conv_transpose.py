@@ -31,6 +31,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from gan_jax.models.conv import vary_like
+
 
 def _same_padding_before(kernel, stride):
     """Leading padding of ``lax.conv_transpose(..., padding='SAME')`` on one axis."""
@@ -67,22 +69,9 @@ def _taps_matrix(kernel):
     return kernel.transpose(2, 0, 1, 3).reshape(cin, kh * kw * cout)
 
 
-def _varying_axes(x):
-    """The shard_map axes along which x differs between devices (empty outside shard_map)."""
-    axis_type = jax.typeof(x)
-    return frozenset(getattr(axis_type, 'vma', None)
-                     or getattr(getattr(axis_type, 'manual_axis_type', None), 'varying', ()))
-
-
 def conv_transpose(x, kernel, strides):
     """``lax.conv_transpose(x, kernel, strides, 'SAME')`` for NHWC x and HWIO kernel."""
-    # Inside shard_map the kernel is replicated and x is per device. Marking the
-    # kernel per device first makes JAX sum its per-device gradients (what
-    # autodiff does for replicated inputs), which the hand-written backward cannot.
-    axes = tuple(sorted(_varying_axes(x) - _varying_axes(kernel)))
-    if axes:
-        kernel = lax.pcast(kernel, axes, to='varying')
-    return _conv_transpose(x, kernel, strides)
+    return _conv_transpose(x, vary_like(kernel, x), strides)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
+from gan_jax.models.conv import Conv
 from gan_jax.models.conv_transpose import PhaseConvTranspose
 from gan_jax.models.layers import (
     DiscriminatorHead, batch_norm, check_resolution, class_condition, dcgan_normal,
@@ -32,7 +33,7 @@ _Up = functools.partial(
     PhaseConvTranspose, kernel_size=(4, 4), strides=(2, 2), kernel_init=dcgan_normal,
 )
 _Down = functools.partial(
-    nn.Conv, kernel_size=(4, 4), strides=(2, 2), padding="SAME",
+    Conv, kernel_size=(4, 4), strides=(2, 2), padding="SAME",
     kernel_init=dcgan_normal,
 )
 

@@ -21,6 +21,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import flax.linen as nn
 
+from gan_jax.models.conv import Conv
 from gan_jax.models.layers import (
     DiscriminatorHead, batch_norm, bn_axis, check_resolution, class_condition,
     generator_batch_norm, generator_classes, spectral, square_image,
@@ -70,7 +71,7 @@ def _downsample(x):
 
 
 def _conv(features, kernel, init, name, enabled, train):
-    conv = nn.Conv(features, (kernel, kernel), padding="SAME", kernel_init=init, name=name)
+    conv = Conv(features, (kernel, kernel), padding="SAME", kernel_init=init, name=name)
     return spectral(conv, enabled, train)
 
 

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
+from gan_jax.models.conv import Conv
 from gan_jax.models.conv_transpose import PhaseConvTranspose
 from gan_jax.models.layers import (
     DiscriminatorHead, bn_axis, check_resolution, class_condition, dcgan_normal,
@@ -76,7 +77,7 @@ class SNDCGANGenerator(nn.Module):
         for _ in range(3):
             features //= 2
             x = bn_relu(sn(PhaseConvTranspose(features, (4, 4), (2, 2), kernel_init=dcgan_normal))(x))
-        return jnp.tanh(sn(nn.Conv(self.channels, (3, 3), padding=1, kernel_init=dcgan_normal))(x))
+        return jnp.tanh(sn(Conv(self.channels, (3, 3), padding=1, kernel_init=dcgan_normal))(x))
 
 
 class SNDCGANDiscriminator(nn.Module):
@@ -98,8 +99,8 @@ class SNDCGANDiscriminator(nn.Module):
     def __call__(self, x: jax.Array, labels=None, *, train: bool):
         check_resolution(x, self.resolution)
         for multiple, kernel, stride in D_LAYERS:
-            conv = nn.Conv(multiple * self.width, (kernel, kernel), strides=stride, padding=1,
-                           kernel_init=dcgan_normal)
+            conv = Conv(multiple * self.width, (kernel, kernel), strides=stride, padding=1,
+                        kernel_init=dcgan_normal)
             x = nn.leaky_relu(spectral(conv, self.spectral_norm, train)(x), LEAK)
         head = DiscriminatorHead(self.conditioning, self.num_classes, self.spectral_norm,
                                  kernel_init=dcgan_normal)
