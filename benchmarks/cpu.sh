@@ -1,5 +1,5 @@
 #!/bin/bash
-# Every CPU measurement of benchmarks/README.md in one command (about 15 minutes
+# Every CPU measurement of benchmarks/README.md in one command (about 25 minutes
 # on the project's 2-core machine). Run it alone: anything else on the cores
 # skews the figures. Logs go to $OUT (default ./cpu_logs); the tables come last.
 #   bash benchmarks/cpu.sh
@@ -29,11 +29,17 @@ for n in 1 8; do
   XLA_FLAGS=--xla_force_host_platform_device_count=$n bench devices_$n \
     benchmarks/train_step.py --no_torch --steps 5 --repeats 3
 done
+bench compile_time benchmarks/compile_time.py
+bench loop_dcgan benchmarks/update_time.py --config dcgan:cifar10 --batch 64 --n_dis 2
+bench loop_sndcgan benchmarks/update_time.py --config sngan:cifar10_cnn --batch 64 --n_dis 5
+bench loop_wgan_gp benchmarks/update_time.py --config wgan_gp:cifar10_resnet --batch 16 \
+  --repeats 3
 
 echo '== summary =='
 cat "$OUT"/{dcgan32,presets,bf16}.log | grep '^| ' | awk '!seen[$0]++'
 tail -n 8 "$OUT/layers.log"
 tail -n 3 "$OUT/conv_transpose.log"
-for f in input_digits input_cifar10 devices_1 devices_8; do
+tail -n 1 "$OUT/compile_time.log"
+for f in input_digits input_cifar10 devices_1 devices_8 loop_dcgan loop_sndcgan loop_wgan_gp; do
   [ -f "$OUT/$f.log" ] && echo "$f: $(tail -n 1 "$OUT/$f.log")"
 done

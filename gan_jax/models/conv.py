@@ -32,8 +32,9 @@ import jax.numpy as jnp
 from jax import lax
 
 DIMENSIONS = ('NHWC', 'HWIO', 'NHWC')
-# Where the gradients are written out. Elsewhere JAX's own are used: XLA:GPU lays
-# them out well inside loops too, and they ran faster there (benchmarks/README.md).
+# Where the gradients are written out. Elsewhere JAX's own are used: XLA:GPU runs
+# them fast inside loops too, and on an H100 neither form was faster for every
+# model (benchmarks/README.md).
 EXPLICIT_GRADIENT_BACKENDS = ('cpu',)
 
 
