@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 from jax import lax
 
+from gan_jax.models import conv as conv_lib
 from gan_jax.models.conv import Conv
+
+
+@pytest.fixture(autouse=True)
+def explicit_gradients(monkeypatch):
+    """The written-out gradients, also where the backend would use JAX's own (GPUs)."""
+    monkeypatch.setattr(conv_lib, 'EXPLICIT_GRADIENT_BACKENDS', (jax.default_backend(),))
 
 CASES = [  # kernel, stride, padding, input size
     (4, 2, 'SAME', 8), (4, 2, 'SAME', 7), (3, 1, 1, 7), (1, 1, 'SAME', 5), (3, 2, 'VALID', 9),
