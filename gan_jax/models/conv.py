@@ -99,6 +99,18 @@ def _conv_backward(strides, padding, lhs_dilation, rhs_dilation, residuals, dy):
 _conv.defvjp(_conv_forward, _conv_backward)
 
 
+def kernel_and_bias(module, x):
+    """x, and a convolution module's HWIO ``kernel`` and ``bias`` as flax's layers make them.
+
+    Same names, shapes, initialisers and dtype promotion as ``nn.Conv``, so
+    parameters and checkpoints carry over between the two.
+    """
+    kernel = module.param('kernel', module.kernel_init,
+                          (*module.kernel_size, x.shape[-1], module.features))
+    bias = module.param('bias', module.bias_init, (module.features,)) if module.use_bias else None
+    return nn.dtypes.promote_dtype(x, kernel, bias)
+
+
 def _pairs(value, n=2):
     return (value,) * n if isinstance(value, int) else tuple(value)
 
@@ -118,10 +130,7 @@ class Conv(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        kernel = self.param('kernel', self.kernel_init,
-                            (*self.kernel_size, x.shape[-1], self.features))
-        bias = self.param('bias', self.bias_init, (self.features,)) if self.use_bias else None
-        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias)  # As flax's layers.
+        x, kernel, bias = kernel_and_bias(self, x)
         strides = _pairs(self.strides)
         if isinstance(self.padding, str):
             padding = lax.padtype_to_pads(x.shape[1:3], kernel.shape[:2], strides, self.padding)

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from gan_jax.models.conv import vary_like
+from gan_jax.models.conv import kernel_and_bias, vary_like
 
 
 def _same_padding_before(kernel, stride):
@@ -122,9 +122,6 @@ class PhaseConvTranspose(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        kernel = self.param('kernel', self.kernel_init,
-                            (*self.kernel_size, x.shape[-1], self.features))
-        bias = self.param('bias', self.bias_init, (self.features,)) if self.use_bias else None
-        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias)  # As flax's layers.
+        x, kernel, bias = kernel_and_bias(self, x)
         y = conv_transpose(x, kernel, tuple(self.strides))
         return y if bias is None else y + bias

@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 
@@ -66,3 +67,33 @@ def check_bad_resolution_is_rejected(build, config, generator_cls, discriminator
     for module in (discriminator_cls, generator_cls):
         with pytest.raises(ValueError, match=rf"{resolution}\b"):
             module(resolution)
+
+
+def assert_same_gradients(reference, fast, params, x):
+    """Two layers' gradients of a non-trivial scalar w.r.t. their parameters and input agree."""
+    weights = jax.random.normal(jax.random.PRNGKey(2), reference.apply(params, x).shape)
+
+    def loss(module):
+        return lambda p, x: jnp.sum(jnp.tanh(module.apply(p, x)) * weights)
+
+    g_ref = jax.grad(loss(reference), argnums=(0, 1))(params, x)
+    g_fast = jax.grad(loss(fast), argnums=(0, 1))(params, x)
+    for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_ref)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def assert_same_penalty_gradients(reference, fast, params, x):
+    """Two layers' parameter gradients of a gradient penalty (an input-gradient norm) agree.
+
+    What a fast layer with a hand-written backward must keep exact for WGAN-GP,
+    R1 or DRAGAN to train through it.
+    """
+    def penalty(module):
+        def fn(p):
+            grad_x = jax.grad(lambda x: jnp.sum(jnp.tanh(module.apply(p, x)) ** 2))(x)
+            return jnp.sum(grad_x ** 2)
+        return fn
+
+    g_ref, g_fast = jax.grad(penalty(reference))(params), jax.grad(penalty(fast))(params)
+    for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_ref)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -11,6 +11,7 @@ from jax import lax
 
 from gan_jax.models import conv as conv_lib
 from gan_jax.models.conv import Conv
+from tests.models.checks import assert_same_gradients, assert_same_penalty_gradients
 
 
 @pytest.fixture(autouse=True)
@@ -28,10 +29,6 @@ def _pair(kernel, stride, padding):
     return reference, Conv(5, (kernel, kernel), stride, padding=padding)
 
 
-def _weights(shape):
-    return jax.random.normal(jax.random.PRNGKey(2), shape)
-
-
 @pytest.mark.parametrize('kernel, stride, padding, size', CASES)
 def test_same_parameters_outputs_and_gradients_as_flax_conv(kernel, stride, padding, size):
     x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size, 3))
@@ -45,13 +42,7 @@ def test_same_parameters_outputs_and_gradients_as_flax_conv(kernel, stride, padd
     assert y_fast.shape == y_ref.shape
     np.testing.assert_allclose(y_fast, y_ref, rtol=1e-5, atol=1e-5)
 
-    weights = _weights(y_ref.shape)
-    def loss(module):
-        return lambda p, x: jnp.sum(jnp.tanh(module.apply(p, x)) * weights)
-    g_ref = jax.grad(loss(reference), argnums=(0, 1))(params, x)
-    g_fast = jax.grad(loss(fast), argnums=(0, 1))(params, x)
-    for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_ref)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    assert_same_gradients(reference, fast, params, x)
 
 
 @pytest.mark.parametrize('kernel, stride, padding, size', CASES[:3])
@@ -61,15 +52,7 @@ def test_second_order_gradients_match_flax_conv(kernel, stride, padding, size):
     reference, fast = _pair(kernel, stride, padding)
     params = reference.init(jax.random.PRNGKey(1), x)
 
-    def penalty(module):
-        def fn(p):
-            grad_x = jax.grad(lambda x: jnp.sum(jnp.tanh(module.apply(p, x)) ** 2))(x)
-            return jnp.sum(grad_x ** 2)
-        return fn
-
-    g_ref, g_fast = jax.grad(penalty(reference))(params), jax.grad(penalty(fast))(params)
-    for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_ref)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert_same_penalty_gradients(reference, fast, params, x)
 
 
 def _convolution_layouts(fn, *args):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from gan_jax.models.conv_transpose import PhaseConvTranspose, phase_taps
+from tests.models.checks import assert_same_gradients, assert_same_penalty_gradients
 
 
 @pytest.mark.parametrize('kernel, stride, size', [
@@ -24,14 +25,7 @@ def test_same_outputs_and_gradients_as_flax_conv_transpose(kernel, stride, size)
     assert y_fast.shape == y_ref.shape == (2, size * stride, size * stride, 5)
     np.testing.assert_allclose(y_fast, y_ref, rtol=1e-5, atol=1e-5)
 
-    # Gradients of a non-trivial scalar with respect to the input and the kernel.
-    weights = jax.random.normal(jax.random.PRNGKey(2), y_ref.shape)
-    def loss(module):
-        return lambda p, x: jnp.sum(jnp.tanh(module.apply(p, x)) * weights)
-    g_ref = jax.grad(loss(reference), argnums=(0, 1))(params, x)
-    g_fast = jax.grad(loss(fast), argnums=(0, 1))(params, x)
-    for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_ref)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    assert_same_gradients(reference, fast, params, x)
 
 
 def test_phase_taps_for_the_dcgan_layer():
@@ -48,12 +42,4 @@ def test_second_order_gradients_match_flax_conv_transpose():
     fast = PhaseConvTranspose(4, (4, 4), (2, 2))
     params = reference.init(jax.random.PRNGKey(1), x)
 
-    def penalty(module):
-        def fn(p):
-            grad_x = jax.grad(lambda x: jnp.sum(jnp.tanh(module.apply(p, x)) ** 2))(x)
-            return jnp.sum(grad_x ** 2)
-        return fn
-
-    g_ref, g_fast = jax.grad(penalty(reference))(params), jax.grad(penalty(fast))(params)
-    for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_ref)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert_same_penalty_gradients(reference, fast, params, x)
