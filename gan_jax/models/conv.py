@@ -111,8 +111,8 @@ def kernel_and_bias(module, x):
     return nn.dtypes.promote_dtype(x, kernel, bias)
 
 
-def _pairs(value, n=2):
-    return (value,) * n if isinstance(value, int) else tuple(value)
+def _pairs(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
 
 
 class Conv(nn.Module):

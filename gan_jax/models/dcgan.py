@@ -26,9 +26,9 @@ from gan_jax.models.layers import (
 BASE_GRIDS = (4, 7)
 
 # 4x4 stride-2 convolutions; "SAME" doubles (transposed) or halves the grid,
-# matching PyTorch's padding=1 for these kernel/stride sizes. The transposed one
-# is nn.ConvTranspose computed as a phase convolution (same function and
-# parameters, ~8x faster to differentiate on CPU; see conv_transpose.py).
+# matching PyTorch's padding=1 for these kernel/stride sizes. They compute
+# nn.ConvTranspose and nn.Conv with the same parameters, but differentiate fast
+# on CPU (conv_transpose.py) and inside loops (conv.py).
 _Up = functools.partial(
     PhaseConvTranspose, kernel_size=(4, 4), strides=(2, 2), kernel_init=dcgan_normal,
 )
