@@ -5,19 +5,22 @@
 For each of DCGAN-32's six convolutions (G's three 4x4 stride-2 transposed
 convolutions, D's three 4x4 stride-2 convolutions), at the step's batch size:
 the forward pass alone and forward + backward (gradients for input and
-weights), in gan_jax (XLA, NHWC, the layers the models use) and in PyTorch
+weights), in gan_jax (XLA, NHWC, the layers the models use, compiled with the
+library's compiler options: gan_jax/parallel.py) and in PyTorch
 eager (NCHW, oneDNN on CPU), as median ms and GFLOP/s (2 FLOPs per
 multiply-add of the convolution itself). Says where the train step loses time.
 """
 
 import argparse
+import functools
 
-import flax.linen as nn
 import jax
 import numpy as np
 import torch
 
 from benchmarks.timing import median_seconds
+from gan_jax import parallel
+from gan_jax.models.conv import Conv
 from gan_jax.models.conv_transpose import PhaseConvTranspose
 
 # (name, transposed, in grid, in channels, out channels)
@@ -37,12 +40,13 @@ def _median_ms(fn, repeats):
 
 def jax_times(transposed, grid, c_in, c_out, batch, repeats):
     layer = (PhaseConvTranspose(c_out, (4, 4), (2, 2)) if transposed
-             else nn.Conv(c_out, (4, 4), (2, 2), padding='SAME'))
+             else Conv(c_out, (4, 4), (2, 2), padding='SAME'))
     x = jax.random.normal(jax.random.key(0), (batch, grid, grid, c_in))
     params = layer.init(jax.random.key(1), x)
-    forward = jax.jit(layer.apply)
+    jit = functools.partial(jax.jit, compiler_options=parallel.compiler_options())
+    forward = jit(layer.apply)
 
-    @jax.jit
+    @jit
     def forward_backward(params, x):
         out, vjp = jax.vjp(layer.apply, params, x)
         return vjp(out)

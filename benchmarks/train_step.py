@@ -3,6 +3,7 @@
     python benchmarks/train_step.py [--presets dcgan32,sndcgan32] [--batches 64,256]
         [--steps 10] [--repeats 5] [--torch_compile] [--no_torch]
         [--compute_dtype bfloat16] [--flax_conv_transpose] [--flax_conv]
+        [--xla_default_convolutions]
 
 One step is one D and one G update of the preset's architecture (the
 architectures of experiments/dcgan.py and sngan.py) with the non-saturating
@@ -22,7 +23,9 @@ and ``--markdown`` adds a row for benchmarks/README.md's table.
 
 ``--flax_conv_transpose`` swaps the generators' PhaseConvTranspose back to
 ``nn.ConvTranspose`` (the same function) to measure the "before" number;
-``--flax_conv`` likewise swaps the models' ``Conv`` (models/conv.py) for ``nn.Conv``.
+``--flax_conv`` likewise swaps the models' ``Conv`` (models/conv.py) for ``nn.Conv``;
+``--xla_default_convolutions`` compiles without the library's XLA:CPU options
+(``gan_jax.parallel.CPU_COMPILER_OPTIONS``), so convolutions run on YNNPACK.
 """
 
 import argparse
@@ -195,12 +198,15 @@ def main():
                         choices=sorted(step_lib.COMPUTE_DTYPES))
     parser.add_argument('--flax_conv_transpose', action='store_true')
     parser.add_argument('--flax_conv', action='store_true')
+    parser.add_argument('--xla_default_convolutions', action='store_true')
     parser.add_argument('--markdown', action='store_true')
     args = parser.parse_args()
     if args.flax_conv_transpose:
         dcgan._Up = functools.partial(nn.ConvTranspose, kernel_size=(4, 4), strides=(2, 2),
                                       padding='SAME', kernel_init=dcgan.dcgan_normal)
         sndcgan.PhaseConvTranspose = functools.partial(nn.ConvTranspose, padding='SAME')
+    if args.xla_default_convolutions:
+        parallel.CPU_COMPILER_OPTIONS = {}
     if args.flax_conv:
         dcgan._Down = functools.partial(nn.Conv, kernel_size=(4, 4), strides=(2, 2),
                                         padding='SAME', kernel_init=dcgan.dcgan_normal)

@@ -159,7 +159,7 @@ class Evaluator:
             return generator.apply(g_variables, z, labels, train=False)
 
         def sharded(fn, *in_specs):
-            return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=P(AXIS)))
+            return parallel.jit_sharded(fn, mesh, in_specs=in_specs, out_specs=P(AXIS))
 
         # Built only when needed: the 2-D data have no images to extract features from.
         self.extractor = None

@@ -315,6 +315,5 @@ def make_update(*, generator, discriminator, g_tx, d_tx, objective, z_dim, num_c
 
 def compile_update(update, mesh):
     """``jax.jit(jax.shard_map(update))``: state replicated, batch split on axis 1."""
-    sharded = jax.shard_map(update, mesh=mesh, in_specs=(P(), P(None, AXIS)),
-                            out_specs=(P(), P()))
-    return jax.jit(sharded, donate_argnums=0)
+    return parallel.jit_sharded(update, mesh, in_specs=(P(), P(None, AXIS)),
+                                out_specs=(P(), P()), donate_argnums=0)
