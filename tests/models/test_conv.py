@@ -55,6 +55,30 @@ def test_second_order_gradients_match_flax_conv(kernel, stride, padding, size):
     assert_same_penalty_gradients(reference, fast, params, x)
 
 
+@pytest.mark.parametrize('kernel, dilation, padding, size', [
+    ((4, 4), (2, 2), ((2, 2), (2, 2)), (5, 5)),  # A strided convolution's input gradient.
+    ((3, 5), (3, 1), ((0, 1), (3, 2)), (4, 6)),  # Outputs that no phase count divides.
+    ((4, 3), (2, 2), ((-1, 2), (1, -1)), (6, 5)),  # Cropping (negative padding).
+])
+def test_dilated_conv_equals_xla_dilated_convolution(kernel, dilation, padding, size):
+    keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    x = jax.random.normal(keys[0], (2, *size, 3))
+    w = jax.random.normal(keys[1], (*kernel, 3, 4))
+
+    def reference(x, w):
+        return lax.conv_general_dilated(x, w, (1, 1), padding, lhs_dilation=dilation,
+                                        dimension_numbers=conv_lib.DIMENSIONS)
+
+    def by_phase(x, w):
+        return conv_lib.dilated_conv(x, w, dilation, padding)
+
+    y = reference(x, w)
+    np.testing.assert_allclose(by_phase(x, w), y, rtol=1e-5, atol=1e-5)
+    dy = jax.random.normal(keys[2], y.shape)
+    for got, want in zip(jax.vjp(by_phase, x, w)[1](dy), jax.vjp(reference, x, w)[1](dy)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
 def _convolution_layouts(fn, *args):
     text = jax.jit(fn).lower(*args).as_text()
     return set(re.findall(r'dim_numbers = (\[[^\]]*\]x\[[^\]]*\]->\[[^\]]*\])', text))

@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.models.conv_transpose import PhaseConvTranspose, phase_taps
+from gan_jax.models.conv import phase_taps
+from gan_jax.models.conv_transpose import PhaseConvTranspose, same_padding
 from tests.models.checks import assert_same_gradients, assert_same_penalty_gradients
 
 
@@ -31,7 +32,8 @@ def test_same_outputs_and_gradients_as_flax_conv_transpose(kernel, stride, size)
 def test_phase_taps_for_the_dcgan_layer():
     # Kernel 4, stride 2, SAME (leading pad 2): y[2p] = K0 x[p-1] + K2 x[p] and
     # y[2p+1] = K1 x[p] + K3 x[p+1], as (offset, tap) pairs.
-    assert phase_taps(4, 2) == [[(-1, 0), (0, 2)], [(0, 1), (1, 3)]]
+    assert same_padding(4, 2) == (2, 2)
+    assert phase_taps(4, 2, 2) == [[(-1, 0), (0, 2)], [(0, 1), (1, 3)]]
 
 
 def test_second_order_gradients_match_flax_conv_transpose():
