@@ -1,5 +1,5 @@
 #!/bin/bash
-# Every CPU measurement of benchmarks/README.md in one command (about 25 minutes
+# Every CPU measurement of benchmarks/README.md in one command (about 30 minutes
 # on the project's 2-core machine). Run it alone: anything else on the cores
 # skews the figures. Logs go to $OUT (default ./cpu_logs); the tables come last.
 #   bash benchmarks/cpu.sh
@@ -14,6 +14,8 @@ bench() {  # bench NAME SCRIPT ARGS...: one benchmark, its log kept.
   python "$@" 2>&1 | grep -v -i warn | tee "$OUT/$name.log"
 }
 bench dcgan32 benchmarks/train_step.py --presets dcgan32 --batches 64 --torch_compile --markdown
+bench dcgan32_ynn benchmarks/train_step.py --presets dcgan32 --batches 64 \
+  --xla_default_convolutions
 bench presets benchmarks/train_step.py --presets dcgan64,sndcgan32,resnet32 --batches 64 \
   --steps 2 --repeats 3 --markdown
 bench bf16 benchmarks/train_step.py --presets dcgan32 --batches 64 --compute_dtype bfloat16 \
@@ -40,6 +42,7 @@ cat "$OUT"/{dcgan32,presets,bf16}.log | grep '^| ' | awk '!seen[$0]++'
 tail -n 8 "$OUT/layers.log"
 tail -n 3 "$OUT/conv_transpose.log"
 tail -n 1 "$OUT/compile_time.log"
+echo "XLA's default convolutions: $(tail -n 1 "$OUT/dcgan32_ynn.log")"
 for f in input_digits input_cifar10 devices_1 devices_8 loop_dcgan loop_sndcgan loop_wgan_gp; do
   [ -f "$OUT/$f.log" ] && echo "$f: $(tail -n 1 "$OUT/$f.log")"
 done

@@ -37,8 +37,8 @@ def _update_and_batch(compute_dtype):
 def _layer_output_dtypes(update, state, batch):
     """Dtypes of the update's convolutions and of its matrix products over the batch.
 
-    Those are the layers' work (the transposed convolutions are matrix products,
-    see conv_transpose.py). Spectral norm's power iteration and its gradient stay
+    Those are the layers' work (the transposed convolutions' forward passes are
+    matrix products, see conv.dilated_conv). Spectral norm's power iteration and its gradient stay
     float32 by design (its vectors are statistics); those products are vectors
     or matrices of weight shape, not over the batch.
     """
