@@ -1,5 +1,5 @@
 #!/bin/bash
-# Every CPU measurement of benchmarks/README.md in one command (about 30 minutes
+# Every CPU measurement of benchmarks/README.md in one command (13-30 minutes,
 # on the project's 2-core machine). Run it alone: anything else on the cores
 # skews the figures. Logs go to $OUT (default ./cpu_logs); the tables come last.
 #   bash benchmarks/cpu.sh
