@@ -31,6 +31,7 @@ for n in 1 8; do
   XLA_FLAGS=--xla_force_host_platform_device_count=$n bench devices_$n \
     benchmarks/train_step.py --no_torch --steps 5 --repeats 3
 done
+bench eval benchmarks/eval_throughput.py
 bench compile_time benchmarks/compile_time.py
 bench loop_dcgan benchmarks/update_time.py --config dcgan:cifar10 --batch 64 --n_dis 2
 bench loop_sndcgan benchmarks/update_time.py --config sngan:cifar10_cnn --batch 64 --n_dis 5
@@ -42,6 +43,7 @@ cat "$OUT"/{dcgan32,presets,bf16}.log | grep '^| ' | awk '!seen[$0]++'
 tail -n 8 "$OUT/layers.log"
 tail -n 3 "$OUT/conv_transpose.log"
 tail -n 1 "$OUT/compile_time.log"
+tail -n 2 "$OUT/eval.log"
 echo "XLA's default convolutions: $(tail -n 1 "$OUT/dcgan32_ynn.log")"
 for f in input_digits input_cifar10 devices_1 devices_8 loop_dcgan loop_sndcgan loop_wgan_gp; do
   [ -f "$OUT/$f.log" ] && echo "$f: $(tail -n 1 "$OUT/$f.log")"
