@@ -1,9 +1,11 @@
 """The sharded update gives the same training on 1 and on 4 devices."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from gan_jax import parallel, train
 from gan_jax import step as step_lib
 
 from tests import helpers
@@ -80,6 +82,31 @@ def test_per_device_batchnorm_differs_from_cross_replica(tmp_path):
     four = helpers.train_in_subprocess(tmp_path / 'four', tmp_path / 'four.npz', overrides,
                                        devices=4)
     assert helpers.max_abs_diff(one, four) > 1e-4
+
+
+def test_each_d_step_of_the_loop_sees_its_own_real_batch():
+    # With D's learning rate 0, D is the same in every step (train-mode BatchNorm
+    # uses each batch's own statistics), so the logged real logit of two D steps on
+    # batches (A, B), averaged over the steps, is the mean of the runs on (A, A)
+    # and (B, B); a loop that gave every step the same batch would give one of them.
+    config = helpers.tiny_config(**{'train.n_dis': 2, 'optim.name': 'sgd', 'optim.d_lr': 0.0})
+    setup = train.build(config)
+    mesh = parallel.make_mesh(jax.devices()[:1])
+    update = step_lib.compile_update(setup.make_update(config), mesh)
+    local = config.train.batch_size
+    a, b = np.random.default_rng(0).integers(
+        0, 256, (2, local, *setup.source.image_shape), np.uint8)
+
+    def real_logit(first, second):
+        state = jax.jit(setup.init_state, out_shardings=parallel.replicated(mesh))()
+        batch = jax.device_put({'image': np.stack([first, second]),
+                                'label': np.zeros((2, local), np.int32)},
+                               parallel.batch_sharding(mesh))
+        return float(update(state, batch)[1]['d_real_logit'])
+
+    only_a, only_b = real_logit(a, a), real_logit(b, b)
+    assert abs(only_a - only_b) > 1e-3  # The batches tell apart, so the check can fail.
+    np.testing.assert_allclose(real_logit(a, b), (only_a + only_b) / 2, rtol=1e-5, atol=1e-6)
 
 
 def test_images_to_uint8_rounds_clips_and_inverts_images_to_float():
