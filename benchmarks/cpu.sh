@@ -40,7 +40,7 @@ bench loop_wgan_gp benchmarks/update_time.py --config wgan_gp:cifar10_resnet --b
 
 echo '== summary =='
 cat "$OUT"/{dcgan32,presets,bf16}.log | grep '^| ' | awk '!seen[$0]++'
-tail -n 8 "$OUT/layers.log"
+tail -n 13 "$OUT/layers.log"
 tail -n 3 "$OUT/conv_transpose.log"
 tail -n 1 "$OUT/compile_time.log"
 tail -n 2 "$OUT/eval.log"

@@ -9,6 +9,11 @@ weights), in gan_jax (XLA, NHWC, the layers the models use, compiled with the
 library's compiler options: gan_jax/parallel.py) and in PyTorch
 eager (NCHW, oneDNN on CPU), as median ms and GFLOP/s (2 FLOPs per
 multiply-add of the convolution itself). Says where the train step loses time.
+
+A second table times the matrix products the layers reduce to (the phase form
+of models/conv.py: (batch * pixels, in channels) @ (in channels, 16 * out
+channels), one per G layer and per D input gradient) in both frameworks, to
+tell slow matrix-product kernels from slow convolution kernels.
 """
 
 import argparse
@@ -71,6 +76,17 @@ def torch_times(transposed, grid, c_in, c_out, batch, repeats):
     return _median_ms(forward, repeats), _median_ms(forward_backward, repeats)
 
 
+def matmul_times(m, k, n, repeats):
+    """Median ms of an (m, k) @ (k, n) float32 product: gan_jax's jit, then torch.mm."""
+    a, b = (np.random.default_rng(i).standard_normal(shape, np.float32)
+            for i, shape in enumerate(((m, k), (k, n))))
+    product = jax.jit(jax.numpy.matmul, compiler_options=parallel.compiler_options())
+    ja, jb = jax.device_put(a), jax.device_put(b)
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    return (_median_ms(lambda: jax.block_until_ready(product(ja, jb)), repeats),
+            _median_ms(lambda: torch.mm(ta, tb), repeats))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--batch', type=int, default=64)
@@ -93,6 +109,18 @@ def main():
               f'{cell(jb, 3)} {cell(tb, 3)}')
     print(f'{"total ms":<14} {"":>6} | {totals[0]:15.1f} {totals[2]:15.1f} | '
           f'{totals[1]:15.1f} {totals[3]:15.1f}')
+
+    print(f'\n{"phase-form product":<24} {"GFLOP":>6} | {"gan_jax ms (GFLOP/s)":^20} | '
+          f'{"torch.mm ms (GFLOP/s)":^20}')
+    for name, transposed, grid, c_in, c_out in LAYERS:
+        if not transposed:
+            continue
+        m, k, n = args.batch * grid * grid, c_in, 16 * c_out
+        gflop = 2 * m * k * n / 1e9
+        jax_ms, torch_ms = matmul_times(m, k, n, args.repeats)
+        cell = lambda ms: f'{ms:6.1f} ({gflop / ms * 1e3:4.0f})'
+        print(f'{f"{m}x{k} @ {k}x{n}":<24} {gflop:6.2f} | {cell(jax_ms):^20} | '
+              f'{cell(torch_ms):^20}')
 
 
 if __name__ == '__main__':
