@@ -21,7 +21,7 @@ side by side, then per output phase ``r`` the sum of its taps' contributions,
 each shifted by its offset (output pixel ``o = s*p + r`` sees input pixels
 ``p + d`` through the taps ``i`` with ``(r + i - lo) % s == 0``, ``d = (r + i -
 lo) // s``), interleaved into the ``s``-times larger image. XLA:CPU's own form
-multiplies mostly by inserted zeros (12-16x slower for PhaseConvTranspose,
+multiplies mostly by inserted zeros (11-16x slower for PhaseConvTranspose,
 benchmarks/conv_transpose.py). Its gradients are plain strided convolutions:
 the adjoint of a convolution of a dilated input is a strided convolution.
 

@@ -4,7 +4,7 @@
 (``padding="SAME"``, ``transpose_kernel=False``) with the same parameters: a
 ``kernel`` of shape (kh, kw, in, out) and a ``bias``, so the two are
 interchangeable. Why: XLA:CPU differentiates a strided transposed convolution
-through a dilated-input convolution, 12-16x slower than this module's forward and
+through a dilated-input convolution, 11-16x slower than this module's forward and
 backward together (benchmarks/conv_transpose.py). With one stride-1
 convolution per phase instead, the DCGAN-32 step ran at 261 img/s on CPU against
 329 with the one-matrix-product form, and on an H100 that form beat cuDNN's
