@@ -112,7 +112,7 @@ def main():
 
     print(f'\n{"phase-form product":<24} {"GFLOP":>6} | {"gan_jax ms (GFLOP/s)":^20} | '
           f'{"torch.mm ms (GFLOP/s)":^20}')
-    for name, transposed, grid, c_in, c_out in LAYERS:
+    for _, transposed, grid, c_in, c_out in LAYERS:
         if not transposed:
             continue
         m, k, n = args.batch * grid * grid, c_in, 16 * c_out
