@@ -17,7 +17,6 @@ tell slow matrix-product kernels from slow convolution kernels.
 """
 
 import argparse
-import functools
 
 import jax
 import numpy as np
@@ -39,6 +38,11 @@ LAYERS = (
 )
 
 
+def _jit(fn):
+    """``jax.jit`` as the library compiles (``parallel.compiler_options()``)."""
+    return jax.jit(fn, compiler_options=parallel.compiler_options())
+
+
 def _median_ms(fn, repeats):
     return 1e3 * median_seconds(fn, repeats)
 
@@ -48,10 +52,9 @@ def jax_times(transposed, grid, c_in, c_out, batch, repeats):
              else Conv(c_out, (4, 4), (2, 2), padding='SAME'))
     x = jax.random.normal(jax.random.key(0), (batch, grid, grid, c_in))
     params = layer.init(jax.random.key(1), x)
-    jit = functools.partial(jax.jit, compiler_options=parallel.compiler_options())
-    forward = jit(layer.apply)
+    forward = _jit(layer.apply)
 
-    @jit
+    @_jit
     def forward_backward(params, x):
         out, vjp = jax.vjp(layer.apply, params, x)
         return vjp(out)
@@ -80,7 +83,7 @@ def matmul_times(m, k, n, repeats):
     """Median ms of an (m, k) @ (k, n) float32 product: gan_jax's jit, then torch.mm."""
     a, b = (np.random.default_rng(i).standard_normal(shape, np.float32)
             for i, shape in enumerate(((m, k), (k, n))))
-    product = jax.jit(jax.numpy.matmul, compiler_options=parallel.compiler_options())
+    product = _jit(jax.numpy.matmul)
     ja, jb = jax.device_put(a), jax.device_put(b)
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     return (_median_ms(lambda: jax.block_until_ready(product(ja, jb)), repeats),
