@@ -15,16 +15,26 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from gan_jax import config as config_lib
+
 _CONFIG = config_flags.DEFINE_config_file(
-    'config', None, 'Experiment file, optionally with a variant: experiments/dcgan.py:mnist.',
-    lock_config=True)
+    'config',
+    None,
+    'Experiment file, optionally with a variant: experiments/dcgan.py:mnist.',
+    lock_config=True,
+)
 _WORKDIR = flags.DEFINE_string(
-    'workdir', None, 'Run folder (config, logs, samples, checkpoints). Default: a new '
-    'timestamped folder under runs/. An existing run folder is resumed.')
+    'workdir',
+    None,
+    'Run folder (config, logs, samples, checkpoints). Default: a new '
+    'timestamped folder under runs/. An existing run folder is resumed.',
+)
 _DISTRIBUTED = flags.DEFINE_bool(
-    'distributed', os.environ.get('GAN_JAX_DISTRIBUTED') == '1',
+    'distributed',
+    os.environ.get('GAN_JAX_DISTRIBUTED') == '1',
     'Multi-host: call jax.distributed.initialize() (also set by GAN_JAX_DISTRIBUTED=1). '
-    'The three flags below are auto-detected on TPU pods and SLURM when left unset.')
+    'The three flags below are auto-detected on TPU pods and SLURM when left unset.',
+)
 _COORDINATOR = flags.DEFINE_string('coordinator_address', None, 'host:port of process 0.')
 _NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Number of processes.')
 _PROCESS_ID = flags.DEFINE_integer('process_id', None, 'This process, 0..num_processes-1.')
@@ -67,14 +77,9 @@ def _parse_flags(argv):
         known = _config_keys(config)
         for arg in argv[1:]:
             if arg.startswith('--config.'):
-                key = arg[len('--config.'):].split('=', 1)[0]
+                key = arg[len('--config.') :].split('=', 1)[0]
                 if key not in known:
-                    parent = key.rpartition('.')[0]
-                    while parent and parent not in known:
-                        parent = parent.rpartition('.')[0]
-                    siblings = sorted(k for k in known if k.rpartition('.')[0] == parent)
-                    sys.exit(f'Unknown config key {key!r} in {arg!r}. Valid keys under '
-                             f'{parent or "config"}: {", ".join(siblings)}.')
+                    sys.exit(f'{config_lib.unknown_key_message(key, known)} (in {arg!r})')
         raise
 
 
@@ -89,8 +94,12 @@ def _default_workdir():
 def _quiet_library_info(record):
     """Keeps INFO lines from gan_jax and this file; libraries (Orbax) show warnings only."""
     import logging as std_logging
-    return (record.levelno >= std_logging.WARNING or 'gan_jax' in record.pathname
-            or record.pathname.endswith('launch.py'))
+
+    return (
+        record.levelno >= std_logging.WARNING
+        or 'gan_jax' in record.pathname
+        or record.pathname.endswith('launch.py')
+    )
 
 
 def main(argv):
@@ -99,12 +108,15 @@ def main(argv):
         sys.exit(f'Unexpected arguments: {argv[1:]}')
     if _DISTRIBUTED.value:
         from gan_jax import parallel
-        parallel.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value,
-                                        _PROCESS_ID.value)
+
+        parallel.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
         if _WORKDIR.value is None:
-            sys.exit('--workdir is required with --distributed: every process must write '
-                     'to the same run folder.')
+            sys.exit(
+                '--workdir is required with --distributed: every process must write '
+                'to the same run folder.'
+            )
     from gan_jax import train  # After jax.distributed.initialize, as JAX requires.
+
     workdir = _WORKDIR.value or _default_workdir()
     logging.info('Run folder: %s', workdir)
     train.train(_CONFIG.value, workdir, command=sys.argv)

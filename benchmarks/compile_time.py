@@ -18,11 +18,21 @@ import jax
 import numpy as np
 
 from experiments import common
-from gan_jax import parallel, train
+from gan_jax import builder, parallel
 from gan_jax import step as step_lib
 
-PRESETS = ('dcgan', 'wgan', 'wgan_gp', 'lsgan', 'dragan', 'sngan', 'sngan_projection',
-           'biggan', 'pacgan', 'unrolled_gan')
+PRESETS = (
+    'dcgan',
+    'wgan',
+    'wgan_gp',
+    'lsgan',
+    'dragan',
+    'sngan',
+    'sngan_projection',
+    'biggan',
+    'pacgan',
+    'unrolled_gan',
+)
 
 
 def variants(preset):
@@ -35,12 +45,16 @@ def compile_seconds(config, setup):
     """Seconds to compile the update from abstract state and batch shapes."""
     mesh = parallel.make_mesh()
     replicated, batch_sharding = parallel.replicated(mesh), parallel.batch_sharding(mesh)
-    state = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated),
-                         jax.eval_shape(setup.init_state))
+    state = jax.tree.map(
+        lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated),
+        jax.eval_shape(setup.init_state),
+    )
     shape = (config.train.n_dis, config.train.batch_size, *setup.source.image_shape)
     dtype = np.uint8 if len(setup.source.image_shape) == 3 else np.float32
-    batch = {'image': jax.ShapeDtypeStruct(shape, dtype, sharding=batch_sharding),
-             'label': jax.ShapeDtypeStruct(shape[:2], np.int32, sharding=batch_sharding)}
+    batch = {
+        'image': jax.ShapeDtypeStruct(shape, dtype, sharding=batch_sharding),
+        'label': jax.ShapeDtypeStruct(shape[:2], np.int32, sharding=batch_sharding),
+    }
     update = step_lib.compile_update(setup.make_update(config), mesh)
     start = time.perf_counter()
     update.lower(state, batch).compile()
@@ -56,14 +70,17 @@ def main():
         for variant in variants(preset):
             config = importlib.import_module(f'experiments.{preset}').get_config(variant)
             common.offline_data(config)
-            setup = train.build(config)
+            setup = builder.build(config)
             seconds = compile_seconds(config, setup)
             name = preset if variant is None else f'{preset}:{variant}'
             rows.append(seconds)
             shape = 'x'.join(map(str, setup.source.image_shape))
-            print(f'{name:<37} {config.model.name:<8} {shape:>9} batch '
-                  f'{config.train.batch_size:>4} n_dis {config.train.n_dis}: '
-                  f'compile {seconds:5.1f} s', flush=True)
+            print(
+                f'{name:<37} {config.model.name:<8} {shape:>9} batch '
+                f'{config.train.batch_size:>4} n_dis {config.train.n_dis}: '
+                f'compile {seconds:5.1f} s',
+                flush=True,
+            )
     print(f'slowest compile: {max(rows):.1f} s on {jax.devices()[0].device_kind}')
 
 

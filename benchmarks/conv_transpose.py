@@ -1,6 +1,7 @@
 """Forward+backward time of one transposed-conv layer: flax ConvTranspose vs PhaseConvTranspose.
 
-    python benchmarks/conv_transpose.py [--batch 64] [--size 8] [--cin 256] [--cout 128] [--repeats 20]
+    python benchmarks/conv_transpose.py [--batch 64] [--size 8] [--cin 256] [--cout 128]
+                                        [--repeats 20]
 
 Default: the 8x8x256 -> 16x16x128 stride-2 4x4 layer of a 32x32 DCGAN generator
 (issue #6). Prints the median ms of value_and_grad (input and kernel), alternating
@@ -27,6 +28,7 @@ def _timed_grad(module, x, repeats):
         start = time.perf_counter()
         jax.block_until_ready(grad(params, x))
         return (time.perf_counter() - start) * 1e3
+
     return once
 
 
@@ -51,8 +53,10 @@ def main():
     medians = {name: statistics.median(t) for name, t in times.items()}
     for name, ms in medians.items():
         print(f'{name}: {ms:.1f} ms (median of {args.repeats}, forward+backward)')
-    print(f'speedup: {medians["flax_conv_transpose"] / medians["phase_conv_transpose"]:.2f}x '
-          f'on {jax.devices()[0].platform}')
+    print(
+        f'speedup: {medians["flax_conv_transpose"] / medians["phase_conv_transpose"]:.2f}x '
+        f'on {jax.devices()[0].platform}'
+    )
 
 
 if __name__ == '__main__':

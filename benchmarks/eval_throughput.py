@@ -41,16 +41,21 @@ def main():
 
     lenet, _ = classifiers.load_classifier('lenet_mnist')
     digits = jnp.asarray(rng.integers(0, 256, (args.batch, 28, 28, 1), np.uint8))
-    print(f'lenet_mnist 28x28: {_images_per_second(jit(lenet), digits, args.repeats):.0f} '
-          f'images/s (batch {args.batch})')
+    print(
+        f'lenet_mnist 28x28: {_images_per_second(jit(lenet), digits, args.repeats):.0f} '
+        f'images/s (batch {args.batch})'
+    )
 
     variables = jax.jit(inception.FIDInceptionV3().init)(
-        jax.random.PRNGKey(0), jnp.zeros((1, 299, 299, 3)))
+        jax.random.PRNGKey(0), jnp.zeros((1, 299, 299, 3))
+    )
     cifar = jnp.asarray(rng.integers(0, 256, (args.batch, 32, 32, 3), np.uint8))
     # Weights passed as an argument, as in gan_jax.evaluate, not baked in as constants.
     apply = functools.partial(jit(inception.fid_inception_apply), variables)
-    print(f'fid_inception 32->299: {_images_per_second(apply, cifar, args.repeats):.1f} '
-          f'images/s (batch {args.batch}) on {jax.devices()[0].platform}')
+    print(
+        f'fid_inception 32->299: {_images_per_second(apply, cifar, args.repeats):.1f} '
+        f'images/s (batch {args.batch}) on {jax.devices()[0].platform}'
+    )
 
 
 if __name__ == '__main__':

@@ -27,24 +27,38 @@ def main():
     parser.add_argument('--batch', type=int, default=64)
     parser.add_argument('--steps', type=int, default=200)
     parser.add_argument('--threads', type=int, default=4)
-    parser.add_argument('--train_img_s', type=float, default=None,
-                        help='The train step\'s rate, to print the margin.')
+    parser.add_argument(
+        '--train_img_s',
+        type=float,
+        default=None,
+        help="The train step's rate, to print the margin.",
+    )
     args = parser.parse_args()
-    config = ml_collections.ConfigDict(dict(
-        source=args.source, name=args.name, path=args.path, tfds_data_dir=args.tfds_data_dir,
-        download=False, channels=None))
+    config = ml_collections.ConfigDict(
+        dict(
+            source=args.source,
+            name=args.name,
+            path=args.path,
+            tfds_data_dir=args.tfds_data_dir,
+            download=False,
+            channels=None,
+        )
+    )
     source = data.get_source(config, resolution=args.resolution)
-    iterator = data.make_train_iterator(source, global_batch=args.batch, batches_per_step=1,
-                                        seed=0, num_threads=args.threads)
+    iterator = data.make_train_iterator(
+        source, global_batch=args.batch, batches_per_step=1, seed=0, num_threads=args.threads
+    )
     next(iterator)  # Warm-up: threads start, first batches decode.
     start = time.perf_counter()
     for _ in range(args.steps):
         next(iterator)
     rate = args.steps * args.batch / (time.perf_counter() - start)
-    line = (f'{source.name} {source.image_shape} batch={args.batch} threads={args.threads}: '
-            f'{rate:.0f} img/s')
+    line = (
+        f'{source.name} {source.image_shape} batch={args.batch} threads={args.threads}: '
+        f'{rate:.0f} img/s'
+    )
     if args.train_img_s:
-        line += f' ({rate / args.train_img_s:.1f}x the train step\'s {args.train_img_s:.0f} img/s)'
+        line += f" ({rate / args.train_img_s:.1f}x the train step's {args.train_img_s:.0f} img/s)"
     print(line)
 
 

@@ -90,14 +90,19 @@ def dcgan(channels, resolution, z_dim, width=64):
     features = width * 2 ** (n - 1)
     g = [Grid(z_dim, features, base, bias=False), *_bn_relu(features)]
     for _ in range(n - 1):
-        g += [nn.ConvTranspose2d(features, features // 2, 4, 2, 1, bias=False),
-              *_bn_relu(features // 2)]
+        g += [
+            nn.ConvTranspose2d(features, features // 2, 4, 2, 1, bias=False),
+            *_bn_relu(features // 2),
+        ]
         features //= 2
     g += [nn.ConvTranspose2d(features, channels, 4, 2, 1), nn.Tanh()]
     d = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
     for i in range(1, n):
-        d += [nn.Conv2d(width * 2 ** (i - 1), width * 2 ** i, 4, 2, 1, bias=False),
-              nn.BatchNorm2d(width * 2 ** i), nn.LeakyReLU(0.2)]
+        d += [
+            nn.Conv2d(width * 2 ** (i - 1), width * 2**i, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(width * 2**i),
+            nn.LeakyReLU(0.2),
+        ]
     d += [nn.Flatten(), *_logit(base * base * width * 2 ** (n - 1))]
     return nn.Sequential(*g), nn.Sequential(*d)
 
@@ -117,8 +122,10 @@ def sndcgan(channels, resolution, z_dim, width=64):
     g += [nn.Conv2d(features, channels, 3, 1, 1), nn.Tanh()]
     d, features = [], channels
     for multiple, kernel, stride in SNDCGAN_D_LAYERS:
-        d += [spectral_norm(nn.Conv2d(features, multiple * width, kernel, stride, 1)),
-              nn.LeakyReLU(0.1)]
+        d += [
+            spectral_norm(nn.Conv2d(features, multiple * width, kernel, stride, 1)),
+            nn.LeakyReLU(0.1),
+        ]
         features = multiple * width
     d += [nn.Flatten(), *_logit(size * size * features, sn=True)]
     return nn.Sequential(*g), nn.Sequential(*d)
@@ -191,11 +198,17 @@ def resnet(channels, resolution, z_dim, g_width=256, d_width=128):
     """
     if resolution != 32:
         raise ValueError(f'only the 32x32 ResNet plan is mirrored, not {resolution}')
-    g = nn.Sequential(Grid(z_dim, g_width, 4, bias=True),
-                      *(GBlock(g_width, g_width) for _ in range(3)),
-                      *_bn_relu(g_width), nn.Conv2d(g_width, channels, 3, 1, 1), nn.Tanh())
-    blocks = (DBlock(d_width if i else channels, d_width, downsample=i < 2, optimised=i == 0)
-              for i in range(4))
+    g = nn.Sequential(
+        Grid(z_dim, g_width, 4, bias=True),
+        *(GBlock(g_width, g_width) for _ in range(3)),
+        *_bn_relu(g_width),
+        nn.Conv2d(g_width, channels, 3, 1, 1),
+        nn.Tanh(),
+    )
+    blocks = (
+        DBlock(d_width if i else channels, d_width, downsample=i < 2, optimised=i == 0)
+        for i in range(4)
+    )
     d = nn.Sequential(*blocks, nn.ReLU(), SumPool(), *_logit(d_width, sn=True))
     return g, d
 

@@ -41,7 +41,7 @@ import numpy as np
 
 from benchmarks.timing import median_seconds
 from experiments import base
-from gan_jax import models, parallel, train
+from gan_jax import builder, models, parallel
 from gan_jax import step as step_lib
 from gan_jax.models import dcgan, resnet, sndcgan
 
@@ -50,10 +50,21 @@ PRESETS = {
     'dcgan32': (32, dict(name='dcgan', z_dim=100, g_width=64, d_width=64)),
     'dcgan64': (64, dict(name='dcgan', z_dim=100, g_width=64, d_width=64)),
     # experiments/sngan.py:cifar10_cnn and :cifar10_resnet.
-    'sndcgan32': (32, dict(name='sndcgan', z_dim=128, g_width=64, d_width=64,
-                           d_spectral_norm=True)),
-    'resnet32': (32, dict(name='resnet', z_dim=128, g_width=256, d_width=128,
-                          d_spectral_norm=True, d_pooling='sum')),
+    'sndcgan32': (
+        32,
+        dict(name='sndcgan', z_dim=128, g_width=64, d_width=64, d_spectral_norm=True),
+    ),
+    'resnet32': (
+        32,
+        dict(
+            name='resnet',
+            z_dim=128,
+            g_width=256,
+            d_width=128,
+            d_spectral_norm=True,
+            d_pooling='sum',
+        ),
+    ),
 }
 CHANNELS = 3
 
@@ -64,7 +75,7 @@ def matmul_ceiling_gflops(dtype):
     a = jax.random.normal(jax.random.key(0), (n, n), dtype)
     f = jax.jit(lambda a: a @ a)
     jax.block_until_ready(f(a))
-    return 2 * n ** 3 / median_seconds(lambda: jax.block_until_ready(f(a)), 5, warmup=0) / 1e9
+    return 2 * n**3 / median_seconds(lambda: jax.block_until_ready(f(a)), 5, warmup=0) / 1e9
 
 
 def gan_jax_step(preset, batch, compute_dtype):
@@ -75,14 +86,16 @@ def gan_jax_step(preset, batch, compute_dtype):
     config.data.update(dict(source='digits', channels=CHANNELS, resolution=resolution))
     config.train.batch_size = batch
     config.train.compute_dtype = compute_dtype
-    setup = train.build(config)
+    setup = builder.build(config)
     mesh = parallel.make_mesh()
     state = jax.jit(setup.init_state, out_shardings=parallel.replicated(mesh))()
     update = step_lib.compile_update(setup.make_update(config), mesh)
     images = np.random.default_rng(0).integers(
-        0, 256, (1, batch, resolution, resolution, CHANNELS), np.uint8)
-    batch_array = jax.device_put({'image': images, 'label': np.zeros((1, batch), np.int32)},
-                                 parallel.batch_sharding(mesh))
+        0, 256, (1, batch, resolution, resolution, CHANNELS), np.uint8
+    )
+    batch_array = jax.device_put(
+        {'image': images, 'label': np.zeros((1, batch), np.int32)}, parallel.batch_sharding(mesh)
+    )
     start = time.perf_counter()
     compiled = update.lower(state, batch_array).compile()
     compile_s = time.perf_counter() - start
@@ -101,13 +114,16 @@ def gan_jax_step(preset, batch, compute_dtype):
 
 def torch_step(preset, batch, compile_models):
     import torch
+
     from benchmarks import torch_reference
+
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     torch.backends.cudnn.benchmark = True  # What a PyTorch user sets for fixed shapes.
     step, g, d = torch_reference.make_step(preset, batch, compile_models, device)
     resolution = PRESETS[preset][0]
-    real = torch.randint(0, 256, (batch, CHANNELS, resolution, resolution),
-                         dtype=torch.uint8, device=device)
+    real = torch.randint(
+        0, 256, (batch, CHANNELS, resolution, resolution), dtype=torch.uint8, device=device
+    )
 
     def run(steps):
         for _ in range(steps):
@@ -142,7 +158,8 @@ def benchmark(preset, batch, args, ceiling):
         if args.torch_compile:
             try:
                 runners['torch_compile'], warmups['torch_compile'], _ = torch_step(
-                    preset, batch, True)
+                    preset, batch, True
+                )
             except Exception as error:  # Report, keep the other numbers.
                 print(f'torch.compile failed for {preset}: {type(error).__name__}: {error}')
     times = {name: [] for name in runners}
@@ -152,28 +169,50 @@ def benchmark(preset, batch, args, ceiling):
     ms = {name: 1e3 * statistics.median(t) for name, t in times.items()}
     img_s = {name: batch / (m / 1e3) for name, m in ms.items()}
     achieved = flops / (ms['gan_jax'] / 1e3) / 1e9
-    share = ('n/a' if jax.default_backend() == 'gpu'
-             else f'{100 * achieved / ceiling:.0f}% of {ceiling:.0f} GFLOP/s')
-    print(f'{preset} batch {batch}: params G+D {jax_params:,}; gan_jax compile '
-          f'{compile_s:.1f} s, {ms["gan_jax"]:.2f} ms/step, {flops / 1e9:.2f} GFLOP/step (XLA), '
-          f'{achieved:.1f} GFLOP/s = {share} (ceiling); {_peak_memory()}')
+    share = (
+        'n/a'
+        if jax.default_backend() == 'gpu'
+        else f'{100 * achieved / ceiling:.0f}% of {ceiling:.0f} GFLOP/s'
+    )
+    print(
+        f'{preset} batch {batch}: params G+D {jax_params:,}; gan_jax compile '
+        f'{compile_s:.1f} s, {ms["gan_jax"]:.2f} ms/step, {flops / 1e9:.2f} GFLOP/step (XLA), '
+        f'{achieved:.1f} GFLOP/s = {share} (ceiling); {_peak_memory()}'
+    )
     for name in runners:
         if name != 'gan_jax':
             print(f'  {name}: {ms[name]:.2f} ms/step (first two steps {warmups[name]:.1f} s)')
     line = f'{preset} batch={batch} gan_jax={img_s["gan_jax"]:.1f} img/s'
     if 'torch_eager' in img_s:
-        line += (f' torch_eager={img_s["torch_eager"]:.1f} img/s '
-                 f'ratio={img_s["gan_jax"] / img_s["torch_eager"]:.2f}x')
+        line += (
+            f' torch_eager={img_s["torch_eager"]:.1f} img/s '
+            f'ratio={img_s["gan_jax"] / img_s["torch_eager"]:.2f}x'
+        )
     if 'torch_compile' in img_s:
-        line += (f' torch_compile={img_s["torch_compile"]:.1f} img/s '
-                 f'ratio_compile={img_s["gan_jax"] / img_s["torch_compile"]:.2f}x')
+        line += (
+            f' torch_compile={img_s["torch_compile"]:.1f} img/s '
+            f'ratio_compile={img_s["gan_jax"] / img_s["torch_compile"]:.2f}x'
+        )
     print(line, flush=True)
     if args.markdown:
-        torch_cells = [f'{img_s[name]:.1f} ({img_s["gan_jax"] / img_s[name]:.2f}x)'
-                       if name in img_s else '-' for name in ('torch_eager', 'torch_compile')]
-        line = ' | '.join(['', jax.devices()[0].device_kind, preset, str(batch),
-                           args.compute_dtype, f'{img_s["gan_jax"]:.1f}', *torch_cells, share,
-                           f'{compile_s:.1f} s', '']).strip()
+        torch_cells = [
+            f'{img_s[name]:.1f} ({img_s["gan_jax"] / img_s[name]:.2f}x)' if name in img_s else '-'
+            for name in ('torch_eager', 'torch_compile')
+        ]
+        line = ' | '.join(
+            [
+                '',
+                jax.devices()[0].device_kind,
+                preset,
+                str(batch),
+                args.compute_dtype,
+                f'{img_s["gan_jax"]:.1f}',
+                *torch_cells,
+                share,
+                f'{compile_s:.1f} s',
+                '',
+            ]
+        ).strip()
     return line
 
 
@@ -186,43 +225,64 @@ def _names(text, accepted=None):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument('--presets', default='dcgan32', help=f'comma-separated: {sorted(PRESETS)}')
     parser.add_argument('--batches', default='64', help='comma-separated global batch sizes')
     parser.add_argument('--steps', type=int, default=10)
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--torch_compile', action='store_true')
     parser.add_argument('--no_torch', action='store_true')
-    parser.add_argument('--compute_dtype', default='float32',
-                        choices=sorted(step_lib.COMPUTE_DTYPES))
+    parser.add_argument(
+        '--compute_dtype', default='float32', choices=sorted(step_lib.COMPUTE_DTYPES)
+    )
     parser.add_argument('--flax_conv_transpose', action='store_true')
     parser.add_argument('--flax_conv', action='store_true')
     parser.add_argument('--xla_default_convolutions', action='store_true')
     parser.add_argument('--markdown', action='store_true')
     args = parser.parse_args()
     if args.flax_conv_transpose:
-        dcgan._Up = functools.partial(nn.ConvTranspose, kernel_size=(4, 4), strides=(2, 2),
-                                      padding='SAME', kernel_init=dcgan.dcgan_normal)
+        dcgan._Up = functools.partial(
+            nn.ConvTranspose,
+            kernel_size=(4, 4),
+            strides=(2, 2),
+            padding='SAME',
+            kernel_init=dcgan.dcgan_normal,
+        )
         sndcgan.PhaseConvTranspose = functools.partial(nn.ConvTranspose, padding='SAME')
     if args.xla_default_convolutions:
         parallel.CPU_COMPILER_OPTIONS = {}
     if args.flax_conv:
-        dcgan._Down = functools.partial(nn.Conv, kernel_size=(4, 4), strides=(2, 2),
-                                        padding='SAME', kernel_init=dcgan.dcgan_normal)
+        dcgan._Down = functools.partial(
+            nn.Conv,
+            kernel_size=(4, 4),
+            strides=(2, 2),
+            padding='SAME',
+            kernel_init=dcgan.dcgan_normal,
+        )
         sndcgan.Conv = resnet.Conv = nn.Conv
 
     dtype = step_lib.compute_dtype(args.compute_dtype)
     ceiling = matmul_ceiling_gflops(dtype)
-    print(f'device: {jax.devices()[0].device_kind}, {jax.device_count()} device(s), '
-          f'jax {jax.__version__}, compute dtype {args.compute_dtype}; ceiling '
-          f'({jnp.dtype(dtype).name} matmul): {ceiling:.1f} GFLOP/s')
-    lines = [benchmark(preset, int(batch), args, ceiling)
-             for preset in _names(args.presets, PRESETS) for batch in _names(args.batches)]
+    print(
+        f'device: {jax.devices()[0].device_kind}, {jax.device_count()} device(s), '
+        f'jax {jax.__version__}, compute dtype {args.compute_dtype}; ceiling '
+        f'({jnp.dtype(dtype).name} matmul): {ceiling:.1f} GFLOP/s'
+    )
+    lines = [
+        benchmark(preset, int(batch), args, ceiling)
+        for preset in _names(args.presets, PRESETS)
+        for batch in _names(args.batches)
+    ]
     if args.markdown:
-        lines = ['| device | preset | batch | compute | gan_jax img/s | torch eager img/s '
-                 '(gan_jax ratio) | torch.compile img/s (ratio) | gan_jax % of ceiling '
-                 '(XLA FLOPs) | gan_jax compile |', '|---' * 9 + '|', *lines]
+        lines = [
+            '| device | preset | batch | compute | gan_jax img/s | torch eager img/s '
+            '(gan_jax ratio) | torch.compile img/s (ratio) | gan_jax % of ceiling '
+            '(XLA FLOPs) | gan_jax compile |',
+            '|---' * 9 + '|',
+            *lines,
+        ]
     print('\n'.join(['summary:', *lines]))
 
 

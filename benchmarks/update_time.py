@@ -21,7 +21,7 @@ import numpy as np
 
 from benchmarks.timing import median_seconds
 from experiments import common
-from gan_jax import parallel, train
+from gan_jax import builder, parallel
 from gan_jax import step as step_lib
 
 
@@ -37,16 +37,21 @@ def main():
     common.offline_data(config)
     config.train.batch_size = args.batch or config.train.batch_size
     config.train.n_dis = args.n_dis or config.train.n_dis
-    setup = train.build(config)
+    setup = builder.build(config)
     mesh = parallel.make_mesh()
     state = jax.jit(setup.init_state, out_shardings=parallel.replicated(mesh))()
     update = step_lib.compile_update(setup.make_update(config), mesh)
     n_dis, batch_size = config.train.n_dis, config.train.batch_size
     shape = setup.source.image_shape
     batch = jax.device_put(
-        {'image': np.zeros((n_dis, batch_size, *shape), np.uint8 if len(shape) == 3 else np.float32),
-         'label': np.zeros((n_dis, batch_size), np.int32)},
-        parallel.batch_sharding(mesh))
+        {
+            'image': np.zeros(
+                (n_dis, batch_size, *shape), np.uint8 if len(shape) == 3 else np.float32
+            ),
+            'label': np.zeros((n_dis, batch_size), np.int32),
+        },
+        parallel.batch_sharding(mesh),
+    )
     start = time.perf_counter()
     compiled = update.lower(state, batch).compile()
     compile_s = time.perf_counter() - start
@@ -57,8 +62,10 @@ def main():
         jax.block_until_ready(metrics)
 
     seconds = median_seconds(one_update, args.repeats, warmup=2)
-    print(f'{args.config} batch {batch_size} n_dis {n_dis} on {jax.devices()[0].device_kind}: '
-          f'compile {compile_s:.1f} s, {seconds * 1e3:.0f} ms per update')
+    print(
+        f'{args.config} batch {batch_size} n_dis {n_dis} on {jax.devices()[0].device_kind}: '
+        f'compile {compile_s:.1f} s, {seconds * 1e3:.0f} ms per update'
+    )
 
 
 if __name__ == '__main__':

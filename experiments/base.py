@@ -2,7 +2,16 @@
 
 Every key a run can take is declared here with a typed default (``placeholder(T)``
 for "no value"), and the config is locked by ``launch.py``: an unknown or
-misspelled ``--config.*`` key fails before anything is compiled.
+misspelled ``--config.*`` key fails before anything is compiled (a renamed key
+names its new name, see ``gan_jax.config.RENAMED_KEYS``).
+
+Naming scheme:
+  - ``<section>.name`` selects an implementation by its name in a registry
+    (``model.name``, ``optim.name``, ``augment.name``, ``ema.name``).
+  - ``*_weight`` is a loss term's weight; 0 switches the term off.
+  - A "step" is one generator update (``train.steps`` counts them); a count of
+    discriminator updates says ``d_step``: ``*_every_steps`` / ``*_start_step``
+    in G steps, ``*_every_d_steps`` / ``*_start_d_step`` in D steps.
 """
 
 import ml_collections
@@ -26,6 +35,9 @@ def get_config(arg=None):
     c.train.pack = 1  # PacGAN: samples per D input (Lin et al. 2018); 1 = no packing.
     # Unrolled GAN: D updates G looks ahead through (Metz et al. 2017); 0 = none.
     c.train.unroll_steps = 0
+    # D and G both step from the parameters before the update, as one simultaneous
+    # gradient step (PacGAN's 2-D and the Unrolled GAN demo code); needs n_dis 1.
+    c.train.simultaneous = False
     # What G and D compute in during training: 'float32', or 'bfloat16' (mixed
     # precision: parameters, optimiser state and losses stay float32).
     c.train.compute_dtype = 'float32'
@@ -47,9 +59,14 @@ def get_config(arg=None):
     # shared class embedding of that size (ImageNet: 128) ...
     c.model.shared_embedding_dim = config_dict.placeholder(int)
     c.model.hierarchical_latent = False  # ... z split over G's blocks (needs the above) ...
-    c.model.attention_resolution = config_dict.placeholder(int)  # ... self-attention here ...
-    c.model.weight_init = 'ortho'  # ... 'ortho' (ImageNet) or 'N02' (CIFAR).
-    # mlp: hidden layers of G and of D (PacGAN's 2-D runs: 4 and 3; Unrolled GAN's: 2 and 2).
+    c.model.attention_resolution = config_dict.placeholder(int)  # ... self-attention here.
+    # Kernel initialiser, 'ortho' or 'N02' (N(0, 0.02)); None: the family's own
+    # (biggan: 'ortho', BigGAN's ImageNet runs; mlp: Flax's LeCun normal).
+    c.model.weight_init = config_dict.placeholder(str)
+    # mlp: hidden layers of G and of D (PacGAN's 2-D runs: 4 and 3; Unrolled GAN's: 2 and 2),
+    # G's BatchNorm per packing slot and D's maxout units (PacGAN's 2-D runs: True and 5).
+    c.model.g_batch_norm = False
+    c.model.d_maxout_pieces = 1  # 1: ReLU units.
     c.model.g_depth = 3
     c.model.d_depth = 3
 
@@ -60,7 +77,7 @@ def get_config(arg=None):
     c.optim.b1 = 0.5  # Adam's betas.
     c.optim.b2 = 0.999
     c.optim.lr_schedule = 'constant'  # A name in gan_jax.schedules.LR_SCHEDULES.
-    c.optim.decay_start = 0  # 'linear_decay': G step where the decay to 0 begins.
+    c.optim.decay_start_step = 0  # 'linear_decay': G step where the decay to 0 begins.
 
     # Regularisers (gan_jax/objective.py); a weight of 0 switches one off.
     c.reg = ml_collections.ConfigDict()
@@ -68,32 +85,32 @@ def get_config(arg=None):
     # one_sided_gp, dragan, r1, r2) or None; for r1/r2 the weight is gamma.
     c.reg.penalty = config_dict.placeholder(str)
     c.reg.penalty_weight = 10.0
-    c.reg.penalty_every = 1  # Lazy regularisation: every k D steps, scaled by k.
+    c.reg.penalty_every_d_steps = 1  # Lazy regularisation: every k D steps, scaled by k.
     c.reg.weight_clip = config_dict.placeholder(float)  # WGAN: clip D's params to [-c, c].
     c.reg.ortho_weight = 0.0  # BigGAN's orthogonal regularisation of G's kernels.
     c.reg.acgan_weight = 1.0  # ACGAN class loss (used with model.conditioning='acgan').
-    c.reg.bcr_real = 0.0  # bCR (Zhao et al. 2021) on reals ...
-    c.reg.bcr_fake = 0.0  # ... and on fakes.
+    c.reg.bcr_real_weight = 0.0  # bCR (Zhao et al. 2021) on reals ...
+    c.reg.bcr_fake_weight = 0.0  # ... and on fakes.
     c.reg.cr_policy = 'flip,translation'  # bCR's transformation (DiffAugment op names).
-    c.reg.zcr_dis = 0.0  # zCR (Zhao et al. 2021), D side ...
-    c.reg.zcr_gen = 0.0  # ... and G side.
+    c.reg.zcr_d_weight = 0.0  # zCR (Zhao et al. 2021), D side ...
+    c.reg.zcr_g_weight = 0.0  # ... and G side.
     c.reg.zcr_sigma = 0.03  # zCR's latent noise std.
     c.reg.lecam_weight = 0.0  # LeCam (Tseng et al. 2021).
     c.reg.lecam_decay = 0.99  # Its EMA of D's mean outputs ...
-    c.reg.lecam_start_step = 1000  # ... which copies the batch means before this D step.
+    c.reg.lecam_start_d_step = 1000  # ... which copies the batch means before this D step.
 
     # Differentiable augmentation of every D input (gan_jax/augment.py).
     c.augment = ml_collections.ConfigDict()
-    c.augment.kind = config_dict.placeholder(str)  # None | 'diffaugment' | 'ada'
+    c.augment.name = config_dict.placeholder(str)  # None | 'diffaugment' | 'ada'
     c.augment.policy = 'color,translation,cutout'  # DiffAugment's ops, in order.
     c.augment.ada_target = 0.6  # ADA: target of E[sign(D(real))] ...
-    c.augment.ada_interval = 4  # ... checked every this many D steps ...
+    c.augment.ada_every_d_steps = 4  # ... checked every this many D steps ...
     c.augment.ada_speed_kimg = 500.0  # ... p moving 0 -> 1 over this many kimg at most.
     c.augment.ada_p_init = 0.0
 
     # Exponential moving average of G's params (evaluated and sampled when set).
     c.ema = ml_collections.ConfigDict()
-    c.ema.kind = config_dict.placeholder(str)  # None | 'decay' | 'half_life'
+    c.ema.name = config_dict.placeholder(str)  # None | 'decay' | 'half_life'
     c.ema.decay = 0.9999  # 'decay' ...
     c.ema.start_step = 0  # ... copying G before this step (BigGAN) ...
     c.ema.warmup = False  # ... with min(decay, (1 + t) / (10 + t)).
@@ -102,7 +119,7 @@ def get_config(arg=None):
 
     c.data = ml_collections.ConfigDict()
     c.data.source = 'digits'  # digits | tfds | folder | npz | ring | grid | stacked_mnist
-    c.data.name = config_dict.placeholder(str)  # TFDS dataset name.
+    c.data.tfds_name = config_dict.placeholder(str)  # TFDS dataset name.
     c.data.path = config_dict.placeholder(str)  # Folder of images or .npz file.
     c.data.tfds_data_dir = config_dict.placeholder(str)  # None: TFDS default.
     c.data.download = True  # Let TFDS download a dataset it has not prepared.
@@ -112,7 +129,7 @@ def get_config(arg=None):
 
     c.log = ml_collections.ConfigDict()
     c.log.every_steps = 50  # Scalars to metrics.jsonl, TensorBoard, progress bar.
-    c.log.sample_every = 500  # Sample grid from a fixed latent batch.
+    c.log.sample_every_steps = 500  # Sample grid from a fixed latent batch.
     c.log.num_samples = 64
 
     c.eval = ml_collections.ConfigDict()

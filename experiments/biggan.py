@@ -52,7 +52,7 @@ def _biggan(c, tfds_name, resolution, width, steps):
     c.model.g_width = c.model.d_width = width
     c.train.loss = 'hinge'
     c.optim.b1, c.optim.b2 = 0.0, 0.999
-    c.ema.kind = 'decay'
+    c.ema.name = 'decay'
     c.ema.decay = 0.9999
     common.tfds_images(c, tfds_name, resolution)
     common.long_run(c, steps)

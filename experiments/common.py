@@ -19,13 +19,17 @@ def select(paper, arg, variants):
     """
     names = list(variants)
     if arg is None:
-        raise ValueError(f'experiments/{paper}.py needs a variant: experiments/{paper}.py:'
-                         f'<variant> with <variant> one of {names + [SMOKE]}.')
+        raise ValueError(
+            f'experiments/{paper}.py needs a variant: experiments/{paper}.py:'
+            f'<variant> with <variant> one of {names + [SMOKE]}.'
+        )
     if arg == SMOKE:
         return smoke(select(paper, names[0], variants))
     if arg not in variants:
-        raise ValueError(f'Unknown {paper} variant {arg!r}; expected one of '
-                         f'{names + [SMOKE]} (experiments/{paper}.py:<variant>).')
+        raise ValueError(
+            f'Unknown {paper} variant {arg!r}; expected one of '
+            f'{names + [SMOKE]} (experiments/{paper}.py:<variant>).'
+        )
     c = base.get_config()
     variants[arg](c)
     return c
@@ -34,7 +38,7 @@ def select(paper, arg, variants):
 def tfds_images(c, name, resolution):
     """A TFDS image dataset (downloaded on first use) at ``resolution`` x ``resolution``."""
     c.data.source = 'tfds'
-    c.data.name = name
+    c.data.tfds_name = name
     c.data.resolution = resolution
 
 
@@ -57,7 +61,7 @@ def resnet_cifar_training(c):
 def long_run(c, steps):
     """``steps`` generator updates, with samples and checkpoints spaced for a long run."""
     c.train.steps = steps
-    c.log.sample_every = 1000
+    c.log.sample_every_steps = 1000
     c.checkpoint.every_steps = 5000
 
 
@@ -91,7 +95,7 @@ def offline_data(c):
     """
     if c.data.source in _ONLINE_SOURCES:
         c.data.source = 'digits'
-        c.data.name = None
+        c.data.tfds_name = None
         c.data.path = None
         c.data.channels = 3
 
@@ -110,7 +114,7 @@ def smoke(c):
     c.model.g_width = c.model.d_width = 16 if c.model.name == 'mlp' else 8
     c.train.steps = 3
     c.log.every_steps = 1
-    c.log.sample_every = 3
+    c.log.sample_every_steps = 3
     c.log.num_samples = 16
     c.checkpoint.every_steps = 3
     c.eval.every_steps = 0

@@ -6,13 +6,14 @@ BatchNorm on its input layer, N(0, 0.02) init, Adam lr 2e-4 beta1 0.5, batch 128
 non-saturating loss, one D step per G step.
 
 Variants (``experiments/dcgan.py:<variant>``):
-  (none)         scikit-learn's bundled 8x8 digits resized to 28x28; offline, a few
-                 minutes on a laptop CPU. A smoke test of the whole engine.
+  digits         (the default, no variant named) scikit-learn's bundled 8x8 digits
+                 resized to 28x28; offline, small enough for a laptop CPU.
   mnist          MNIST 28x28 through TFDS.
   fashion_mnist  Fashion-MNIST 28x28 through TFDS.
   cifar10        CIFAR-10 32x32 through TFDS.
   celeb_a        CelebA center-cropped to 64x64 through TFDS (the paper's faces
                  setup at its 64x64 resolution).
+  smoke          digits shrunk to three CPU steps.
 
 The paper reports no FID; these presets apply the paper's settings to these
 datasets and are not yet a reproduction of a published number. Evaluation:
@@ -20,47 +21,49 @@ FID-LeNet (gan_jax's own classifiers) for the digit and clothing sets, FID with
 the FID Inception network (converted weights required, see README) otherwise.
 """
 
-from experiments import base
+from experiments import common
 
-# variant: (TFDS name, resolution, generator updates, feature extractor).
+DEFAULT = 'digits'
+
+
+def _digits(c):
+    """Small enough to train on a CPU, offline."""
+    c.data.source = 'digits'
+    c.data.resolution = 28
+    c.model.g_width = c.model.d_width = 32
+    c.train.batch_size = 64
+    c.train.steps = 2000
+    # FID-LeNet-MNIST (gan_jax's MNIST classifier; digits are MNIST-like) of
+    # 2,000 samples against all 1,797 digits, every 500 steps.
+    c.eval.every_steps = 500
+    c.eval.extractor = 'lenet_mnist'
+    c.eval.num_samples = 2000
+    c.eval.best_metric = 'FID'
+
+
+def _tfds(name, resolution, steps, extractor):
+    def variant(c):
+        c.train.batch_size = 128
+        c.train.steps = steps
+        common.tfds_images(c, name, resolution)
+        c.log.sample_every_steps = 1000
+        c.checkpoint.every_steps = 2000
+        # 10k generated images against the whole train split, as StudioGAN and mimicry.
+        c.eval.every_steps = 5000
+        c.eval.extractor = extractor
+        c.eval.best_metric = 'FID'
+
+    return variant
+
+
 VARIANTS = {
-    'mnist': ('mnist', 28, 10_000, 'lenet_mnist'),
-    'fashion_mnist': ('fashion_mnist', 28, 10_000, 'lenet_fashion_mnist'),
-    'cifar10': ('cifar10', 32, 50_000, 'inception'),
-    'celeb_a': ('celeb_a', 64, 50_000, 'inception'),
+    DEFAULT: _digits,
+    'mnist': _tfds('mnist', 28, 10_000, 'lenet_mnist'),
+    'fashion_mnist': _tfds('fashion_mnist', 28, 10_000, 'lenet_fashion_mnist'),
+    'cifar10': _tfds('cifar10', 32, 50_000, 'inception'),
+    'celeb_a': _tfds('celeb_a', 64, 50_000, 'inception'),
 }
 
 
 def get_config(arg=None):
-    c = base.get_config()
-    if not arg:
-        # Small enough to train in minutes on two CPU cores.
-        c.data.source = 'digits'
-        c.data.resolution = 28
-        c.model.g_width = 32
-        c.model.d_width = 32
-        c.train.batch_size = 64
-        c.train.steps = 2000
-        # FID-LeNet-MNIST (gan_jax's MNIST classifier; digits are MNIST-like) of
-        # 2,000 samples against all 1,797 digits, every 500 steps.
-        c.eval.every_steps = 500
-        c.eval.extractor = 'lenet_mnist'
-        c.eval.num_samples = 2000
-        c.eval.best_metric = 'FID'
-        return c
-    if arg not in VARIANTS:
-        raise ValueError(f'Unknown dcgan variant {arg!r}; expected one of '
-                         f'{sorted(VARIANTS)} or none.')
-    name, resolution, steps, extractor = VARIANTS[arg]
-    c.train.batch_size = 128
-    c.train.steps = steps
-    c.data.source = 'tfds'
-    c.data.name = name
-    c.data.resolution = resolution
-    c.log.sample_every = 1000
-    c.checkpoint.every_steps = 2000
-    # 10k generated images against the whole train split, as StudioGAN and mimicry.
-    c.eval.every_steps = 5000
-    c.eval.extractor = extractor
-    c.eval.best_metric = 'FID'
-    return c
+    return common.select('dcgan', arg or DEFAULT, VARIANTS)

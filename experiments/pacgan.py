@@ -7,15 +7,25 @@ batch_size / m. Loss: the non-saturating GAN loss. Settings from the authors'
 code (fjxmlzn/PacGAN).
 
 Variants (``experiments/pacgan.py:<variant>``):
-  ring, grid   The 2-D mixtures (synthetic_data_experiments/2DRing_GAN&PacGAN and
-               2DGrid_GAN&PacGAN, config.py and pacgan_task.py): z of 2, G 4
-               hidden layers of 400 units, D 3 hidden layers of 200, Adam lr 1e-4
-               with betas (0.8, 0.999), 100 packed D inputs per batch, 400 epochs
-               of 100k points = 400k steps; modes counted on 2,500 samples within
-               3 std of a mode. Published (Table 1, PacGAN2, 10 runs): ring 7.9
-               +- 0.1 modes of 8, 95.6 +- 2.0% high-quality samples, reverse KL
-               0.07 +- 0.03; grid 23.8 +- 0.7 modes of 25, 91.3 +- 0.8%, reverse KL
-               0.13 +- 0.04.
+  ring, grid   The 2-D mixtures, as the authors' Blocks code has them
+               (synthetic_data_experiments/2DRing_GAN&PacGAN and 2DGrid_GAN&PacGAN,
+               config.py and pacgan_task.py; the ring's and grid's task files are
+               identical): z ~ N(0, I) of 2; G 4 hidden layers of 400 units, each
+               Dense without bias -> BatchNorm (per packing slot, epsilon 1e-4,
+               running mean and stdev with momentum 0.95) -> ReLU, then Dense(2)
+               with bias; D 3 layers of 200 maxout units of 5 pieces, then
+               Dense(1); kernels N(0, 0.02), biases 0; non-saturating loss; one D
+               and one G step per iteration from the same parameters
+               (train.simultaneous, ALI's algorithm); Adam lr 1e-4, betas (0.8,
+               0.999), eps 1e-8; 100 packed D inputs per batch (100 m samples);
+               400 epochs of 1,000 iterations = 400k steps; 2,500 samples from
+               fixed latents, BatchNorm in inference mode, a mode captured by one
+               sample within 3 std, evaluated every 5,000 steps (the authors: every
+               epoch). G 484,802 and D 2000 m + 403,201 parameters. Published
+               (Table 1, 10 runs, mean +- standard error), PacGAN2: ring 7.9 +- 0.1
+               modes of 8, 95.6 +- 2.0% high-quality samples, reverse KL 0.07 +-
+               0.03; grid 23.8 +- 0.7 modes of 25, 91.3 +- 0.8%, reverse KL 0.13 +-
+               0.04 (GAN, PacGAN3 and PacGAN4 in reproduce.py's table).
   stacked_mnist
                Stacked MNIST at 28x28 in the VEEGAN setting (stacked_MNIST_experiments/
                VEEGAN_experiment, config.py and model.py): DCGAN of width 64, z of
@@ -29,12 +39,14 @@ Variants (``experiments/pacgan.py:<variant>``):
                runs): 484.5 +- 32.99 modes, KL 2.61 +- 0.22, from 25,600 samples.
   smoke        ring shrunk to three CPU steps.
 
-Not matched: the 2-D G's BatchNorm and D's maxout units (5 pieces), and their
-N(0, 0.02) init (gan_jax's MLP: ReLU, Flax's init, no BatchNorm); the VEEGAN
-run's two G updates per D update, uniform z and 4-layer 5x5-kernel networks
-(gan_jax's 28x28 DCGAN has 2 layers of 4x4 kernels in each network); PacGAN
-redraws each packed slot from the data with replacement, here a packed input
-is m consecutive examples of the shuffled set.
+Not matched in the 2-D runs: the authors pack m points resampled with
+replacement from the 100k-point set once per slot (a fixed set of 100k packed
+rows, reshuffled every epoch); here a packed input is m consecutive examples of
+the 100k points reshuffled every epoch. Their reverse KL is not in their code;
+gan_jax's is KL(p || uniform) of the high-quality samples' nearest modes.
+In the Stacked MNIST runs: the VEEGAN run's two G updates per D update, uniform
+z and 4-layer 5x5-kernel networks (gan_jax's 28x28 DCGAN has 2 layers of 4x4
+kernels in each network).
 """
 
 from experiments import common, unrolled_gan
@@ -42,20 +54,25 @@ from experiments import common, unrolled_gan
 PACK = 2
 
 
+def mixture_2d(c, source, pack):
+    """PacGAN's 2-D networks and training on ``source`` with ``pack`` samples per D input."""
+    c.data.source = source
+    c.model.name = 'mlp'
+    c.model.z_dim = 2
+    c.model.g_width, c.model.g_depth, c.model.g_batch_norm = 400, 4, True
+    c.model.d_width, c.model.d_depth, c.model.d_maxout_pieces = 200, 3, 5
+    c.model.weight_init = 'N02'
+    c.train.pack = pack
+    c.train.batch_size = 100 * pack
+    c.train.simultaneous = True
+    c.optim.g_lr = c.optim.d_lr = 1e-4
+    c.optim.b1, c.optim.b2 = 0.8, 0.999
+    common.long_run(c, 400_000)
+    common.mode_eval(c, num_samples=2500, every_steps=5000)
+
+
 def _mixture(source):
-    def variant(c):
-        c.data.source = source
-        c.model.name = 'mlp'
-        c.model.z_dim = 2
-        c.model.g_width, c.model.g_depth = 400, 4
-        c.model.d_width, c.model.d_depth = 200, 3
-        c.train.pack = PACK
-        c.train.batch_size = 100 * PACK
-        c.optim.g_lr = c.optim.d_lr = 1e-4
-        c.optim.b1, c.optim.b2 = 0.8, 0.999
-        common.long_run(c, 400_000)
-        common.mode_eval(c, num_samples=2500, every_steps=10_000)
-    return variant
+    return lambda c: mixture_2d(c, source, PACK)
 
 
 def _stacked_mnist(c):
@@ -77,9 +94,12 @@ def _stacked_mnist_d_quarter(c):
     c.train.batch_size *= PACK
 
 
-VARIANTS = {'ring': _mixture('ring'), 'grid': _mixture('grid'),
-            'stacked_mnist': _stacked_mnist,
-            'stacked_mnist_d_quarter': _stacked_mnist_d_quarter}
+VARIANTS = {
+    'ring': _mixture('ring'),
+    'grid': _mixture('grid'),
+    'stacked_mnist': _stacked_mnist,
+    'stacked_mnist_d_quarter': _stacked_mnist_d_quarter,
+}
 
 
 def get_config(arg=None):

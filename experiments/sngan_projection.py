@@ -27,21 +27,22 @@ intra-class FID is not implemented.
 from experiments import common, sngan
 
 
-def _conditional(c, tfds_name, resolution, g_width, d_width, steps, decay_start):
+def _conditional(c, tfds_name, resolution, g_width, d_width, steps, decay_start_step):
     sngan.resnet_recipe(c, resolution, g_width=g_width, d_width=d_width)
     c.model.conditioning = 'projection'
     common.tfds_images(c, tfds_name, resolution)
     common.long_run(c, steps)
-    c.optim.decay_start = decay_start
+    c.optim.decay_start_step = decay_start_step
 
 
 def _cifar10(c):
-    _conditional(c, 'cifar10', 32, g_width=256, d_width=128, steps=50_000, decay_start=0)
+    _conditional(c, 'cifar10', 32, g_width=256, d_width=128, steps=50_000, decay_start_step=0)
 
 
 def _imagenet128(c):
-    _conditional(c, 'imagenet2012', 128, g_width=64, d_width=64, steps=450_000,
-                 decay_start=400_000)
+    _conditional(
+        c, 'imagenet2012', 128, g_width=64, d_width=64, steps=450_000, decay_start_step=400_000
+    )
 
 
 VARIANTS = {'cifar10': _cifar10, 'imagenet128': _imagenet128}

@@ -44,7 +44,7 @@ def demo_ring(c):
     c.train.batch_size = 512
     c.optim.d_lr, c.optim.g_lr = 1e-4, 1e-3
     c.optim.b1 = 0.5
-    c.log.sample_every = 1000
+    c.log.sample_every_steps = 1000
     c.checkpoint.every_steps = 5000
     common.mode_eval(c, num_samples=2500, every_steps=5000)
 
@@ -74,11 +74,15 @@ def _stacked_mnist(d_width):
     def variant(c):
         replication_stacked_mnist(c, d_width)
         c.train.unroll_steps = 10
+
     return variant
 
 
-VARIANTS = {'ring': _ring, 'stacked_mnist_d_half': _stacked_mnist(8),
-            'stacked_mnist_d_quarter': _stacked_mnist(4)}
+VARIANTS = {
+    'ring': _ring,
+    'stacked_mnist_d_half': _stacked_mnist(8),
+    'stacked_mnist_d_quarter': _stacked_mnist(4),
+}
 
 
 def get_config(arg=None):

@@ -48,6 +48,7 @@ def _check_names(names, accepted, what):
 
 # --- DiffAugment -----------------------------------------------------------------
 
+
 def shift_brightness(images, delta):
     """Adds delta[b] to every pixel of image b."""
     return images + delta[:, None, None, None]
@@ -65,7 +66,6 @@ def scale_contrast(images, factor):
     return (images - mean) * factor[:, None, None, None] + mean
 
 
-@jax.jit
 def translate(images, shifts):
     """Moves image b's content down by shifts[b, 0] and right by shifts[b, 1] pixels.
 
@@ -73,20 +73,18 @@ def translate(images, shifts):
     gradient reaches every pixel that stays in the frame. (The reference reads
     in[i + dy, j + dx]; the draw is symmetric, so the distribution is the same.)
     """
+
     def one(image, shift):
         height, width = image.shape[:2]
         rows = jnp.arange(height) - shift[0]
         cols = jnp.arange(width) - shift[1]
-        inside = (((rows >= 0) & (rows < height))[:, None]
-                  & ((cols >= 0) & (cols < width))[None, :])
-        moved = image[jnp.clip(rows, 0, height - 1)[:, None],
-                      jnp.clip(cols, 0, width - 1)[None, :]]
+        inside = ((rows >= 0) & (rows < height))[:, None] & ((cols >= 0) & (cols < width))[None, :]
+        moved = image[jnp.clip(rows, 0, height - 1)[:, None], jnp.clip(cols, 0, width - 1)[None, :]]
         return jnp.where(inside[..., None], moved, 0.0)
 
     return jax.vmap(one)(images, shifts)
 
 
-@functools.partial(jax.jit, static_argnames='ratio')
 def cutout(images, centres, ratio=0.5):
     """Zeroes a (ratio H) x (ratio W) rectangle of image b around centres[b] = (row, col).
 
@@ -98,8 +96,9 @@ def cutout(images, centres, ratio=0.5):
     start = centres - size // 2
     rows = jnp.arange(height)[None, :] - start[:, :1]
     cols = jnp.arange(width)[None, :] - start[:, 1:]
-    cut = (((rows >= 0) & (rows < size[0]))[:, :, None]
-           & ((cols >= 0) & (cols < size[1]))[:, None, :])
+    cut = ((rows >= 0) & (rows < size[0]))[:, :, None] & ((cols >= 0) & (cols < size[1]))[
+        :, None, :
+    ]
     return images * (1.0 - cut[..., None].astype(images.dtype))
 
 
@@ -146,10 +145,10 @@ def _rand_flip(images, keys):
 
 
 DIFFAUGMENT_OPS = {
-    'color': jax.jit(_rand_color),
-    'translation': jax.jit(_rand_translation),
-    'cutout': jax.jit(_rand_cutout),
-    'flip': jax.jit(_rand_flip),
+    'color': _rand_color,
+    'translation': _rand_translation,
+    'cutout': _rand_cutout,
+    'flip': _rand_flip,
 }
 
 
@@ -164,7 +163,6 @@ def diffaugment(images, keys, policy):
     return _diffaugment(images, keys, tuple(policy))
 
 
-@functools.partial(jax.jit, static_argnames='policy')
 def _diffaugment(images, keys, policy):
     for position, name in enumerate(policy):
         images = DIFFAUGMENT_OPS[name](images, _fold(keys, position))
@@ -177,6 +175,7 @@ def _diffaugment(images, keys, policy):
 # point, in pixels, x right, y down, origin at the image centre) by right-multiplying
 # the inverse of each transform in the order they act, as the official code does.
 # Colour transforms are composed as one 4x4 matrix by left-multiplying.
+
 
 def _translate2d(tx, ty):
     return jnp.array([[1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, 0.0, 1.0]])
@@ -193,6 +192,7 @@ def _rotate2d(cos, sin):
 # Each builder maps one stage's draws, u (2 x U[0, 1)) and z (2 x N(0, 1)), to the
 # inverse of its transform, as the official code derives them from torch.rand/randn.
 
+
 def _xflip(u, z, size):
     del z, size
     return _scale2d(1.0 - 2.0 * jnp.floor(u[0] * 2.0), 1.0)  # Its own inverse.
@@ -202,8 +202,9 @@ def _rotate90(u, z, size):
     """Exact quarter turns: a pixel copy, like the flip."""
     del z, size
     turns = jnp.floor(u[0] * 4.0).astype(jnp.int32)
-    return _rotate2d(jnp.array([1.0, 0.0, -1.0, 0.0])[turns],
-                     jnp.array([0.0, 1.0, 0.0, -1.0])[turns])
+    return _rotate2d(
+        jnp.array([1.0, 0.0, -1.0, 0.0])[turns], jnp.array([0.0, 1.0, 0.0, -1.0])[turns]
+    )
 
 
 def _int_translation(u, z, size):
@@ -240,8 +241,9 @@ def _frac_translation(u, z, size):
 # The luma axis (1, 1, 1)/sqrt(3) of the official code, in homogeneous RGB.
 _LUMA = np.array([1.0, 1.0, 1.0, 0.0]) / np.sqrt(3.0)
 _LUMA_OUTER = np.outer(_LUMA, _LUMA).astype(np.float32)
-_LUMA_CROSS = (np.array([[0, -1, 1, 0], [1, 0, -1, 0], [-1, 1, 0, 0], [0, 0, 0, 0]])
-               / np.sqrt(3.0)).astype(np.float32)  # v x (.) for v the luma axis.
+_LUMA_CROSS = (
+    np.array([[0, -1, 1, 0], [1, 0, -1, 0], [-1, 1, 0, 0], [0, 0, 0, 0]]) / np.sqrt(3.0)
+).astype(np.float32)  # v x (.) for v the luma axis.
 _RGB_IDENTITY = np.diag([1.0, 1.0, 1.0, 0.0]).astype(np.float32)
 _HOMOGENEOUS = np.diag([0.0, 0.0, 0.0, 1.0]).astype(np.float32)
 
@@ -279,17 +281,41 @@ def _saturation(u, z):
 
 
 # The official order. Rotation appears twice, before and after anisotropic scaling.
-_GEOMETRIC = (('xflip', _xflip), ('rotate90', _rotate90), ('xint', _int_translation),
-              ('scale', _iso_scale), ('rotate', _rotation), ('aniso', _aniso_scale),
-              ('rotate', _rotation), ('xfrac', _frac_translation))
-_COLOR = (('brightness', _brightness), ('contrast', _contrast), ('lumaflip', _luma_flip),
-          ('hue', _hue_rotation), ('saturation', _saturation))
+_GEOMETRIC = (
+    ('xflip', _xflip),
+    ('rotate90', _rotate90),
+    ('xint', _int_translation),
+    ('scale', _iso_scale),
+    ('rotate', _rotation),
+    ('aniso', _aniso_scale),
+    ('rotate', _rotation),
+    ('xfrac', _frac_translation),
+)
+_COLOR = (
+    ('brightness', _brightness),
+    ('contrast', _contrast),
+    ('lumaflip', _luma_flip),
+    ('hue', _hue_rotation),
+    ('saturation', _saturation),
+)
 _STAGES = _GEOMETRIC + _COLOR
 _RGB_ONLY = ('hue', 'saturation')
 
 # Blit + geometric + colour.
-ADA_BGC = ('xflip', 'rotate90', 'xint', 'scale', 'rotate', 'aniso', 'xfrac',
-           'brightness', 'contrast', 'lumaflip', 'hue', 'saturation')
+ADA_BGC = (
+    'xflip',
+    'rotate90',
+    'xint',
+    'scale',
+    'rotate',
+    'aniso',
+    'xfrac',
+    'brightness',
+    'contrast',
+    'lumaflip',
+    'hue',
+    'saturation',
+)
 
 
 def _standard_normal(u):
@@ -327,7 +353,6 @@ def _draw_matrices(key, p, enabled, size):
     return g_inv, color
 
 
-@jax.jit
 def _batch_matrices(keys, p, enabled, size):
     """Traced p and enabled: one compilation per batch size, whatever the ops."""
     return jax.vmap(_draw_matrices, in_axes=(0, None, None, None))(keys, p, enabled, size)
@@ -347,8 +372,9 @@ def ada_matrices(keys, p, height, width, channels=3, ops=ADA_BGC):
     official code does.
     """
     _check_names(ops, ADA_BGC, 'ADA op')
-    enabled = np.array([name in ops and not (channels == 1 and name in _RGB_ONLY)
-                        for name, _ in _STAGES])
+    enabled = np.array(
+        [name in ops and not (channels == 1 and name in _RGB_ONLY) for name, _ in _STAGES]
+    )
     size = np.array([width, height], np.float32)
     return _batch_matrices(keys, jnp.asarray(p, jnp.float32), enabled, size)
 
@@ -362,7 +388,6 @@ def _reflect(index, size):
     return jnp.where(index < size, index, period - index)
 
 
-@jax.jit
 def resample(images, g_inv):
     """Bilinear resampling of images [B, H, W, C] through inverse maps g_inv [B, 3, 3].
 
@@ -371,6 +396,7 @@ def resample(images, g_inv):
     official code mirrors at most one image size out and samples zeros beyond, which
     only the far corners of strongly shrunk or rotated images reach.
     """
+
     def one(image, g):
         height, width = image.shape[:2]
         cy, cx = (height - 1) / 2, (width - 1) / 2
@@ -392,7 +418,6 @@ def resample(images, g_inv):
     return jax.vmap(one)(images, g_inv)
 
 
-@jax.jit
 def apply_color_matrix(images, color):
     """Applies colour matrices color [B, 4, 4] (homogeneous RGB) to images [B, H, W, C].
 
@@ -401,8 +426,9 @@ def apply_color_matrix(images, color):
     """
     channels = images.shape[-1]
     if channels == 3:
-        linear = jnp.einsum('bij,bhwj->bhwi', color[:, :3, :3], images,
-                            precision=jax.lax.Precision.HIGHEST)
+        linear = jnp.einsum(
+            'bij,bhwj->bhwi', color[:, :3, :3], images, precision=jax.lax.Precision.HIGHEST
+        )
         return linear + color[:, None, None, :3, 3]
     if channels == 1:
         gain = jnp.sum(color[:, :3, :3], axis=(1, 2)) / 3.0

@@ -1,15 +1,15 @@
-"""Checkpoints: the train state and the input pipeline's position, saved together.
+"""Checkpoints of the train state.
 
 An Orbax ``CheckpointManager`` with asynchronous saves (the device-to-host copy
 happens before ``save`` returns, so donating the state to the next step is safe)
 keeps the last N. Every process takes part in saving and restoring; Orbax writes
-the shared files from the primary process, and Grain one position file per process.
+the shared files from the primary process. The input pipeline's position is not
+saved: it is a function of the step (data/pipeline.py).
 """
 
 import json
 import os
 
-import grain
 import jax
 import orbax.checkpoint as ocp
 
@@ -21,14 +21,13 @@ class CheckpointError(RuntimeError):
 
 
 class Checkpointer:
-
     def __init__(self, directory, *, keep):
         self.directory = directory
         self._manager = ocp.CheckpointManager(
             directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
-            item_handlers={'state': ocp.StandardCheckpointHandler(),
-                           'data': grain.checkpoint.CheckpointHandler()})
+            item_handlers={'state': ocp.StandardCheckpointHandler()},
+        )
 
     def latest_step(self):
         return self._manager.latest_step()
@@ -36,31 +35,29 @@ class Checkpointer:
     def all_steps(self):
         return sorted(self._manager.all_steps())
 
-    def save(self, step, state, data_iterator=None):
-        """Starts an asynchronous save of ``state`` and the iterator's position."""
-        items = {'state': ocp.args.StandardSave(state)}
-        if data_iterator is not None:
-            items['data'] = grain.checkpoint.CheckpointSave(data_iterator)
-        self._manager.save(int(step), args=ocp.args.Composite(**items), force=True)
+    def save(self, step, state):
+        """Starts an asynchronous save of ``state``."""
+        self._manager.save(
+            int(step), args=ocp.args.Composite(state=ocp.args.StandardSave(state)), force=True
+        )
 
-    def restore(self, step, abstract_state, data_iterator=None):
-        """Returns the state saved at ``step`` and moves ``data_iterator`` there.
+    def restore(self, step, abstract_state):
+        """Returns the state saved at ``step``.
 
         ``abstract_state`` (``jax.ShapeDtypeStruct`` leaves with shardings) gives
-        the structure, dtypes and placement to restore into. Without an iterator
-        only the state is read (evaluation).
+        the structure, dtypes and placement to restore into.
         """
-        items = {'state': ocp.args.StandardRestore(abstract_state)}
-        if data_iterator is not None:
-            items['data'] = grain.checkpoint.CheckpointRestore(data_iterator)
         try:
-            restored = self._manager.restore(int(step), args=ocp.args.Composite(**items))
+            restored = self._manager.restore(
+                int(step), args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
+            )
         except Exception as e:  # Orbax raises many types; all mean the same here.
             raise CheckpointError(
                 f'The checkpoint of step {step} in {self.directory} could not be read '
                 f'({type(e).__name__}: {e}). Nothing was deleted. To resume from an '
                 f'earlier checkpoint, move the folder of step {step} out of '
-                f'{self.directory}; to start afresh, use another --workdir.') from e
+                f'{self.directory}; to start afresh, use another --workdir.'
+            ) from e
         return restored['state']
 
     def wait(self):
@@ -74,8 +71,10 @@ class Checkpointer:
 def abstract_state(init_state, mesh):
     """The restore target for a state built by ``init_state``, without computing it."""
     sharding = parallel.replicated(mesh)
-    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
-                        jax.eval_shape(init_state))
+    return jax.tree.map(
+        lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
+        jax.eval_shape(init_state),
+    )
 
 
 class BestCheckpoint:
@@ -100,7 +99,8 @@ class BestCheckpoint:
         """Saves ``state`` if ``metrics[self.metric]`` beats the best so far."""
         value = metrics[self.metric]
         if self.value is not None and not (
-                value > self.value if self._larger else value < self.value):
+            value > self.value if self._larger else value < self.value
+        ):
             return False
         self.checkpointer.save(step, state)
         self.value = value
@@ -108,3 +108,27 @@ class BestCheckpoint:
             with open(self._record, 'w') as f:
                 json.dump({'metric': self.metric, 'value': value, 'step': int(step)}, f)
         return True
+
+
+def restore_from_run(workdir, which, init_state, mesh):
+    """(state, step) of a run's checkpoint ``which``: 'latest', 'best' or a step number.
+
+    An unknown ``which`` fails naming the checkpoints the run holds.
+    """
+    folder = 'checkpoints_best' if which == 'best' else 'checkpoints'
+    checkpointer = Checkpointer(os.path.join(workdir, folder), keep=None)
+    steps = checkpointer.all_steps()
+    step = (
+        steps[-1]
+        if which in ('best', 'latest') and steps
+        else (int(which) if str(which).isdigit() else None)
+    )
+    if step is None or step not in steps:
+        checkpointer.close()
+        raise ValueError(
+            f'--step={which!r}: {workdir}/{folder} holds checkpoints {steps}; '
+            f'use latest, best or one of those steps.'
+        )
+    state = checkpointer.restore(step, abstract_state(init_state, mesh))
+    checkpointer.close()
+    return state, step

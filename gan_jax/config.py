@@ -1,13 +1,46 @@
-"""The resolved config of a run: saved with it, and checked again on resume."""
+"""The resolved config of a run: saved with it, checked again on resume, and read back.
 
+Also the config's key history: ``RENAMED_KEYS`` maps a key's old name to its new
+one, so an old command line gets a pointer to the new key and an old run folder
+still resumes and evaluates.
+"""
+
+import difflib
 import json
 import os
+
+import ml_collections
+
+# Old key -> new key (the naming scheme is in experiments/base.py).
+RENAMED_KEYS = {
+    'augment.kind': 'augment.name',
+    'augment.ada_interval': 'augment.ada_every_d_steps',
+    'ema.kind': 'ema.name',
+    'data.name': 'data.tfds_name',
+    'reg.bcr_real': 'reg.bcr_real_weight',
+    'reg.bcr_fake': 'reg.bcr_fake_weight',
+    'reg.zcr_dis': 'reg.zcr_d_weight',
+    'reg.zcr_gen': 'reg.zcr_g_weight',
+    'reg.penalty_every': 'reg.penalty_every_d_steps',
+    'reg.lecam_start_step': 'reg.lecam_start_d_step',
+    'log.sample_every': 'log.sample_every_steps',
+    'optim.decay_start': 'optim.decay_start_step',
+}
 
 # Keys that may change between a run and its resumption: how long to train and
 # how often to log or save. Changing anything else would silently make the
 # resumed run a different experiment.
-RESUMABLE_CHANGES = ('train.steps', 'dry_run', 'log.', 'checkpoint.', 'eval.', 'data.num_threads',
-                     'data.tfds_data_dir', 'data.download', 'data.path')
+RESUMABLE_CHANGES = (
+    'train.steps',
+    'dry_run',
+    'log.',
+    'checkpoint.',
+    'eval.',
+    'data.num_threads',
+    'data.tfds_data_dir',
+    'data.download',
+    'data.path',
+)
 
 
 def flatten(tree, prefix=''):
@@ -19,6 +52,51 @@ def flatten(tree, prefix=''):
         else:
             out[f'{prefix}{key}'] = value
     return out
+
+
+def unknown_key_message(key, known_keys):
+    """Why ``key`` is not a config key: its new name, a close match, or the valid keys."""
+    if key in RENAMED_KEYS:
+        return f'Unknown config key {key!r}: did you mean {RENAMED_KEYS[key]!r}? (renamed)'
+    close = difflib.get_close_matches(key, sorted(known_keys), n=1, cutoff=0.75)
+    parent = key.rpartition('.')[0]
+    while parent and parent not in known_keys:
+        parent = parent.rpartition('.')[0]
+    siblings = sorted(k for k in known_keys if k.rpartition('.')[0] == parent)
+    hint = f' Did you mean {close[0]!r}?' if close else ''
+    return (
+        f'Unknown config key {key!r}.{hint} Valid keys under {parent or "config"}: '
+        f'{", ".join(siblings)}.'
+    )
+
+
+def migrate(flat):
+    """A flattened config saved before a rename, with today's key names."""
+    return {RENAMED_KEYS.get(k, k): v for k, v in flat.items()}
+
+
+def unflatten(flat):
+    """{'a.b': 1} -> {'a': {'b': 1}}."""
+    tree = {}
+    for key, value in flat.items():
+        *parents, leaf = key.split('.')
+        node = tree
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return tree
+
+
+def load_run_config(workdir):
+    """The resolved config saved in ``workdir/config.json``, with today's key names."""
+    path = os.path.join(workdir, 'config.json')
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f'{path} does not exist: --workdir must be a run folder written by launch.py.'
+        )
+    with open(path) as f:
+        saved = json.load(f)['config']
+    return ml_collections.ConfigDict(unflatten(migrate(flatten(saved))))
 
 
 def save_or_check(config, workdir, command):
@@ -34,19 +112,22 @@ def save_or_check(config, workdir, command):
         with open(path) as f:
             saved_run = json.load(f)
         commands = saved_run['commands']
-        saved, new = flatten(saved_run['config']), flatten(resolved)
+        saved, new = migrate(flatten(saved_run['config'])), flatten(resolved)
         resumable = RESUMABLE_CHANGES
         if new.get('optim.lr_schedule', 'constant') != 'constant':
             # The learning rates decay over train.steps: it is part of the experiment.
             resumable = tuple(k for k in resumable if k != 'train.steps')
-        changed = sorted(k for k in set(saved) | set(new)
-                         if saved.get(k) != new.get(k)
-                         and not k.startswith(resumable))
+        changed = sorted(
+            k
+            for k in set(saved) | set(new)
+            if saved.get(k) != new.get(k) and not k.startswith(resumable)
+        )
         if changed:
             details = ', '.join(f'{k}: {saved.get(k)!r} -> {new.get(k)!r}' for k in changed)
             raise ValueError(
                 f'{workdir} holds a run with a different config ({details}). Resuming '
                 f'would mix two experiments; use another --workdir, or only change '
-                f'{", ".join(resumable)}.')
+                f'{", ".join(resumable)}.'
+            )
     with open(path, 'w') as f:
         json.dump({'commands': commands + [command], 'config': resolved}, f, indent=2)

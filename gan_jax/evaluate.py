@@ -1,14 +1,11 @@
 """Evaluation: generate, extract features, compute metrics, and record the protocol.
 
-Used by the training loop every ``eval.every_steps`` and standalone:
-
-    python -m gan_jax.evaluate --workdir RUN [--step N|best|latest]
-                               [--metrics fid,kid,is,prdc,modes] [--num_samples N]
-
-which writes ``RUN/eval_<step>.json``. Generation and feature extraction run in
-one sharded program over all devices; images are quantised to uint8 before
-feature extraction, real and generated alike. Reference statistics are cached
-under a key built from everything that changes them. ``modes`` counts the modes
+Used by the training loop every ``eval.every_steps`` and standalone by the
+top-level ``evaluate.py`` (which writes ``RUN/eval_<step>.json``). Generation
+and feature extraction run in one sharded program over all devices; images are
+quantised to uint8 before feature extraction, real and generated alike.
+Reference statistics are cached under a key built from everything that changes
+them. ``modes`` counts the modes
 of the mode-collapse benchmarks (2-D ring and grid, Stacked MNIST) and needs no
 feature extractor, so the 2-D mixtures, which have no images, can be evaluated.
 """
@@ -17,7 +14,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -27,27 +23,48 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from gan_jax import parallel
-from gan_jax import step as step_lib
 from gan_jax.data.mixtures import MIXTURES
-from gan_jax.metrics import classifiers
+from gan_jax.metrics import classifiers, fid, inception_score, kid, modes, prdc
 from gan_jax.metrics import extractors as extractors_lib
-from gan_jax.metrics import fid, inception_score, kid, modes, prdc
+from gan_jax.sampling import images_to_uint8, sample_latents
 
 AXIS = parallel.DATA_AXIS
 IMAGE_METRICS = ('fid', 'kid', 'is', 'prdc')  # Need images and eval.extractor.
 METRICS = (*IMAGE_METRICS, 'modes')
 MODE_SOURCES = (*MIXTURES, 'stacked_mnist')  # The data.source values that define modes.
 # Metric name -> whether larger is better (for keeping the best checkpoint).
-BEST_DIRECTION = {'FID': False, 'KID': False, 'IS': True, 'precision': True, 'recall': True,
-                  'density': True, 'coverage': True, 'modes': True, 'high_quality': True,
-                  'kl': False}
+BEST_DIRECTION = {
+    'FID': False,
+    'KID': False,
+    'IS': True,
+    'precision': True,
+    'recall': True,
+    'density': True,
+    'coverage': True,
+    'modes': True,
+    'high_quality': True,
+    'kl': False,
+}
 # Metric name -> the eval.metrics entry that computes it.
-_FAMILY = {'FID': 'fid', 'KID': 'kid', 'IS': 'is', 'precision': 'prdc', 'recall': 'prdc',
-           'density': 'prdc', 'coverage': 'prdc', 'modes': 'modes', 'high_quality': 'modes',
-           'kl': 'modes'}
+_FAMILY = {
+    'FID': 'fid',
+    'KID': 'kid',
+    'IS': 'is',
+    'precision': 'prdc',
+    'recall': 'prdc',
+    'density': 'prdc',
+    'coverage': 'prdc',
+    'modes': 'modes',
+    'high_quality': 'modes',
+    'kl': 'modes',
+}
 # Statistic of gan_jax.metrics.modes -> metric name (before its data label, '-ring', ...).
-_MODE_NAMES = {'modes_covered': 'modes', 'high_quality_fraction': 'high_quality',
-               'reverse_kl': 'kl', 'kl_to_uniform': 'kl'}
+_MODE_NAMES = {
+    'modes_covered': 'modes',
+    'high_quality_fraction': 'high_quality',
+    'reverse_kl': 'kl',
+    'kl_to_uniform': 'kl',
+}
 # A 2-D sample is high quality within 3 std of its nearest mode, and one such sample
 # captures that mode (VEEGAN, PacGAN).
 MODES_MAX_STD = 3.0
@@ -64,8 +81,10 @@ def parse_metrics(spec):
     names = tuple(m.strip().lower() for m in spec.split(',') if m.strip())
     unknown = [m for m in names if m not in METRICS]
     if unknown or not names:
-        raise ValueError(f'eval.metrics={spec!r}: unknown {unknown}; choose from '
-                         f'{", ".join(METRICS)} (comma-separated).')
+        raise ValueError(
+            f'eval.metrics={spec!r}: unknown {unknown}; choose from '
+            f'{", ".join(METRICS)} (comma-separated).'
+        )
     return names
 
 
@@ -74,23 +93,33 @@ def _check_metrics_fit_data(spec, metrics, best, data_source):
     if data_source in MIXTURES:
         for name in metrics:
             if name in IMAGE_METRICS:
-                raise ValueError(f'eval.metrics={spec!r}: {name} needs images; data.source='
-                                 f'"{data_source}" gives 2-D points; use eval.metrics="modes".')
+                raise ValueError(
+                    f'eval.metrics={spec!r}: {name} needs images; data.source='
+                    f'"{data_source}" gives 2-D points; use eval.metrics="modes".'
+                )
     if 'modes' in metrics and data_source not in MODE_SOURCES:
-        raise ValueError(f'eval.metrics={spec!r}: modes is defined only for data.source '
-                         f'{", ".join(MODE_SOURCES)} (the mode-collapse benchmarks), not '
-                         f'data.source="{data_source}".')
+        raise ValueError(
+            f'eval.metrics={spec!r}: modes is defined only for data.source '
+            f'{", ".join(MODE_SOURCES)} (the mode-collapse benchmarks), not '
+            f'data.source="{data_source}".'
+        )
     if best is not None and _FAMILY.get(best) not in metrics:
-        raise ValueError(f'eval.best_metric={best!r} must be one of '
-                         f'{", ".join(BEST_DIRECTION)} and computed by eval.metrics={spec!r}.')
+        raise ValueError(
+            f'eval.best_metric={best!r} must be one of '
+            f'{", ".join(BEST_DIRECTION)} and computed by eval.metrics={spec!r}.'
+        )
     if best == 'high_quality' and data_source not in MIXTURES:
-        raise ValueError(f"eval.best_metric='high_quality' exists for the 2-D mixtures only; "
-                         f'data.source="{data_source}" has modes and kl.')
+        raise ValueError(
+            f"eval.best_metric='high_quality' exists for the 2-D mixtures only; "
+            f'data.source="{data_source}" has modes and kl.'
+        )
     if best == 'kl' and data_source in MIXTURES:
         # NaN compares false with everything, so a first NaN would be the best forever.
-        raise ValueError(f"eval.best_metric='kl': the reverse KL of data.source="
-                         f'"{data_source}" is NaN while no sample is high quality (early in '
-                         f'training), so it cannot rank checkpoints; use modes or high_quality.')
+        raise ValueError(
+            f"eval.best_metric='kl': the reverse KL of data.source="
+            f'"{data_source}" is NaN while no sample is high quality (early in '
+            f'training), so it cannot rank checkpoints; use modes or high_quality.'
+        )
 
 
 def _stacked_mnist_digits(classify, images):
@@ -102,8 +131,9 @@ def _stacked_mnist_digits(classify, images):
     n, height, width, _ = images.shape
     size, _, _ = classifiers.get_spec(STACKED_MNIST_CLASSIFIER).input_shape
     if (height, width) != (size, size):
-        images = jax.image.resize(images.astype(jnp.float32), (n, size, size, 3),
-                                  method='lanczos3', antialias=True)
+        images = jax.image.resize(
+            images.astype(jnp.float32), (n, size, size, 3), method='lanczos3', antialias=True
+        )
         images = jnp.clip(jnp.round(images), 0, 255).astype(jnp.uint8)
     channels = jnp.moveaxis(images, -1, 1).reshape(3 * n, size, size, 1)
     return classify(channels)['logits'].argmax(axis=-1).reshape(n, 3)
@@ -112,6 +142,7 @@ def _stacked_mnist_digits(classify, images):
 @dataclasses.dataclass
 class Features:
     """What the metrics need: moments of all features, and the first rows kept whole."""
+
     mean: np.ndarray
     cov: np.ndarray
     count: int
@@ -128,11 +159,12 @@ def _collect(batches, keep):
             moments = fid.MomentAccumulator(features.shape[1])
         moments.update(features)
         if n_kept < keep:
-            kept_f.append(features[:keep - n_kept])
-            kept_l.append(np.asarray(logits[:keep - n_kept], np.float64))
+            kept_f.append(features[: keep - n_kept])
+            kept_l.append(np.asarray(logits[: keep - n_kept], np.float64))
             n_kept += len(kept_f[-1])
-    return Features(*moments.result(), moments.count, np.concatenate(kept_f),
-                    np.concatenate(kept_l))
+    return Features(
+        *moments.result(), moments.count, np.concatenate(kept_f), np.concatenate(kept_l)
+    )
 
 
 class Evaluator:
@@ -145,8 +177,10 @@ class Evaluator:
         self.metrics = parse_metrics(ec.metrics)
         _check_metrics_fit_data(ec.metrics, self.metrics, ec.best_metric, data_source)
         if ec.batch_size % jax.device_count():
-            raise ValueError(f'eval.batch_size={ec.batch_size} is not divisible by the '
-                             f'number of devices ({jax.device_count()}).')
+            raise ValueError(
+                f'eval.batch_size={ec.batch_size} is not divisible by the '
+                f'number of devices ({jax.device_count()}).'
+            )
         self._split = NamedSharding(mesh, P(AXIS))
         local = ec.batch_size // jax.device_count()
         z_key = jax.random.PRNGKey(ec.seed)
@@ -154,7 +188,7 @@ class Evaluator:
         def generate(g_variables, start):
             """This device's share of samples start.., latents keyed by global index."""
             indices = start + jax.lax.axis_index(AXIS) * local + jnp.arange(local)
-            z = step_lib.sample_latents(z_key, indices, config.model.z_dim)
+            z = sample_latents(z_key, indices, config.model.z_dim)
             labels = None if num_classes is None else indices % num_classes
             return generator.apply(g_variables, z, labels, train=False)
 
@@ -165,20 +199,23 @@ class Evaluator:
         self.extractor = None
         if any(name in IMAGE_METRICS for name in self.metrics):
             self.extractor = extractors_lib.get_extractor(
-                ec.extractor, inception_weights=ec.inception_weights)
-            self._extractor_vars = jax.device_put(self.extractor.variables,
-                                                  parallel.replicated(mesh))
+                ec.extractor, inception_weights=ec.inception_weights
+            )
+            self._extractor_vars = jax.device_put(
+                self.extractor.variables, parallel.replicated(mesh)
+            )
             extract = self.extractor.apply
 
             def generate_and_extract(g_variables, extractor_vars, start):
-                out = extract(extractor_vars,
-                              step_lib.images_to_uint8(generate(g_variables, start)))
+                out = extract(extractor_vars, images_to_uint8(generate(g_variables, start)))
                 return out['features'], out['logits']
 
             self._generated = sharded(generate_and_extract, P(), P(), P())
             self._real = sharded(
                 lambda v, images: tuple(extract(v, images)[k] for k in ('features', 'logits')),
-                P(), P(AXIS))
+                P(),
+                P(AXIS),
+            )
         self._reference = None
         if 'modes' in self.metrics:
             self._init_modes(source, generate, sharded)
@@ -191,12 +228,19 @@ class Evaluator:
             self._modes_label = f'-{mixture.name}'
             self._modes = sharded(generate, P(), P())
             self._mode_stats = lambda points: modes.mixture_mode_stats(
-                points, mixture.centers, mixture.std, max_std=MODES_MAX_STD,
-                min_count=MODES_MIN_COUNT)
+                points,
+                mixture.centers,
+                mixture.std,
+                max_std=MODES_MAX_STD,
+                min_count=MODES_MIN_COUNT,
+            )
             self._modes_protocol = {
-                'dataset': data_source, 'num_samples': ec.num_samples,
-                'num_modes': len(mixture.centers), 'std': mixture.std,
-                'max_std': MODES_MAX_STD, 'min_count': MODES_MIN_COUNT,
+                'dataset': data_source,
+                'num_samples': ec.num_samples,
+                'num_modes': len(mixture.centers),
+                'std': mixture.std,
+                'max_std': MODES_MAX_STD,
+                'min_count': MODES_MIN_COUNT,
                 'high_quality': 'nearest mode closer than max_std * std',
                 'kl': 'KL(p || uniform), p the high-quality samples over their nearest modes',
             }
@@ -204,24 +248,37 @@ class Evaluator:
         classify, info = classifiers.load_classifier(STACKED_MNIST_CLASSIFIER)
         size = info['input_shape'][0]
         self._modes_label = STACKED_MNIST_LABEL
-        self._modes = sharded(lambda g_variables, start: _stacked_mnist_digits(
-            classify, step_lib.images_to_uint8(generate(g_variables, start))), P(), P())
+        self._modes = sharded(
+            lambda g_variables, start: _stacked_mnist_digits(
+                classify, images_to_uint8(generate(g_variables, start))
+            ),
+            P(),
+            P(),
+        )
         self._mode_stats = modes.stacked_mnist_mode_stats
         self._modes_protocol = {
-            'dataset': data_source, 'num_samples': ec.num_samples,
-            'num_modes': modes.STACKED_MNIST_MODES, 'mode': '100 d_R + 10 d_G + d_B',
-            'classifier': STACKED_MNIST_CLASSIFIER, 'classifier_sha256': info['sha256'],
-            'classifier_test_accuracy': info['test_accuracy'], 'quantised': 'uint8',
-            'resize': ('none' if self.config.data.resolution == size
-                       else f'lanczos3_antialias_{size}'),
+            'dataset': data_source,
+            'num_samples': ec.num_samples,
+            'num_modes': modes.STACKED_MNIST_MODES,
+            'mode': '100 d_R + 10 d_G + d_B',
+            'classifier': STACKED_MNIST_CLASSIFIER,
+            'classifier_sha256': info['sha256'],
+            'classifier_test_accuracy': info['test_accuracy'],
+            'quantised': 'uint8',
+            'resize': (
+                'none' if self.config.data.resolution == size else f'lanczos3_antialias_{size}'
+            ),
             'kl': 'KL(p || uniform), p the samples over the 1000 modes',
         }
 
     # ---- Reference statistics -------------------------------------------------
     def _reference_protocol(self):
         ec, dc = self.config.eval, self.config.data
-        n = len(self.source) if ec.reference_num is None else min(ec.reference_num,
-                                                                  len(self.source))
+        n = (
+            len(self.source)
+            if ec.reference_num is None
+            else min(ec.reference_num, len(self.source))
+        )
         return {
             'dataset': self.source.name,
             'split': ec.reference_split if dc.source == 'tfds' else 'all',
@@ -244,8 +301,10 @@ class Evaluator:
             images = jax.make_array_from_process_local_data(self._split, local)
             features, logits = self._real(self._extractor_vars, images)
             take = min(batch, n - start)
-            yield (multihost_utils.process_allgather(features, tiled=True)[:take],
-                   multihost_utils.process_allgather(logits, tiled=True)[:take])
+            yield (
+                multihost_utils.process_allgather(features, tiled=True)[:take],
+                multihost_utils.process_allgather(logits, tiled=True)[:take],
+            )
 
     def reference(self):
         """Reference moments and kept features, from the cache when it holds them."""
@@ -253,23 +312,35 @@ class Evaluator:
             return self._reference
         protocol = self._reference_protocol()
         keep = self.config.eval.num_samples
-        key = hashlib.sha256(json.dumps({**protocol, 'keep': keep}, sort_keys=True)
-                             .encode()).hexdigest()[:24]
+        key = hashlib.sha256(
+            json.dumps({**protocol, 'keep': keep}, sort_keys=True).encode()
+        ).hexdigest()[:24]
         cache_dir = os.path.expanduser(self.config.eval.cache_dir or DEFAULT_CACHE)
         path = os.path.join(cache_dir, f'{key}.npz')
         if os.path.exists(path):
             with np.load(path) as cached:
-                features = Features(cached['mean'], cached['cov'], int(cached['count']),
-                                    cached['features'], cached['logits'])
+                features = Features(
+                    cached['mean'],
+                    cached['cov'],
+                    int(cached['count']),
+                    cached['features'],
+                    cached['logits'],
+                )
             self._reference = (features, protocol)
             return self._reference
         features = _collect(self._real_batches(protocol['num_images']), keep)
         if jax.process_index() == 0:
             os.makedirs(cache_dir, exist_ok=True)
             tmp = path + f'.tmp{os.getpid()}.npz'
-            np.savez(tmp, mean=features.mean, cov=features.cov, count=features.count,
-                     features=features.features, logits=features.logits,
-                     protocol=json.dumps(protocol))
+            np.savez(
+                tmp,
+                mean=features.mean,
+                cov=features.cov,
+                count=features.count,
+                features=features.features,
+                logits=features.logits,
+                protocol=json.dumps(protocol),
+            )
             os.replace(tmp, path)  # Atomic: a half-written cache is never read.
         self._reference = (features, protocol)
         return self._reference
@@ -279,8 +350,7 @@ class Evaluator:
         """Host batches of ``program(*args, start)`` for the samples 0..n-1."""
         batch = self.config.eval.batch_size
         for start in range(0, n, batch):
-            out = multihost_utils.process_allgather(program(*args, jnp.int32(start)),
-                                                    tiled=True)
+            out = multihost_utils.process_allgather(program(*args, jnp.int32(start)), tiled=True)
             take = min(batch, n - start)
             yield jax.tree.map(lambda x: x[:take], out)
 
@@ -288,32 +358,42 @@ class Evaluator:
         """(values, protocol) of the feature-based metrics against the reference."""
         ec = self.config.eval
         real, ref_protocol = self.reference()
-        fake = _collect(self._generated_batches(self._generated, ec.num_samples, g_variables,
-                                                self._extractor_vars), ec.num_samples)
+        fake = _collect(
+            self._generated_batches(
+                self._generated, ec.num_samples, g_variables, self._extractor_vars
+            ),
+            ec.num_samples,
+        )
         label = self.extractor.label
         values = {}
         if 'fid' in self.metrics:
-            values['FID' + label] = fid.frechet_distance(fake.mean, fake.cov,
-                                                         real.mean, real.cov)
+            values['FID' + label] = fid.frechet_distance(fake.mean, fake.cov, real.mean, real.cov)
         if 'kid' in self.metrics:
             mean, std = kid.kernel_inception_distance(
-                real.features, fake.features, num_subsets=ec.kid_subsets,
-                subset_size=ec.kid_subset_size, seed=ec.seed)
+                real.features,
+                fake.features,
+                num_subsets=ec.kid_subsets,
+                subset_size=ec.kid_subset_size,
+                seed=ec.seed,
+            )
             values['KID' + label], values['KID' + label + '_std'] = mean, std
         if 'is' in self.metrics:
             mean, std = inception_score.inception_score(fake.logits, splits=IS_SPLITS)
             values['IS' + label], values['IS' + label + '_std'] = mean, std
         if 'prdc' in self.metrics:
             n = min(len(real.features), len(fake.features))
-            for name, value in prdc.prdc(real.features[:n], fake.features[:n],
-                                         **PRDC_K).items():
+            for name, value in prdc.prdc(real.features[:n], fake.features[:n], **PRDC_K).items():
                 values[name + label] = value
         protocol = {
-            'quantised': 'uint8', 'reference': ref_protocol, 'num_reference': real.count,
-            'kid': {'subsets': ec.kid_subsets, 'subset_size': min(
-                ec.kid_subset_size, len(real.features), len(fake.features))},
-            'is_splits': IS_SPLITS, 'prdc': {**PRDC_K, 'num_each': min(
-                len(real.features), ec.num_samples)},
+            'quantised': 'uint8',
+            'reference': ref_protocol,
+            'num_reference': real.count,
+            'kid': {
+                'subsets': ec.kid_subsets,
+                'subset_size': min(ec.kid_subset_size, len(real.features), len(fake.features)),
+            },
+            'is_splits': IS_SPLITS,
+            'prdc': {**PRDC_K, 'num_each': min(len(real.features), ec.num_samples)},
         }
         return values, protocol
 
@@ -321,8 +401,7 @@ class Evaluator:
         """Mode statistics of the generated points (mixtures) or per-channel digits."""
         n = self.config.eval.num_samples
         outputs = np.concatenate(list(self._generated_batches(self._modes, n, g_variables)))
-        return {_MODE_NAMES[k] + self._modes_label: v
-                for k, v in self._mode_stats(outputs).items()}
+        return {_MODE_NAMES[k] + self._modes_label: v for k, v in self._mode_stats(outputs).items()}
 
     def evaluate(self, state, step):
         """All configured metrics for ``state`` and the protocol that produced them."""
@@ -331,8 +410,12 @@ class Evaluator:
         params = state.ema_params if use_ema else state.g_params
         g_variables = {'params': params, 'batch_stats': state.g_batch_stats}
         values = {}
-        protocol = {'step': int(step), 'ema': bool(use_ema), 'num_generated': ec.num_samples,
-                    'seed': ec.seed}
+        protocol = {
+            'step': int(step),
+            'ema': bool(use_ema),
+            'num_generated': ec.num_samples,
+            'seed': ec.seed,
+        }
         if self.extractor is not None:
             image_values, image_protocol = self._image_metrics(g_variables)
             values.update(image_values)
@@ -361,55 +444,3 @@ def write_result(workdir, result):
     with open(path, 'w') as f:
         json.dump(result, f, indent=2)
     return path
-
-
-def _restore(workdir, which, init_state, mesh):
-    """(state, step) of checkpoint ``which``: 'latest', 'best' or a step number."""
-    from gan_jax import checkpoint as ckpt_lib
-    folder = 'checkpoints_best' if which == 'best' else 'checkpoints'
-    checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, folder), keep=None)
-    steps = checkpointer.all_steps()
-    step = steps[-1] if which in ('best', 'latest') and steps else (
-        int(which) if which.isdigit() else None)
-    if step is None or step not in steps:
-        raise ValueError(f'--step={which!r}: {workdir}/{folder} holds checkpoints {steps}; '
-                         f'use latest, best or one of those steps.')
-    state = checkpointer.restore(step, ckpt_lib.abstract_state(init_state, mesh))
-    checkpointer.close()
-    return state, step
-
-
-def main(argv):
-    from absl import flags
-    import ml_collections
-    from gan_jax import train as train_lib
-    del argv
-    f = flags.FLAGS
-    with open(os.path.join(f.workdir, 'config.json')) as file:
-        config = ml_collections.ConfigDict(json.load(file)['config'])
-    for key in ('metrics', 'num_samples', 'extractor'):
-        if getattr(f, key) is not None:
-            config.eval[key] = getattr(f, key)
-    config.eval.use_ema = f.ema if f.ema is not None else config.eval.use_ema
-    setup = train_lib.build(config)
-    source, generator, init_state = setup.source, setup.generator, setup.init_state
-    mesh = parallel.make_mesh()
-    evaluator = Evaluator(config, generator, source, mesh, setup.num_classes)
-    state, step = _restore(f.workdir, f.step, init_state, mesh)
-    result = evaluator.evaluate(state, step)
-    if jax.process_index() == 0:
-        path = write_result(f.workdir, result)
-        print(json.dumps(result, indent=2))
-        print(f'Wrote {path}', file=sys.stderr)
-
-
-if __name__ == '__main__':
-    from absl import app, flags
-    flags.DEFINE_string('workdir', None, 'Run folder written by launch.py.', required=True)
-    flags.DEFINE_string('step', 'latest', 'latest, best, or a checkpoint step.')
-    flags.DEFINE_string('metrics', None, 'Comma-separated subset of fid,kid,is,prdc,modes '
-                        '(default: the run\'s eval.metrics).')
-    flags.DEFINE_integer('num_samples', None, 'Generated images (default: eval.num_samples).')
-    flags.DEFINE_string('extractor', None, 'Feature extractor (default: eval.extractor).')
-    flags.DEFINE_bool('ema', None, 'Use the EMA generator (default: eval.use_ema).')
-    app.run(main)

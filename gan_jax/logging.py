@@ -33,7 +33,7 @@ def image_grid(images, ncols=None, pad=2, pad_value=128):
     for i, image in enumerate(images):
         r, col = divmod(i, ncols)
         top, left = pad + r * (h + pad), pad + col * (w + pad)
-        grid[top:top + h, left:left + w] = image
+        grid[top : top + h, left : left + w] = image
     return grid
 
 
@@ -82,8 +82,11 @@ class MetricWriter:
         self._events.write(event.SerializeToString())
 
     def _add(self, step, values):
-        self._write_event(event_pb2.Event(
-            wall_time=time.time(), step=int(step), summary=summary_pb2.Summary(value=values)))
+        self._write_event(
+            event_pb2.Event(
+                wall_time=time.time(), step=int(step), summary=summary_pb2.Summary(value=values)
+            )
+        )
 
     def write_scalars(self, step, scalars):
         if not self.enabled:
@@ -91,22 +94,19 @@ class MetricWriter:
         scalars = {k: float(v) for k, v in scalars.items()}
         self._jsonl.write(json.dumps({'step': int(step), **scalars}) + '\n')
         self._jsonl.flush()
-        self._add(step, [summary_pb2.Summary.Value(tag=k, simple_value=v)
-                         for k, v in scalars.items()])
+        self._add(
+            step, [summary_pb2.Summary.Value(tag=k, simple_value=v) for k, v in scalars.items()]
+        )
 
     def write_image(self, step, tag, image):
         """``image``: uint8 HWC."""
         if not self.enabled:
             return
         h, w, c = image.shape
-        encoded = summary_pb2.Summary.Image(height=h, width=w, colorspace=c,
-                                            encoded_image_string=_png_bytes(image))
+        encoded = summary_pb2.Summary.Image(
+            height=h, width=w, colorspace=c, encoded_image_string=_png_bytes(image)
+        )
         self._add(step, [summary_pb2.Summary.Value(tag=tag, image=encoded)])
-
-    def flush(self):
-        if self.enabled:
-            self._jsonl.flush()
-            self._events.flush()
 
     def close(self):
         if self.enabled:
@@ -144,9 +144,11 @@ class ProgressBar:
         parts = [f'step {step}/{self.total_steps}']
         if self.steps_per_sec:
             remaining = (self.total_steps - step) / self.steps_per_sec
-            parts += [f'{self.steps_per_sec:.2f} it/s',
-                      f'{self.steps_per_sec * self.batch_size:.1f} img/s',
-                      f'ETA {_duration(remaining)}']
+            parts += [
+                f'{self.steps_per_sec:.2f} it/s',
+                f'{self.steps_per_sec * self.batch_size:.1f} img/s',
+                f'ETA {_duration(remaining)}',
+            ]
         parts += [f'{k} {v:.4f}' for k, v in sorted(scalars.items())]
         end = '\r' if self.stream.isatty() and step < self.total_steps else '\n'
         print(' | '.join(parts), end=end, file=self.stream, flush=True)

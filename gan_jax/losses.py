@@ -29,7 +29,7 @@ class GANLoss(NamedTuple):
     # that pass when this is True. Their functions take a `batch_mean` keyword.
     relativistic: bool = False
 
-    def with_batch_mean(self, batch_mean: Callable[[Array], Array]) -> "GANLoss":
+    def with_batch_mean(self, batch_mean: Callable[[Array], Array]) -> 'GANLoss':
         """This loss with relativistic reference means taken by `batch_mean`.
 
         The trainer passes a mean over all devices, so that a relativistic loss on
@@ -97,12 +97,14 @@ def _relativistic_average(
     """
 
     def discriminator(real_logits, fake_logits, batch_mean=jnp.mean):
-        return pair_loss(real_logits - batch_mean(fake_logits),
-                         fake_logits - batch_mean(real_logits))
+        return pair_loss(
+            real_logits - batch_mean(fake_logits), fake_logits - batch_mean(real_logits)
+        )
 
     def generator(fake_logits, real_logits, batch_mean=jnp.mean):
-        return pair_loss(fake_logits - batch_mean(real_logits),
-                         real_logits - batch_mean(fake_logits))
+        return pair_loss(
+            fake_logits - batch_mean(real_logits), real_logits - batch_mean(fake_logits)
+        )
 
     return discriminator, generator
 
@@ -116,13 +118,13 @@ def _symmetric_least_squares(real_logits: Array, fake_logits: Array) -> Array:
 
 
 LOSSES: dict[str, GANLoss] = {
-    "non_saturating": GANLoss(_cross_entropy_d, _non_saturating_g),
-    "minimax": GANLoss(_cross_entropy_d, _minimax_g),
-    "hinge": GANLoss(_hinge_d, _negated_fake_g),
-    "wasserstein": GANLoss(_wasserstein_d, _negated_fake_g),
-    "least_squares": GANLoss(_least_squares_d, _least_squares_g),
-    "ragan": GANLoss(*_relativistic_average(_cross_entropy_d), relativistic=True),
-    "ralsgan": GANLoss(*_relativistic_average(_symmetric_least_squares), relativistic=True),
+    'non_saturating': GANLoss(_cross_entropy_d, _non_saturating_g),
+    'minimax': GANLoss(_cross_entropy_d, _minimax_g),
+    'hinge': GANLoss(_hinge_d, _negated_fake_g),
+    'wasserstein': GANLoss(_wasserstein_d, _negated_fake_g),
+    'least_squares': GANLoss(_least_squares_d, _least_squares_g),
+    'ragan': GANLoss(*_relativistic_average(_cross_entropy_d), relativistic=True),
+    'ralsgan': GANLoss(*_relativistic_average(_symmetric_least_squares), relativistic=True),
 }
 
 
@@ -132,5 +134,5 @@ def get_loss(name: str) -> GANLoss:
         return LOSSES[name]
     except KeyError:
         raise ValueError(
-            f"Unknown GAN loss {name!r}; available: {', '.join(sorted(LOSSES))}"
+            f'Unknown GAN loss {name!r}; available: {", ".join(sorted(LOSSES))}'
         ) from None

@@ -84,14 +84,15 @@ class Stateful(NamedTuple):
 
 # ---- Discriminator regularisers -------------------------------------------------
 
+
 def _gradient_penalty(config):
-    """``reg.penalty`` every ``reg.penalty_every`` D steps, scaled by that interval.
+    """``reg.penalty`` every ``reg.penalty_every_d_steps`` D steps, scaled by that interval.
 
     Lazy regularisation (Karras et al. 2020): the penalty's expected contribution
     is unchanged while it is computed 1/k as often.
     """
     penalty = penalties.get_penalty(config.reg.penalty)
-    every = config.reg.penalty_every
+    every = config.reg.penalty_every_d_steps
 
     def fn(batch: DiscriminatorBatch):
         def value():
@@ -99,7 +100,11 @@ def _gradient_penalty(config):
                 penalty,
                 lambda x: batch.discriminate(x, batch.real_labels),
                 lambda x: batch.discriminate(x, batch.fake_labels),
-                batch.real, batch.fake, batch.example_keys(batch.key), batch.global_mean)
+                batch.real,
+                batch.fake,
+                batch.example_keys(batch.key),
+                batch.global_mean,
+            )
 
         if every == 1:
             return value()
@@ -132,7 +137,8 @@ def _balanced_consistency(side):
         def fn(batch: DiscriminatorBatch):
             inputs, labels, logits = {
                 'real': (batch.real, batch.real_labels, batch.real_logits),
-                'fake': (batch.fake, batch.fake_labels, batch.fake_logits)}[side]
+                'fake': (batch.fake, batch.fake_labels, batch.fake_logits),
+            }[side]
             transformed = transform(inputs, batch.example_keys(batch.key))
             return jnp.mean((batch.discriminate(transformed, labels) - logits) ** 2)
 
@@ -143,8 +149,9 @@ def _balanced_consistency(side):
 
 def _latent_noise(config, z, keys):
     """z + N(0, zcr_sigma^2), one draw per example key."""
-    return z + config.reg.zcr_sigma * jax.vmap(
-        lambda key: jax.random.normal(key, z.shape[1:]))(keys)
+    return z + config.reg.zcr_sigma * jax.vmap(lambda key: jax.random.normal(key, z.shape[1:]))(
+        keys
+    )
 
 
 def _latent_consistency_d(config):
@@ -152,8 +159,7 @@ def _latent_consistency_d(config):
 
     def fn(batch: DiscriminatorBatch):
         moved = batch.regenerate(_latent_noise(config, batch.z, batch.example_keys(batch.key)))
-        return jnp.mean((batch.discriminate(moved, batch.fake_labels)
-                         - batch.fake_logits) ** 2)
+        return jnp.mean((batch.discriminate(moved, batch.fake_labels) - batch.fake_logits) ** 2)
 
     return fn
 
@@ -168,20 +174,23 @@ def _lecam(config):
 
     def fn(batch: DiscriminatorBatch):
         ema = batch.aux['lecam']
-        return (jnp.mean(jax.nn.relu(batch.real_logits - ema['fake']) ** 2)
-                + jnp.mean(jax.nn.relu(ema['real'] - batch.fake_logits) ** 2))
+        return jnp.mean(jax.nn.relu(batch.real_logits - ema['fake']) ** 2) + jnp.mean(
+            jax.nn.relu(ema['real'] - batch.fake_logits) ** 2
+        )
 
     return fn
 
 
 def _lecam_state(config):
-    decay, start = config.reg.lecam_decay, config.reg.lecam_start_step
+    decay, start = config.reg.lecam_decay, config.reg.lecam_start_d_step
 
     def update(ema, batch: DiscriminatorBatch):
         # The authors' EMA copies the batch means until its start iteration.
         d = jnp.where(batch.d_index < start, 0.0, decay)
-        return {side: d * ema[side] + (1.0 - d) * lax.stop_gradient(batch.global_mean(logits))
-                for side, logits in (('real', batch.real_logits), ('fake', batch.fake_logits))}
+        return {
+            side: d * ema[side] + (1.0 - d) * lax.stop_gradient(batch.global_mean(logits))
+            for side, logits in (('real', batch.real_logits), ('fake', batch.fake_logits))
+        }
 
     return Stateful(lambda: {'real': jnp.zeros(()), 'fake': jnp.zeros(())}, update)
 
@@ -195,13 +204,15 @@ def _acgan_d(config):
     del config
 
     def fn(batch: DiscriminatorBatch):
-        return (_cross_entropy(batch.real_class_logits, batch.real_labels)
-                + _cross_entropy(batch.fake_class_logits, batch.fake_labels))
+        return _cross_entropy(batch.real_class_logits, batch.real_labels) + _cross_entropy(
+            batch.fake_class_logits, batch.fake_labels
+        )
 
     return fn
 
 
 # ---- Generator regularisers -----------------------------------------------------
+
 
 def _acgan_g(config):
     """ACGAN, G side: fakes should be classified as the label they were drawn for."""
@@ -260,16 +271,16 @@ def _is_acgan(config, weight):
 
 D_TERMS: dict[str, TermSpec] = {
     'penalty': TermSpec('penalty_weight', _gradient_penalty, _has_penalty),
-    'bcr_real': TermSpec('bcr_real', _balanced_consistency('real')),
-    'bcr_fake': TermSpec('bcr_fake', _balanced_consistency('fake')),
-    'zcr': TermSpec('zcr_dis', _latent_consistency_d),
+    'bcr_real': TermSpec('bcr_real_weight', _balanced_consistency('real')),
+    'bcr_fake': TermSpec('bcr_fake_weight', _balanced_consistency('fake')),
+    'zcr': TermSpec('zcr_d_weight', _latent_consistency_d),
     'lecam': TermSpec('lecam_weight', _lecam, state=_lecam_state),
     'acgan': TermSpec('acgan_weight', _acgan_d, _is_acgan),
 }
 
 G_TERMS: dict[str, TermSpec] = {
     'ortho': TermSpec('ortho_weight', _orthogonal),
-    'zcr': TermSpec('zcr_gen', _latent_consistency_g),
+    'zcr': TermSpec('zcr_g_weight', _latent_consistency_g),
     'acgan': TermSpec('acgan_weight', _acgan_g, _is_acgan),
 }
 
@@ -286,6 +297,7 @@ def _active_terms(registry, config):
 
 
 # ---- Augmentation ---------------------------------------------------------------
+
 
 class Augmentation(NamedTuple):
     """Differentiable augmentation of every D input, real and fake, in D and G steps."""
@@ -309,7 +321,7 @@ def _ada(config):
     """ADA (Karras et al. 2020): p follows sign(D(real)) toward ``augment.ada_target``.
 
     The mean sign and the number of reals are accumulated over
-    ``augment.ada_interval`` D steps, then p moves by images / (speed * 1000).
+    ``augment.ada_every_d_steps`` D steps, then p moves by images / (speed * 1000).
     """
     ac = config.augment
 
@@ -317,20 +329,33 @@ def _ada(config):
         signs = lax.stop_gradient(batch.global_mean(jnp.sign(batch.real_logits)))
         count = ada['count'] + batch.global_batch
         sign_sum = ada['sign_sum'] + signs * batch.global_batch
-        adjust = (batch.d_index + 1) % ac.ada_interval == 0
-        p = augment_lib.ada_update_p(ada['p'], sign_sum, count, target=ac.ada_target,
-                                     batch_images=count, speed_kimg=ac.ada_speed_kimg)
+        adjust = (batch.d_index + 1) % ac.ada_every_d_steps == 0
+        p = augment_lib.ada_update_p(
+            ada['p'],
+            sign_sum,
+            count,
+            target=ac.ada_target,
+            batch_images=count,
+            speed_kimg=ac.ada_speed_kimg,
+        )
         zero = jnp.zeros(())
-        return {'p': jnp.where(adjust, p, ada['p']),
-                'sign_sum': jnp.where(adjust, zero, sign_sum),
-                'count': jnp.where(adjust, zero, count)}
+        return {
+            'p': jnp.where(adjust, p, ada['p']),
+            'sign_sum': jnp.where(adjust, zero, sign_sum),
+            'count': jnp.where(adjust, zero, count),
+        }
 
     def init():
-        return {'p': jnp.asarray(ac.ada_p_init, jnp.float32), 'sign_sum': jnp.zeros(()),
-                'count': jnp.zeros(())}
+        return {
+            'p': jnp.asarray(ac.ada_p_init, jnp.float32),
+            'sign_sum': jnp.zeros(()),
+            'count': jnp.zeros(()),
+        }
 
-    return Augmentation(lambda images, keys, aux: augment_lib.ada_augment(
-        images, keys, aux['augment']['p']), Stateful(init, update))
+    return Augmentation(
+        lambda images, keys, aux: augment_lib.ada_augment(images, keys, aux['augment']['p']),
+        Stateful(init, update),
+    )
 
 
 AUGMENTATIONS: dict[str | None, Callable] = {
@@ -341,6 +366,7 @@ AUGMENTATIONS: dict[str | None, Callable] = {
 
 
 # ---- PacGAN ---------------------------------------------------------------------
+
 
 def pack(x: Array, m: int) -> Array:
     """PacGAN (Lin et al. 2018): m consecutive examples joined into one D input.
@@ -356,6 +382,7 @@ def pack(x: Array, m: int) -> Array:
 
 # ---- Unrolled GAN ---------------------------------------------------------------
 
+
 def unroll(d_loss, d_params, d_opt_state, d_tx, *, steps: int, constrain=lambda p: p):
     """Unrolled GAN (Metz et al. 2017): D's params after ``steps`` optimiser updates.
 
@@ -370,6 +397,7 @@ def unroll(d_loss, d_params, d_opt_state, d_tx, *, steps: int, constrain=lambda 
 
 
 # ---- The assembled objective ----------------------------------------------------
+
 
 class Objective(NamedTuple):
     loss: losses.GANLoss
@@ -395,8 +423,9 @@ class Objective(NamedTuple):
         return jax.tree.map(lambda p: jnp.clip(p, -c, c), d_params)
 
 
-def validate(config, *, data_shape: tuple[int, ...], num_classes: int | None,
-             local_batches: tuple[int, ...]) -> None:
+def validate(
+    config, *, data_shape: tuple[int, ...], num_classes: int | None, local_batches: tuple[int, ...]
+) -> None:
     """Rejects settings that cannot work together, before anything is built.
 
     ``data_shape`` is one example's shape ((H, W, C) for images), ``num_classes``
@@ -407,35 +436,52 @@ def validate(config, *, data_shape: tuple[int, ...], num_classes: int | None,
     is_image = len(data_shape) == 3
     errors = []
     if reg.weight_clip is not None and reg.penalty is not None:
-        errors.append(f'reg.weight_clip={reg.weight_clip} and reg.penalty={reg.penalty!r} are '
-                      'two Lipschitz constraints; WGAN uses clipping, WGAN-GP the penalty. '
-                      'Set one of them to None.')
+        errors.append(
+            f'reg.weight_clip={reg.weight_clip} and reg.penalty={reg.penalty!r} are '
+            'two Lipschitz constraints; WGAN uses clipping, WGAN-GP the penalty. '
+            'Set one of them to None.'
+        )
     if reg.penalty is not None:
         penalties.get_penalty(reg.penalty)  # Raises, naming the accepted ones.
-    if reg.penalty_every < 1:
-        errors.append(f'reg.penalty_every={reg.penalty_every} must be >= 1 (1: every D step).')
-    if aug.kind not in AUGMENTATIONS:
-        errors.append(f'augment.kind={aug.kind!r} is not one of '
-                      f'{sorted(AUGMENTATIONS, key=str)}.')
-    elif aug.kind is not None and not is_image:
-        errors.append(f'augment.kind={aug.kind!r} augments images, but the data are '
-                      f'{data_shape}-shaped samples; set augment.kind=None.')
-    if aug.kind == 'diffaugment':
+    if reg.penalty_every_d_steps < 1:
+        errors.append(
+            f'reg.penalty_every_d_steps={reg.penalty_every_d_steps} must be >= 1 (1: every D step).'
+        )
+    if aug.name not in AUGMENTATIONS:
+        errors.append(f'augment.name={aug.name!r} is not one of {sorted(AUGMENTATIONS, key=str)}.')
+    elif aug.name is not None and not is_image:
+        errors.append(
+            f'augment.name={aug.name!r} augments images, but the data are '
+            f'{data_shape}-shaped samples; set augment.name=None.'
+        )
+    if aug.name == 'diffaugment':
         parse_policy(aug.policy)
-    if (reg.bcr_real > 0 or reg.bcr_fake > 0):
+    if reg.bcr_real_weight > 0 or reg.bcr_fake_weight > 0:
         if not is_image:
-            errors.append('bCR (reg.bcr_real, reg.bcr_fake) augments images, but the data '
-                          f'are {data_shape}-shaped samples.')
+            errors.append(
+                'bCR (reg.bcr_real_weight, reg.bcr_fake_weight) augments images, but the data '
+                f'are {data_shape}-shaped samples.'
+            )
         parse_policy(reg.cr_policy)
     if conditioning is not None and num_classes is None:
-        errors.append(f'model.conditioning={conditioning!r} needs class labels, but the '
-                      'dataset has none.')
+        errors.append(
+            f'model.conditioning={conditioning!r} needs class labels, but the dataset has none.'
+        )
     if config.train.pack < 1 or any(b % config.train.pack for b in local_batches):
-        errors.append(f'train.pack={config.train.pack} must be >= 1 and divide the '
-                      f'per-device batches of the D and G steps {local_batches}.')
+        errors.append(
+            f'train.pack={config.train.pack} must be >= 1 and divide the '
+            f'per-device batches of the D and G steps {local_batches}.'
+        )
     elif config.train.pack > 1 and conditioning is not None:
-        errors.append(f'train.pack={config.train.pack} with model.conditioning='
-                      f'{conditioning!r}: a packed D input mixes several labels.')
+        errors.append(
+            f'train.pack={config.train.pack} with model.conditioning='
+            f'{conditioning!r}: a packed D input mixes several labels.'
+        )
+    if config.train.simultaneous and config.train.n_dis != 1:
+        errors.append(
+            f'train.simultaneous=True takes one D and one G step from the same '
+            f'parameters; it needs train.n_dis=1, not {config.train.n_dis}.'
+        )
     if config.train.unroll_steps < 0:
         errors.append(f'train.unroll_steps={config.train.unroll_steps} must be >= 0.')
     if errors:
@@ -446,7 +492,7 @@ def build_objective(config) -> Objective:
     """The objective of ``config`` (call ``validate`` first for clear errors)."""
     d_terms, d_states = _active_terms(D_TERMS, config)
     g_terms, _ = _active_terms(G_TERMS, config)
-    augmentation = AUGMENTATIONS[config.augment.kind](config)
+    augmentation = AUGMENTATIONS[config.augment.name](config)
     states = dict(d_states)
     if augmentation.state is not None:
         states['augment'] = augmentation.state

@@ -20,13 +20,13 @@ def make_mesh(devices=None):
 
 
 # XLA:CPU (JAX 0.10) hands each convolution to YNNPACK by default; its other path
-# (Eigen) ran the DCGAN-32 update about 10% faster on this project's machine and
-# the SNGAN ResNet-32 update 1.7x faster (benchmarks/README.md). This list is
-# XLA's default YNNPACK list with the convolutions left out: matrix products and
-# reductions stay on YNNPACK, which was faster for them.
+# (Eigen) runs the models' convolutions faster (measured in benchmarks/README.md).
+# This list is XLA's default YNNPACK list with the convolutions left out: matrix
+# products and reductions stay on YNNPACK.
 CPU_COMPILER_OPTIONS = {
-    'xla_cpu_experimental_ynn_fusion_type':
-        'LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE',
+    'xla_cpu_experimental_ynn_fusion_type': (
+        'LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE'
+    ),
 }
 
 
@@ -36,19 +36,29 @@ def compiler_options():
     if jax.default_backend() != 'cpu' or not CPU_COMPILER_OPTIONS:
         return None
     try:  # An XLA without these options would fail every compile: probe once.
-        jax.jit(jnp.negative, compiler_options=CPU_COMPILER_OPTIONS).lower(
-            jnp.zeros(())).compile()
+        jax.jit(jnp.negative, compiler_options=CPU_COMPILER_OPTIONS).lower(jnp.zeros(())).compile()
     except jax.errors.JaxRuntimeError as error:
-        warnings.warn(f'XLA:CPU rejected gan_jax.parallel.CPU_COMPILER_OPTIONS '
-                      f'({error}); compiling with its defaults.')
+        warnings.warn(
+            f'XLA:CPU rejected gan_jax.parallel.CPU_COMPILER_OPTIONS ({error}); '
+            'compiling with its defaults.',
+            stacklevel=2,
+        )
         return None
     return CPU_COMPILER_OPTIONS
 
 
 def jit_sharded(fn, mesh, in_specs, out_specs, donate_argnums=()):
     """``jax.jit(jax.shard_map(fn))`` with this backend's ``compiler_options()``."""
-    return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs),
-                   donate_argnums=donate_argnums, compiler_options=compiler_options())
+    return jax.jit(
+        jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs),
+        donate_argnums=donate_argnums,
+        compiler_options=compiler_options(),
+    )
+
+
+def to_host(tree):
+    """Replicated global arrays -> numpy (works when other processes hold copies too)."""
+    return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
 
 
 def replicated(mesh):
@@ -67,8 +77,9 @@ def initialize_distributed(coordinator_address=None, num_processes=None, process
     setting only concerns the CPU backend).
     """
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')
-    jax.distributed.initialize(coordinator_address=coordinator_address,
-                               num_processes=num_processes, process_id=process_id)
+    jax.distributed.initialize(
+        coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id
+    )
 
 
 def check_batch_divisible(global_batch, key='train.batch_size'):
@@ -77,8 +88,10 @@ def check_batch_divisible(global_batch, key='train.batch_size'):
     if global_batch % n_dev:
         raise ValueError(
             f'{key}={global_batch} is not divisible by the number of devices '
-            f'({n_dev}); choose a multiple of {n_dev}.')
+            f'({n_dev}); choose a multiple of {n_dev}.'
+        )
     if global_batch % n_proc:
         raise ValueError(
             f'{key}={global_batch} is not divisible by the number of processes '
-            f'({n_proc}); choose a multiple of {n_proc}.')
+            f'({n_proc}); choose a multiple of {n_proc}.'
+        )

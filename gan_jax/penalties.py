@@ -40,8 +40,15 @@ def input_gradient_norms(discriminate: Callable[[Array], Array], x: Array) -> Ar
     return jnp.sqrt(squared + 1e-12)
 
 
-def penalty_value(penalty: GradientPenalty, discriminate_real, discriminate_fake,
-                  real: Array, fake: Array, keys: Array, batch_mean=jnp.mean) -> Array:
+def penalty_value(
+    penalty: GradientPenalty,
+    discriminate_real,
+    discriminate_fake,
+    real: Array,
+    fake: Array,
+    keys: Array,
+    batch_mean=jnp.mean,
+) -> Array:
     """The batch mean of ``penalty``; ``discriminate_*`` apply D with real or fake labels."""
     points = penalty.at(real, fake, keys, batch_mean)
     discriminate = discriminate_fake if penalty.on_fakes else discriminate_real
@@ -73,10 +80,10 @@ def perturbed_reals(real: Array, fake: Array, keys: Array, batch_mean=jnp.mean) 
     """
     del fake
     std = jnp.sqrt(batch_mean(real**2) - batch_mean(real) ** 2)
-    noise = _per_example_uniform(jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys),
-                                 real.shape[1:])
-    alpha = _broadcast(_per_example_uniform(jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)),
-                       real)
+    noise = _per_example_uniform(jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys), real.shape[1:])
+    alpha = _broadcast(
+        _per_example_uniform(jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)), real
+    )
     return real + alpha * (0.5 * std * noise)
 
 
@@ -120,5 +127,7 @@ def get_penalty(name: str) -> GradientPenalty:
     try:
         return PENALTIES[name]
     except KeyError:
-        raise ValueError(f'reg.penalty={name!r} is not one of {sorted(PENALTIES)} '
-                         '(or None for no gradient penalty).') from None
+        raise ValueError(
+            f'reg.penalty={name!r} is not one of {sorted(PENALTIES)} '
+            '(or None for no gradient penalty).'
+        ) from None

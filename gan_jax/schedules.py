@@ -10,15 +10,19 @@ import jax.numpy as jnp
 import optax
 
 
-def _constant(lr, total_updates, decay_start):
-    del total_updates, decay_start
+def _constant(lr, total_updates, decay_start_step):
+    del total_updates, decay_start_step
     return lr
 
 
-def _linear_decay(lr, total_updates, decay_start):
-    """lr until ``decay_start``, then linearly to 0 at ``total_updates`` (WGAN-GP, SNGAN)."""
-    return optax.linear_schedule(lr, 0.0, transition_steps=max(total_updates - decay_start, 1),
-                                 transition_begin=decay_start)
+def _linear_decay(lr, total_updates, decay_start_step):
+    """lr until ``decay_start_step``, then linearly to 0 at ``total_updates`` (WGAN-GP, SNGAN)."""
+    return optax.linear_schedule(
+        lr,
+        0.0,
+        transition_steps=max(total_updates - decay_start_step, 1),
+        transition_begin=decay_start_step,
+    )
 
 
 LR_SCHEDULES: dict[str, Callable] = {'constant': _constant, 'linear_decay': _linear_decay}
@@ -28,11 +32,14 @@ def learning_rates(optim_config, *, steps: int, n_dis: int):
     """(G, D) learning rates or schedules; D's counts its own updates (n_dis per G step)."""
     c = optim_config
     if c.lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f'optim.lr_schedule={c.lr_schedule!r} is not one of '
-                         f'{sorted(LR_SCHEDULES)}.')
+        raise ValueError(
+            f'optim.lr_schedule={c.lr_schedule!r} is not one of {sorted(LR_SCHEDULES)}.'
+        )
     make = LR_SCHEDULES[c.lr_schedule]
-    return (make(c.g_lr, steps, c.decay_start),
-            make(c.d_lr, steps * n_dis, c.decay_start * n_dis))
+    return (
+        make(c.g_lr, steps, c.decay_start_step),
+        make(c.d_lr, steps * n_dis, c.decay_start_step * n_dis),
+    )
 
 
 def _decay(ema_config, batch_size):
@@ -75,10 +82,11 @@ EMA_SCHEDULES: dict[str, Callable] = {'decay': _decay, 'half_life': _half_life}
 
 
 def ema_decay(ema_config, batch_size: int) -> Callable | None:
-    """step -> decay of the EMA update after that G step; None when ``ema.kind`` is None."""
-    if ema_config.kind is None:
+    """step -> decay of the EMA update after that G step; None when ``ema.name`` is None."""
+    if ema_config.name is None:
         return None
-    if ema_config.kind not in EMA_SCHEDULES:
-        raise ValueError(f'ema.kind={ema_config.kind!r} is not one of '
-                         f'{sorted(EMA_SCHEDULES)} or None.')
-    return EMA_SCHEDULES[ema_config.kind](ema_config, batch_size)
+    if ema_config.name not in EMA_SCHEDULES:
+        raise ValueError(
+            f'ema.name={ema_config.name!r} is not one of {sorted(EMA_SCHEDULES)} or None.'
+        )
+    return EMA_SCHEDULES[ema_config.name](ema_config, batch_size)

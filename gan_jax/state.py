@@ -35,8 +35,9 @@ class TrainState:
     rng: jax.Array
 
 
-def create_train_state(generator, discriminator, g_tx, d_tx, *, z_dim, d_input_shape,
-                       num_classes, seed, use_ema, aux):
+def create_train_state(
+    generator, discriminator, g_tx, d_tx, *, z_dim, d_input_shape, num_classes, seed, use_ema, aux
+):
     """Initialises both networks and optimisers from ``seed``.
 
     Initialisation runs in eval mode (``train=False``) so it never needs the
@@ -70,11 +71,13 @@ def create_train_state(generator, discriminator, g_tx, d_tx, *, z_dim, d_input_s
 # offset inside it (Adam: eps_root 1e-16; RMSProp: eps inside the root).
 OPTIMIZERS = {
     'adam': lambda lr, c, differentiable: optax.adam(
-        lr, b1=c.b1, b2=c.b2, eps_root=1e-16 if differentiable else 0.0),
+        lr, b1=c.b1, b2=c.b2, eps_root=1e-16 if differentiable else 0.0
+    ),
     # WGAN's choice (Arjovsky et al. 2017): momentum-free, as PyTorch's RMSprop
     # (alpha 0.99, eps 1e-8, eps outside the square root).
     'rmsprop': lambda lr, c, differentiable: optax.rmsprop(
-        lr, decay=0.99, eps=1e-8, eps_in_sqrt=differentiable),
+        lr, decay=0.99, eps=1e-8, eps_in_sqrt=differentiable
+    ),
     # Plain SGD makes gradient-scale bugs visible (Adam is scale invariant).
     'sgd': lambda lr, c, differentiable: optax.sgd(lr),
 }

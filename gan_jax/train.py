@@ -4,12 +4,9 @@
 it directly. Every process runs it; only process 0 writes logs and samples.
 """
 
-import functools
 import os
 import signal
 import sys
-from collections.abc import Callable
-from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -17,24 +14,18 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
+from gan_jax import builder, parallel, sampling
 from gan_jax import checkpoint as ckpt_lib
 from gan_jax import config as config_lib
 from gan_jax import data as data_lib
 from gan_jax import evaluate as eval_lib
 from gan_jax import logging as log_lib
-from gan_jax import models, parallel, schedules
-from gan_jax import objective as obj_lib
-from gan_jax import state as state_lib
 from gan_jax import step as step_lib
+from gan_jax.parallel import to_host
 
 
 class NonFiniteLossError(FloatingPointError):
     """Training diverged; the last checkpoint is kept."""
-
-
-def to_host(tree):
-    """Replicated global arrays -> numpy (works when other processes hold copies too)."""
-    return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
 
 
 class _Preemption:
@@ -65,119 +56,22 @@ class _Preemption:
             signal.signal(signal.SIGTERM, self._previous)
 
 
-def _model_config(config, num_classes):
-    """The model config plus what the models need from the data and the mesh."""
-    model_config = config.model.copy_and_resolve_references()
-    with model_config.unlocked():
-        model_config.bn_axis_name = parallel.DATA_AXIS
-        model_config.num_classes = num_classes
-    return model_config
-
-
-class Setup(NamedTuple):
-    """Everything static a run is made of, built from its config."""
-
-    source: Any  # data.ImageSource (or a 2-D mixture)
-    generator: Any
-    discriminator: Any
-    g_tx: Any
-    d_tx: Any
-    objective: obj_lib.Objective
-    num_classes: int | None  # The models' classes; None when unconditional.
-    init_state: Callable  # () -> TrainState
-
-    def make_update(self, config):
-        """The per-device update (before compile_update)."""
-        return step_lib.make_update(
-            generator=self.generator, discriminator=self.discriminator, g_tx=self.g_tx,
-            d_tx=self.d_tx, objective=self.objective, z_dim=config.model.z_dim,
-            num_classes=self.num_classes,
-            ema_decay=schedules.ema_decay(config.ema, g_batch_size(config)),
-            g_local_batch=g_batch_size(config) // jax.device_count(),
-            dtype=step_lib.compute_dtype(config.train.compute_dtype))
-
-
-def g_batch_size(config):
-    """Fakes per G step over all devices: ``train.g_batch_size``, else D's batch size."""
-    return config.train.g_batch_size or config.train.batch_size
-
-
-def build(config):
-    """Builds the run's ``Setup``; bad settings fail here, before anything is compiled."""
-    source = data_lib.get_source(config.data, resolution=config.data.resolution)
-    conditional = config.model.conditioning is not None
-    num_classes = source.num_classes if conditional else None
-    obj_lib.validate(config, data_shape=source.image_shape, num_classes=source.num_classes,
-                     local_batches=(config.train.batch_size // jax.device_count(),
-                                    g_batch_size(config) // jax.device_count()))
-    objective = obj_lib.build_objective(config)
-    step_lib.compute_dtype(config.train.compute_dtype)  # Checks the name.
-    schedules.ema_decay(config.ema, config.train.batch_size)  # Checks ema.kind.
-    generator, discriminator = models.build_models(_model_config(config, num_classes),
-                                                   source.image_shape)
-    g_tx, d_tx = state_lib.make_optimizers(config.optim, steps=config.train.steps,
-                                           n_dis=config.train.n_dis,
-                                           differentiable_d=objective.unroll_steps > 0)
-    *spatial, channels = source.image_shape
-    init_state = functools.partial(
-        state_lib.create_train_state, generator, discriminator, g_tx, d_tx,
-        z_dim=config.model.z_dim, d_input_shape=(*spatial, channels * objective.pack),
-        num_classes=num_classes, seed=config.seed, use_ema=config.ema.kind is not None,
-        aux=objective.init_aux())
-    return Setup(source, generator, discriminator, g_tx, d_tx, objective, num_classes,
-                 init_state)
-
-
-def describe(config, setup):
-    """The dry-run report: data, parameter counts, ingredients, devices and batch split."""
-    source, objective = setup.source, setup.objective
-    shapes = jax.eval_shape(setup.init_state)
-    n_dev = jax.device_count()
-    terms = ', '.join(f'{side} {t.name} x {t.weight:g}' for side, terms in
-                      (('D', objective.d_terms), ('G', objective.g_terms)) for t in terms)
-    return '\n'.join([
-        f'data: {source.name}, {len(source)} examples of shape {source.image_shape}, '
-        f'{setup.num_classes or "no"} classes used',
-        f'loss: {config.train.loss}; regularisers: {terms or "none"}; augmentation: '
-        f'{config.augment.kind}; pack: {objective.pack}; unroll: {objective.unroll_steps}',
-        f'G params: {models.count_params(shapes.g_params):,}',
-        f'D params: {models.count_params(shapes.d_params):,}',
-        f'processes: {jax.process_count()}, devices: {n_dev} '
-        f'({jax.local_device_count()} per process, {jax.devices()[0].platform})',
-        f'batch: {config.train.batch_size} global, {config.train.batch_size // n_dev} per '
-        f'device, {config.train.n_dis} D step(s) per G step, {g_batch_size(config)} fakes '
-        'per G step',
-    ])
-
-
-def sample_layout(num_samples, num_classes):
-    """(labels or None, columns) of the sample grid.
-
-    Conditional runs get one row per class (the first ``num_samples`` classes at
-    most), ``num_samples // rows`` samples each; others a square grid.
-    """
-    if num_classes is None:
-        return None, None
-    rows = min(num_classes, num_samples)
-    per_class = num_samples // rows
-    return np.repeat(np.arange(rows), per_class), per_class
-
-
 def _make_sampler(generator, config, rng, num_classes):
     """Jitted ``(params, batch_stats) -> samples`` for fixed latents (and labels).
 
     Images come back quantised to uint8 (what a PNG shows), 2-D points as floats.
     """
     z_key = jax.random.split(rng)[1]  # Training draws with fold_in(rng, step) instead.
-    labels, columns = sample_layout(config.log.num_samples, num_classes)
+    labels, columns = sampling.grid_layout(config.log.num_samples, num_classes)
     indices = np.arange(config.log.num_samples if labels is None else len(labels))
 
     @jax.jit
     def sample(params, batch_stats):
-        z = step_lib.sample_latents(z_key, indices, config.model.z_dim)
-        out = generator.apply({'params': params, 'batch_stats': batch_stats}, z, labels,
-                              train=False)
-        return step_lib.images_to_uint8(out) if out.ndim == 4 else out
+        z = sampling.sample_latents(z_key, indices, config.model.z_dim)
+        out = generator.apply(
+            {'params': params, 'batch_stats': batch_stats}, z, labels, train=False
+        )
+        return sampling.images_to_uint8(out) if out.ndim == 4 else out
 
     return sample, columns
 
@@ -196,8 +90,11 @@ def _write_samples(sampler, state, step, workdir, writer, is_main):
     params = state.ema_params if state.ema_params is not None else state.g_params
     sample, columns, extent = sampler
     samples = to_host(sample(params, state.g_batch_stats))
-    grid = (log_lib.image_grid(samples, columns) if samples.ndim == 4
-            else log_lib.scatter_image(samples, extent))
+    grid = (
+        log_lib.image_grid(samples, columns)
+        if samples.ndim == 4
+        else log_lib.scatter_image(samples, extent)
+    )
     writer.write_image(step, 'samples', grid)
     if is_main:
         log_lib.save_png(os.path.join(workdir, 'samples', f'step_{step:07d}.png'), grid)
@@ -214,11 +111,15 @@ def _check_finite(step, scalars, last_saved, state=None):
     if state is not None and not to_host(_all_finite(state)):
         bad['parameters or optimiser state'] = 'non-finite'
     if bad:
-        kept = (f'the checkpoint of step {last_saved} is kept' if last_saved is not None
-                else 'no checkpoint was written')
+        kept = (
+            f'the checkpoint of step {last_saved} is kept'
+            if last_saved is not None
+            else 'no checkpoint was written'
+        )
         raise NonFiniteLossError(
             f'Non-finite loss at step {step}: {bad}; {kept} and nothing was saved after '
-            f'it. Lower the learning rates (optim.g_lr, optim.d_lr) or change the loss.')
+            f'it. Lower the learning rates (optim.g_lr, optim.d_lr) or change the loss.'
+        )
 
 
 def _evaluate(evaluator, best, state, step, workdir, writer, is_main):
@@ -227,8 +128,11 @@ def _evaluate(evaluator, best, state, step, workdir, writer, is_main):
     metrics = result['metrics']
     if is_main:
         eval_lib.write_result(workdir, result)
-        print(f'eval at step {step}: ' + ', '.join(f'{k} {v:.4g}' for k, v in metrics.items()),
-              file=sys.stderr, flush=True)
+        print(
+            f'eval at step {step}: ' + ', '.join(f'{k} {v:.4g}' for k, v in metrics.items()),
+            file=sys.stderr,
+            flush=True,
+        )
     writer.write_scalars(step, {f'eval/{k}': v for k, v in metrics.items()})
     if best is not None and best.update(step, state, metrics):
         logging.info('New best %s %.4g at step %d.', best.metric, best.value, step)
@@ -237,13 +141,13 @@ def _evaluate(evaluator, best, state, step, workdir, writer, is_main):
 def train(config, workdir, command=None):
     """Trains (or resumes) the run in ``workdir``; returns the final train state."""
     parallel.check_batch_divisible(config.train.batch_size)
-    parallel.check_batch_divisible(g_batch_size(config), 'train.g_batch_size')
-    setup = build(config)
+    parallel.check_batch_divisible(builder.g_batch_size(config), 'train.g_batch_size')
+    setup = builder.build(config)
     source, generator, init_state = setup.source, setup.generator, setup.init_state
     is_main = jax.process_index() == 0
     if config.dry_run:
         if is_main:
-            print(config, describe(config, setup), sep='\n')
+            print(config, builder.describe(config, setup), sep='\n')
         return None
 
     os.makedirs(workdir, exist_ok=True)
@@ -255,33 +159,40 @@ def train(config, workdir, command=None):
     if config.eval.every_steps:
         evaluator = eval_lib.Evaluator(config, generator, source, mesh, setup.num_classes)
         if config.eval.best_metric:
-            best = ckpt_lib.BestCheckpoint(workdir, evaluator.best_key(),
-                                           eval_lib.BEST_DIRECTION[config.eval.best_metric])
+            best = ckpt_lib.BestCheckpoint(
+                workdir, evaluator.best_key(), eval_lib.BEST_DIRECTION[config.eval.best_metric]
+            )
     state = jax.jit(init_state, out_shardings=parallel.replicated(mesh))()
     update = step_lib.compile_update(setup.make_update(config), mesh)
 
-    checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, 'checkpoints'),
-                                         keep=config.checkpoint.keep)
-    data_iterator = data_lib.make_train_iterator(
-        source, global_batch=config.train.batch_size, batches_per_step=config.train.n_dis,
-        seed=config.seed, process_index=jax.process_index(),
-        process_count=jax.process_count(), num_threads=config.data.num_threads)
+    checkpointer = ckpt_lib.Checkpointer(
+        os.path.join(workdir, 'checkpoints'), keep=config.checkpoint.keep
+    )
     last_saved = checkpointer.latest_step()
     if last_saved is not None:
-        state = checkpointer.restore(last_saved, ckpt_lib.abstract_state(init_state, mesh),
-                                     data_iterator)
+        state = checkpointer.restore(last_saved, ckpt_lib.abstract_state(init_state, mesh))
         logging.info('Resumed from the checkpoint of step %d in %s.', last_saved, workdir)
+    step = int(to_host(state.step))
+    # The data position is a function of the step, so a run resumes on any number
+    # of processes and devices.
+    data_iterator = data_lib.make_train_iterator(
+        source,
+        global_batch=config.train.batch_size,
+        batches_per_step=config.train.n_dis,
+        seed=config.seed,
+        process_index=jax.process_index(),
+        process_count=jax.process_count(),
+        start_step=step,
+        num_threads=config.data.num_threads,
+    )
     batches = data_lib.device_prefetch(data_iterator, parallel.batch_sharding(mesh))
 
     extent = _scatter_extent(source) if len(source.image_shape) == 1 else None
-    sampler = (*_make_sampler(generator, config, to_host(state.rng), setup.num_classes),
-               extent)
+    sampler = (*_make_sampler(generator, config, to_host(state.rng), setup.num_classes), extent)
     writer = log_lib.MetricWriter(workdir, enabled=is_main)
-    progress = log_lib.ProgressBar(config.train.steps, config.train.batch_size,
-                                   enabled=is_main)
+    progress = log_lib.ProgressBar(config.train.steps, config.train.batch_size, enabled=is_main)
     preemption = _Preemption()
     total = config.train.steps
-    step = int(to_host(state.step))
     try:
         while step < total:
             state, metrics = update(state, next(batches))
@@ -295,14 +206,14 @@ def train(config, workdir, command=None):
                     scalars['steps_per_sec'] = progress.steps_per_sec
                     scalars['images_per_sec'] = progress.steps_per_sec * config.train.batch_size
                 writer.write_scalars(step, scalars)
-            if step % config.log.sample_every == 0 or last:
+            if step % config.log.sample_every_steps == 0 or last:
                 _write_samples(sampler, state, step, workdir, writer, is_main)
             if evaluator and (step % config.eval.every_steps == 0 or last):
                 _evaluate(evaluator, best, state, step, workdir, writer, is_main)
             preempted = preemption.reached(step)
             if step % config.checkpoint.every_steps == 0 or last or preempted:
                 _check_finite(step, to_host(metrics), last_saved, state)
-                checkpointer.save(step, state, batches)
+                checkpointer.save(step, state)
                 last_saved = step
             if preempted:
                 logging.warning('Pre-empted: saved the checkpoint of step %d; exiting.', step)

@@ -8,25 +8,26 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope='session')
 def shared_data_dir() -> pathlib.Path:
     """The shared real-data folder: env GAN_JAX_SHARED_DATA, default <repo>/../shared/data."""
-    return pathlib.Path(os.environ.get("GAN_JAX_SHARED_DATA", REPO.parent / "shared" / "data"))
+    return pathlib.Path(os.environ.get('GAN_JAX_SHARED_DATA', REPO.parent / 'shared' / 'data'))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope='session')
 def prepared_tfds_mnist(shared_data_dir, tmp_path_factory) -> str:
     """A TFDS data_dir holding MNIST prepared offline from the shared files, once per session.
 
     Set GAN_JAX_TFDS_CACHE to a folder to keep the prepared dataset across sessions.
     """
-    source_dir = shared_data_dir / "mnist"
+    source_dir = shared_data_dir / 'mnist'
     if not source_dir.is_dir():
-        pytest.skip(f"real MNIST files not found in {source_dir} (set GAN_JAX_SHARED_DATA)")
+        pytest.skip(f'real MNIST files not found in {source_dir} (set GAN_JAX_SHARED_DATA)')
     import tensorflow_datasets as tfds  # Only sessions that use real data pay for these imports.
+
     from gan_jax.data.prepare_tfds import prepare_offline
 
-    data_dir = os.environ.get("GAN_JAX_TFDS_CACHE") or str(tmp_path_factory.mktemp("tfds"))
-    if not tfds.builder("mnist", data_dir=data_dir, file_format="array_record").is_prepared():
-        prepare_offline("mnist", source_dir, data_dir)
+    data_dir = os.environ.get('GAN_JAX_TFDS_CACHE') or str(tmp_path_factory.mktemp('tfds'))
+    if not tfds.builder('mnist', data_dir=data_dir, file_format='array_record').is_prepared():
+        prepare_offline('mnist', source_dir, data_dir)
     return data_dir

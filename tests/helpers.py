@@ -13,12 +13,14 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_AND_DUMP = os.path.join(REPO, 'tests', 'train_and_dump.py')
+EVALUATE = os.path.join(REPO, 'evaluate.py')
 
 
 def tiny_config(**overrides):
     """The default DCGAN experiment shrunk to compile and run in seconds on CPU."""
     sys.path.insert(0, REPO)
     from experiments import dcgan
+
     c = dcgan.get_config()
     c.model.g_width = 8
     c.model.d_width = 8
@@ -26,7 +28,7 @@ def tiny_config(**overrides):
     c.train.batch_size = 8
     c.train.steps = 6
     c.log.every_steps = 2
-    c.log.sample_every = 3
+    c.log.sample_every_steps = 3
     c.log.num_samples = 16
     c.checkpoint.every_steps = 3
     c.data.num_threads = 1
@@ -55,10 +57,19 @@ def python_env(devices=1):
 
 def train_in_subprocess(workdir, out, overrides=None, devices=1, timeout=300):
     """Trains tiny_config(**overrides) in a new process; returns its dumped arrays."""
-    cmd = [sys.executable, TRAIN_AND_DUMP, '--workdir', str(workdir), '--out', str(out),
-           '--overrides', json.dumps(overrides or {})]
-    result = subprocess.run(cmd, env=python_env(devices), capture_output=True, text=True,
-                            timeout=timeout)
+    cmd = [
+        sys.executable,
+        TRAIN_AND_DUMP,
+        '--workdir',
+        str(workdir),
+        '--out',
+        str(out),
+        '--overrides',
+        json.dumps(overrides or {}),
+    ]
+    result = subprocess.run(
+        cmd, env=python_env(devices), capture_output=True, text=True, timeout=timeout
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     return dict(np.load(out))
 

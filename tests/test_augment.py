@@ -38,12 +38,13 @@ def _shifted(image, dy, dx):
     """numpy reference: content moved down dy, right dx, zero fill."""
     out = np.zeros_like(image)
     height, width = image.shape[:2]
-    src = image[max(0, -dy):height - max(0, dy), max(0, -dx):width - max(0, dx)]
-    out[max(0, dy):max(0, dy) + src.shape[0], max(0, dx):max(0, dx) + src.shape[1]] = src
+    src = image[max(0, -dy) : height - max(0, dy), max(0, -dx) : width - max(0, dx)]
+    out[max(0, dy) : max(0, dy) + src.shape[0], max(0, dx) : max(0, dx) + src.shape[1]] = src
     return out
 
 
 # --- DiffAugment -----------------------------------------------------------------
+
 
 def test_empty_policy_is_identity():
     x = _images(RGB)
@@ -62,9 +63,13 @@ def test_colour_helpers_match_numpy():
     x = _images(RGB)
     delta = np.linspace(-0.5, 0.5, BATCH, dtype=np.float32)
     factor = np.linspace(0.0, 2.0, BATCH, dtype=np.float32)
-    brightness, saturation, contrast = jax.jit(lambda x, d, f: (
-        augment.shift_brightness(x, d), augment.scale_saturation(x, f),
-        augment.scale_contrast(x, f)))(x, delta, factor)
+    brightness, saturation, contrast = jax.jit(
+        lambda x, d, f: (
+            augment.shift_brightness(x, d),
+            augment.scale_saturation(x, f),
+            augment.scale_contrast(x, f),
+        )
+    )(x, delta, factor)
     b = factor[:, None, None, None]
     np.testing.assert_allclose(brightness, x + delta[:, None, None, None], atol=1e-6)
     pixel_mean = x.mean(axis=3, keepdims=True)
@@ -87,8 +92,12 @@ def test_random_translation_shifts_by_at_most_an_eighth():
     out = np.asarray(augment.DIFFAUGMENT_OPS['translation'](x, _keys(64)))
     shifts = []
     for image, result in zip(x, out):
-        found = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
-                 if np.array_equal(result, _shifted(image, dy, dx))]
+        found = [
+            (dy, dx)
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+            if np.array_equal(result, _shifted(image, dy, dx))
+        ]
         assert len(found) == 1  # Within [-2, 2]^2 (16 / 8 = 2), and unambiguous.
         shifts.append(found[0])
     shifts = np.array(shifts)
@@ -116,11 +125,11 @@ def test_cutout_zeroes_the_expected_square():
     ]
     x = _images(OP_SHAPE) + 2.0  # No zeros of its own.
     centres = np.zeros((OP_SHAPE[0], 2), np.int32)
-    centres[:len(cases)] = [centre for centre, _, _ in cases]
+    centres[: len(cases)] = [centre for centre, _, _ in cases]
     out = np.asarray(augment.cutout(x, jnp.asarray(centres)))
     for image, result, (_, rows, cols) in zip(x, out, cases):
         expected = image.copy()
-        expected[rows[0]:rows[1], cols[0]:cols[1]] = 0.0
+        expected[rows[0] : rows[1], cols[0] : cols[1]] = 0.0
         np.testing.assert_array_equal(result, expected)
 
 
@@ -156,6 +165,7 @@ def test_random_colour_factors_lie_in_the_papers_ranges():
 
 # --- ADA: resampling and colour matrices -------------------------------------------
 
+
 def _resample(images, matrix):
     """The same matrix for every image of the batch."""
     matrices = jnp.broadcast_to(jnp.asarray(matrix, jnp.float32), (images.shape[0], 3, 3))
@@ -179,7 +189,7 @@ def test_resample_integer_translation_reflects_at_the_border():
     dy, dx = 2, -3  # Content moves down 2 and left 3: out(x) = in(x - t).
     matrix = [[1.0, 0.0, -dx], [0.0, 1.0, -dy], [0.0, 0.0, 1.0]]
     padded = np.pad(x, ((0, 0), (4, 4), (4, 4), (0, 0)), mode='reflect')
-    expected = padded[:, 4 - dy:12 - dy, 4 - dx:12 - dx]
+    expected = padded[:, 4 - dy : 12 - dy, 4 - dx : 12 - dx]
     np.testing.assert_allclose(_resample(x, matrix), expected, atol=1e-6)
 
 
@@ -192,8 +202,9 @@ def test_resample_fractional_translation_is_bilinear():
 
 def test_apply_color_matrix_matches_numpy():
     rng = np.random.default_rng(0)
-    color = np.concatenate([rng.normal(size=(BATCH, 3, 4)),
-                            np.tile([[[0, 0, 0, 1.0]]], (BATCH, 1, 1))], axis=1).astype(np.float32)
+    color = np.concatenate(
+        [rng.normal(size=(BATCH, 3, 4)), np.tile([[[0, 0, 0, 1.0]]], (BATCH, 1, 1))], axis=1
+    ).astype(np.float32)
     rgb = _images(RGB)
     expected = np.einsum('bij,bhwj->bhwi', color[:, :3, :3], rgb) + color[:, None, None, :3, 3]
     np.testing.assert_allclose(augment.apply_color_matrix(rgb, color), expected, atol=1e-5)
@@ -205,6 +216,7 @@ def test_apply_color_matrix_matches_numpy():
 
 
 # --- ADA: the pipeline -----------------------------------------------------------
+
 
 @pytest.mark.parametrize('channels', [1, 3])
 def test_ada_p_zero_is_the_identity_exactly(channels):
@@ -251,17 +263,20 @@ def _not_identity(matrices):
     return np.any(matrices != np.eye(matrices.shape[-1]), axis=(1, 2))
 
 
-@pytest.mark.parametrize('op, p, expected', [
-    ('brightness', 0.3, 0.3),
-    ('scale', 0.3, 0.3),
-    ('xfrac', 0.8, 0.8),
-    ('rotate', 0.3, 0.3),  # Pre or post rotation, each with 1 - sqrt(1 - p).
-    ('rotate', 0.9, 0.9),
-    ('xflip', 0.6, 0.3),  # Half of the selected images keep their orientation.
-    ('lumaflip', 0.6, 0.3),
-    ('rotate90', 0.4, 0.3),  # A quarter of the selected draw zero turns.
-    ('hue', 0.3, 0.3),
-])
+@pytest.mark.parametrize(
+    'op, p, expected',
+    [
+        ('brightness', 0.3, 0.3),
+        ('scale', 0.3, 0.3),
+        ('xfrac', 0.8, 0.8),
+        ('rotate', 0.3, 0.3),  # Pre or post rotation, each with 1 - sqrt(1 - p).
+        ('rotate', 0.9, 0.9),
+        ('xflip', 0.6, 0.3),  # Half of the selected images keep their orientation.
+        ('lumaflip', 0.6, 0.3),
+        ('rotate90', 0.4, 0.3),  # A quarter of the selected draw zero turns.
+        ('hue', 0.3, 0.3),
+    ],
+)
 def test_fraction_of_examples_that_change(op, p, expected):
     g_inv, color = augment.ada_matrices(_keys(N_DRAWS), jnp.float32(p), 8, 16, ops=(op,))
     changed = _not_identity(g_inv) | _not_identity(color)
@@ -290,8 +305,9 @@ DISTRIBUTIONS = [
 ]
 
 
-@pytest.mark.parametrize('op, parameter, mean, std', DISTRIBUTIONS,
-                         ids=[op for op, *_ in DISTRIBUTIONS])
+@pytest.mark.parametrize(
+    'op, parameter, mean, std', DISTRIBUTIONS, ids=[op for op, *_ in DISTRIBUTIONS]
+)
 def test_parameter_distributions_match_the_official_pipeline(op, parameter, mean, std):
     g_inv, color = augment.ada_matrices(_keys(N_DRAWS), 1.0, 8, 16, ops=(op,))
     values = parameter(np.asarray(g_inv, np.float64), np.asarray(color, np.float64))
@@ -321,8 +337,11 @@ def test_hue_and_saturation_keep_luma(op):
     np.testing.assert_allclose(linear @ luma, np.broadcast_to(luma, (N_DRAWS, 3)), atol=1e-6)
     np.testing.assert_allclose(color[:, :3, 3], 0.0)
     if op == 'hue':  # A rotation about the luma axis.
-        np.testing.assert_allclose(linear.transpose(0, 2, 1) @ linear,
-                                   np.broadcast_to(np.eye(3), (N_DRAWS, 3, 3)), atol=1e-6)
+        np.testing.assert_allclose(
+            linear.transpose(0, 2, 1) @ linear,
+            np.broadcast_to(np.eye(3), (N_DRAWS, 3, 3)),
+            atol=1e-6,
+        )
         np.testing.assert_allclose(np.linalg.det(linear), 1.0, atol=1e-6)
 
 
@@ -342,15 +361,18 @@ def test_per_example_keys(name):
     np.testing.assert_allclose(fn(others, keys)[0], out[0], atol=1e-6)
     same = jnp.broadcast_to(x[:1], x.shape)  # One image, different keys: different results.
     results = np.asarray(fn(same, keys)).reshape(BATCH, -1)
-    assert all(not np.allclose(results[i], results[j])
-               for i in range(BATCH) for j in range(i + 1, BATCH))
+    assert all(
+        not np.allclose(results[i], results[j]) for i in range(BATCH) for j in range(i + 1, BATCH)
+    )
 
 
 @pytest.mark.parametrize('name', AUGMENTERS)
 def test_gradients_reach_the_images(name):
     # Not jitted: the gradient then reuses the compiled pieces of the forward pass.
-    fn = {'diffaugment': AUGMENTERS['diffaugment'],
-          'ada': lambda x, keys: augment.ada_augment(x, keys, 1.0)}[name]
+    fn = {
+        'diffaugment': AUGMENTERS['diffaugment'],
+        'ada': lambda x, keys: augment.ada_augment(x, keys, 1.0),
+    }[name]
     x = _images(RGB)
     weights = _images(RGB, seed=1)
     grads = np.asarray(jax.grad(lambda images: jnp.sum(fn(images, _keys(BATCH)) * weights))(x))
@@ -362,33 +384,45 @@ def test_jit_with_traced_p():
     x = _images(RGB)
     keys = _keys(BATCH)
     np.testing.assert_array_equal(ada_jit(x, keys, jnp.float32(0.0)), x)
-    np.testing.assert_allclose(ada_jit(x, keys, jnp.float32(0.7)),
-                               augment.ada_augment(x, keys, 0.7), atol=1e-5)
+    np.testing.assert_allclose(
+        ada_jit(x, keys, jnp.float32(0.7)), augment.ada_augment(x, keys, 0.7), atol=1e-5
+    )
     policy_jit = jax.jit(augment.diffaugment, static_argnames='policy')
-    np.testing.assert_allclose(policy_jit(x, keys, policy=POLICY),
-                               augment.diffaugment(x, keys, POLICY), atol=1e-6)
+    np.testing.assert_allclose(
+        policy_jit(x, keys, policy=POLICY), augment.diffaugment(x, keys, POLICY), atol=1e-6
+    )
 
 
 # --- ADA: the p heuristic --------------------------------------------------------
 
-@pytest.mark.parametrize('p, sign_sum, expected', [
-    (0.5, 70.0, 0.5 + 256 / 500_000),  # r_t = 0.7 > 0.6: D overfits, p rises.
-    (0.5, 20.0, 0.5 - 256 / 500_000),  # r_t = 0.2 < 0.6: p falls.
-    (0.5, -90.0, 0.5 - 256 / 500_000),
-    (0.5, 60.0, 0.5),  # r_t = target: p stays.
-    (0.0, -100.0, 0.0),  # Clipped at 0 ...
-    (0.9999, 100.0, 1.0),  # ... and at 1.
-])
+
+@pytest.mark.parametrize(
+    'p, sign_sum, expected',
+    [
+        (0.5, 70.0, 0.5 + 256 / 500_000),  # r_t = 0.7 > 0.6: D overfits, p rises.
+        (0.5, 20.0, 0.5 - 256 / 500_000),  # r_t = 0.2 < 0.6: p falls.
+        (0.5, -90.0, 0.5 - 256 / 500_000),
+        (0.5, 60.0, 0.5),  # r_t = target: p stays.
+        (0.0, -100.0, 0.0),  # Clipped at 0 ...
+        (0.9999, 100.0, 1.0),  # ... and at 1.
+    ],
+)
 def test_ada_update_p(p, sign_sum, expected):
-    new_p = augment.ada_update_p(jnp.float32(p), jnp.float32(sign_sum), jnp.float32(100.0),
-                                 batch_images=256)
+    new_p = augment.ada_update_p(
+        jnp.float32(p), jnp.float32(sign_sum), jnp.float32(100.0), batch_images=256
+    )
     np.testing.assert_allclose(new_p, expected, rtol=0, atol=1e-7)
 
 
 def test_ada_update_p_speed_and_target_under_jit():
-    update = jax.jit(lambda p, s, n: augment.ada_update_p(p, s, n, batch_images=64 * 4,
-                                                           target=0.5, speed_kimg=100.0))
-    np.testing.assert_allclose(update(jnp.float32(0.2), 55.0, 100.0), 0.2 + 256 / 100_000,
-                               rtol=0, atol=1e-7)
-    np.testing.assert_allclose(update(jnp.float32(0.2), 45.0, 100.0), 0.2 - 256 / 100_000,
-                               rtol=0, atol=1e-7)
+    update = jax.jit(
+        lambda p, s, n: augment.ada_update_p(
+            p, s, n, batch_images=64 * 4, target=0.5, speed_kimg=100.0
+        )
+    )
+    np.testing.assert_allclose(
+        update(jnp.float32(0.2), 55.0, 100.0), 0.2 + 256 / 100_000, rtol=0, atol=1e-7
+    )
+    np.testing.assert_allclose(
+        update(jnp.float32(0.2), 45.0, 100.0), 0.2 - 256 / 100_000, rtol=0, atol=1e-7
+    )

@@ -4,7 +4,7 @@ import jax
 import pytest
 
 from experiments import base
-from gan_jax import models, train
+from gan_jax import builder, models
 
 torch_reference = pytest.importorskip('benchmarks.torch_reference')  # Needs torch.
 from benchmarks import train_step  # noqa: E402  (after the skip: imports torch lazily)
@@ -15,12 +15,14 @@ def test_torch_reference_has_the_same_parameter_counts_as_gan_jax(preset):
     resolution, model = train_step.PRESETS[preset]
     config = base.get_config()
     config.model.update(model)
-    config.data.update(dict(source='digits', channels=train_step.CHANNELS,
-                            resolution=resolution))
-    shapes = jax.eval_shape(train.build(config).init_state)
+    config.data.update(dict(source='digits', channels=train_step.CHANNELS, resolution=resolution))
+    shapes = jax.eval_shape(builder.build(config).init_state)
     reference = torch_reference.PRESETS[preset]
     assert (reference.channels, reference.resolution, reference.z_dim) == (
-        train_step.CHANNELS, resolution, model['z_dim'])
+        train_step.CHANNELS,
+        resolution,
+        model['z_dim'],
+    )
     g, d = reference.models(reference.channels, reference.resolution, reference.z_dim)
     assert torch_reference.count_params(g) == models.count_params(shapes.g_params)
     assert torch_reference.count_params(d) == models.count_params(shapes.d_params)
@@ -29,8 +31,7 @@ def test_torch_reference_has_the_same_parameter_counts_as_gan_jax(preset):
 def test_torch_reference_step_updates_both_networks():
     step, g, d = torch_reference.make_step('dcgan32', batch=4)
     before = [p.detach().clone() for p in (*g.parameters(), *d.parameters())]
-    real = torch_reference.torch.randint(0, 256, (4, 3, 32, 32),
-                                         dtype=torch_reference.torch.uint8)
+    real = torch_reference.torch.randint(0, 256, (4, 3, 32, 32), dtype=torch_reference.torch.uint8)
     d_loss, g_loss = step(real)
     after = list((*g.parameters(), *d.parameters()))
     assert all(not bool((a == b).all()) for a, b in zip(after, before))

@@ -46,4 +46,7 @@ def test_resume_may_not_change_steps_when_the_learning_rate_decays_over_them(tmp
 
 def test_flatten():
     assert config_lib.flatten({'a': {'b': 1, 'c': {'d': 2}}, 'e': 3}) == {
-        'a.b': 1, 'a.c.d': 2, 'e': 3}
+        'a.b': 1,
+        'a.c.d': 2,
+        'e': 3,
+    }

@@ -7,14 +7,21 @@ import sys
 
 import pytest
 
+from gan_jax import builder, train
 from gan_jax import evaluate as eval_lib
-from gan_jax import train
 from gan_jax.metrics import extractors
 from tests import helpers
 
-EVAL = {'eval.every_steps': 3, 'eval.extractor': 'lenet_mnist', 'eval.num_samples': 64,
-        'eval.batch_size': 32, 'eval.kid_subset_size': 50, 'eval.kid_subsets': 5,
-        'eval.reference_num': 96, 'eval.best_metric': 'FID'}
+EVAL = {
+    'eval.every_steps': 3,
+    'eval.extractor': 'lenet_mnist',
+    'eval.num_samples': 64,
+    'eval.batch_size': 32,
+    'eval.kid_subset_size': 50,
+    'eval.kid_subsets': 5,
+    'eval.reference_num': 96,
+    'eval.best_metric': 'FID',
+}
 
 
 def test_unknown_metric_is_named():
@@ -23,10 +30,14 @@ def test_unknown_metric_is_named():
 
 
 def test_missing_inception_weights_say_how_to_get_them(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r'(?s)pt_inception-2015-12-05.*convert_inception.*eval.every_steps=0'):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r'(?s)pt_inception-2015-12-05.*convert_inception.*eval.every_steps=0',
+    ):
         extractors.get_extractor('inception', inception_weights=str(tmp_path / 'none.npz'))
 
 
+@pytest.mark.slow
 def test_training_evaluates_keeps_best_and_caches_reference(tmp_path):
     cache = tmp_path / 'cache'
     config = helpers.tiny_config(**EVAL, **{'eval.cache_dir': str(cache)})
@@ -35,8 +46,13 @@ def test_training_evaluates_keeps_best_and_caches_reference(tmp_path):
     results = {s: json.loads((run / f'eval_{s}.json').read_text()) for s in (3, 6)}
     metrics = results[6]['metrics']
     # Named by their extractor: never plain "FID" for a domain classifier.
-    assert {'FID-LeNet-MNIST', 'KID-LeNet-MNIST', 'IS-LeNet-MNIST', 'precision-LeNet-MNIST',
-            'coverage-LeNet-MNIST'} <= metrics.keys()
+    assert {
+        'FID-LeNet-MNIST',
+        'KID-LeNet-MNIST',
+        'IS-LeNet-MNIST',
+        'precision-LeNet-MNIST',
+        'coverage-LeNet-MNIST',
+    } <= metrics.keys()
     assert 'FID' not in metrics and metrics['FID-LeNet-MNIST'] > 0
     assert 1.0 <= metrics['IS-LeNet-MNIST'] <= 10.0
     protocol = results[6]['protocol']
@@ -54,21 +70,33 @@ def test_training_evaluates_keeps_best_and_caches_reference(tmp_path):
     assert any('eval/FID-LeNet-MNIST' in m for m in logged)
     # One reference cache entry, reused by a second run with the same protocol...
     assert len(list(cache.glob('*.npz'))) == 1
-    train.train(helpers.tiny_config(**EVAL, **{'eval.cache_dir': str(cache), 'seed': 1}),
-                str(tmp_path / 'run2'))
+    train.train(
+        helpers.tiny_config(**EVAL, **{'eval.cache_dir': str(cache), 'seed': 1}),
+        str(tmp_path / 'run2'),
+    )
     assert len(list(cache.glob('*.npz'))) == 1
     # ...and a changed input (more reference images) never reuses it.
-    train.train(helpers.tiny_config(**{**EVAL, 'eval.reference_num': 128,
-                                       'eval.cache_dir': str(cache)}), str(tmp_path / 'run3'))
+    train.train(
+        helpers.tiny_config(**{**EVAL, 'eval.reference_num': 128, 'eval.cache_dir': str(cache)}),
+        str(tmp_path / 'run3'),
+    )
     assert len(list(cache.glob('*.npz'))) == 2
 
 
+@pytest.mark.slow
 def test_cached_reference_gives_the_same_numbers(tmp_path):
-    config = helpers.tiny_config(**{**EVAL, 'eval.every_steps': 0, 'train.steps': 2,
-                                    'eval.cache_dir': str(tmp_path / 'cache')})
+    config = helpers.tiny_config(
+        **{
+            **EVAL,
+            'eval.every_steps': 0,
+            'train.steps': 2,
+            'eval.cache_dir': str(tmp_path / 'cache'),
+        }
+    )
     state = train.train(config, str(tmp_path / 'run'))
-    source, generator, *_ = train.build(config)
+    source, generator, *_ = builder.build(config)
     from gan_jax import parallel
+
     mesh = parallel.make_mesh()
     fresh = eval_lib.Evaluator(config, generator, source, mesh).evaluate(state, 2)
     cached = eval_lib.Evaluator(config, generator, source, mesh).evaluate(state, 2)
@@ -77,31 +105,50 @@ def test_cached_reference_gives_the_same_numbers(tmp_path):
 
 def test_best_metric_must_be_computed():
     config = helpers.tiny_config(**{**EVAL, 'eval.metrics': 'kid'})
-    source, generator, *_ = train.build(config)
+    source, generator, *_ = builder.build(config)
     from gan_jax import parallel
+
     with pytest.raises(ValueError, match=r"best_metric='FID' must be one of"):
         eval_lib.Evaluator(config, generator, source, parallel.make_mesh())
 
 
+@pytest.mark.slow
 def test_standalone_evaluation_on_1_and_4_devices(tmp_path):
     run = tmp_path / 'run'
-    train.train(helpers.tiny_config(**{**EVAL, 'eval.every_steps': 0, 'train.steps': 3}),
-                str(run))
+    train.train(helpers.tiny_config(**{**EVAL, 'eval.every_steps': 0, 'train.steps': 3}), str(run))
     outputs = {}
     for devices, name in ((1, 'eval_3.json'), (4, 'eval_3-2.json')):
         result = subprocess.run(
-            [sys.executable, '-m', 'gan_jax.evaluate', f'--workdir={run}', '--step=latest',
-             '--metrics=fid,kid', '--num_samples=64'],
-            env=helpers.python_env(devices), capture_output=True, text=True, timeout=300,
-            cwd=helpers.REPO)
+            [
+                sys.executable,
+                helpers.EVALUATE,
+                f'--workdir={run}',
+                '--step=latest',
+                '--metrics=fid,kid',
+                '--num_samples=64',
+            ],
+            env=helpers.python_env(devices),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=helpers.REPO,
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         # A second evaluation of the same step never overwrites the first.
         outputs[devices] = json.loads((run / name).read_text())
-    assert set(outputs[1]['metrics']) == {'FID-LeNet-MNIST', 'KID-LeNet-MNIST',
-                                          'KID-LeNet-MNIST_std'}
+    assert set(outputs[1]['metrics']) == {
+        'FID-LeNet-MNIST',
+        'KID-LeNet-MNIST',
+        'KID-LeNet-MNIST_std',
+    }
     # Generation and extraction are sharded; the samples do not depend on it.
     assert outputs[4]['metrics'] == pytest.approx(outputs[1]['metrics'], rel=1e-4)
-    bad = subprocess.run([sys.executable, '-m', 'gan_jax.evaluate', f'--workdir={run}',
-                          '--step=7'], env=helpers.python_env(), capture_output=True,
-                         text=True, timeout=300, cwd=helpers.REPO)
+    bad = subprocess.run(
+        [sys.executable, helpers.EVALUATE, f'--workdir={run}', '--step=7'],
+        env=helpers.python_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=helpers.REPO,
+    )
     assert bad.returncode != 0 and "--step='7'" in bad.stderr and '[3]' in bad.stderr

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from gan_jax import evaluate as eval_lib
-from gan_jax import parallel, train
-from gan_jax import step as step_lib
+from gan_jax import parallel, sampling, train
 from gan_jax.data.idx import read_idx
 from gan_jax.data.image_ops import center_crop_resize
 from gan_jax.data.mixtures import MIXTURES, MixtureSource
@@ -20,8 +19,12 @@ from gan_jax.metrics import classifiers
 from gan_jax.metrics.modes import mixture_mode_stats, stacked_mnist_mode_stats
 from tests import helpers
 
-MODES = {'eval.metrics': 'modes', 'eval.num_samples': 2000, 'eval.batch_size': 200,
-         'eval.best_metric': None}
+MODES = {
+    'eval.metrics': 'modes',
+    'eval.num_samples': 2000,
+    'eval.batch_size': 200,
+    'eval.best_metric': None,
+}
 
 
 class MixtureGenerator:
@@ -36,7 +39,7 @@ class MixtureGenerator:
         centers = jnp.asarray(self.mixture.centers, jnp.float32)
         num_modes = len(centers)
         mode = z[:, :num_modes].argmax(axis=-1) if self.mode is None else self.mode
-        return centers[mode] + self.mixture.std * z[:, num_modes:num_modes + 2]
+        return centers[mode] + self.mixture.std * z[:, num_modes : num_modes + 2]
 
 
 class TableGenerator:
@@ -54,8 +57,9 @@ def _state(params):
 
 def _mixture_result(name, mode=None):
     """The Evaluator's result for MixtureGenerator on mixture ``name`` (any device count)."""
-    config = helpers.tiny_config(**MODES, **{'data.source': name, 'model.name': 'mlp',
-                                             'model.z_dim': 32})
+    config = helpers.tiny_config(
+        **MODES, **{'data.source': name, 'model.name': 'mlp', 'model.z_dim': 32}
+    )
     source = MixtureSource(MIXTURES[name], num_samples=10)
     generator = MixtureGenerator(MIXTURES[name], mode)
     evaluator = eval_lib.Evaluator(config, generator, source, parallel.make_mesh())
@@ -67,22 +71,30 @@ def test_exact_mixture_samples_cover_every_mode(name):
     mixture = MIXTURES[name]
     result = _mixture_result(name)
     # The same points generated directly, unsharded: latent i keyed by global index i.
-    z = step_lib.sample_latents(jax.random.PRNGKey(0), jnp.arange(2000), 32)
-    want = mixture_mode_stats(MixtureGenerator(mixture).apply({}, z, None, False),
-                              mixture.centers, mixture.std)
+    z = sampling.sample_latents(jax.random.PRNGKey(0), jnp.arange(2000), 32)
+    want = mixture_mode_stats(
+        MixtureGenerator(mixture).apply({}, z, None, False), mixture.centers, mixture.std
+    )
     metrics = result['metrics']
-    assert metrics == {f'modes-{name}': len(mixture.centers),
-                       f'high_quality-{name}': want['high_quality_fraction'],
-                       f'kl-{name}': want['reverse_kl']}
+    assert metrics == {
+        f'modes-{name}': len(mixture.centers),
+        f'high_quality-{name}': want['high_quality_fraction'],
+        f'kl-{name}': want['reverse_kl'],
+    }
     # Within 3 std: P(chi2_2 < 9) = 1 - exp(-4.5) = 0.989; KL ~ (M - 1) / 2N by sampling.
     assert metrics[f'high_quality-{name}'] == pytest.approx(0.989, abs=0.01)
     assert 0 <= metrics[f'kl-{name}'] < 0.03
     protocol = result['protocol']
     assert protocol['modes'] == {
-        'dataset': name, 'num_samples': 2000, 'num_modes': len(mixture.centers),
-        'std': mixture.std, 'max_std': 3.0, 'min_count': 1,
+        'dataset': name,
+        'num_samples': 2000,
+        'num_modes': len(mixture.centers),
+        'std': mixture.std,
+        'max_std': 3.0,
+        'min_count': 1,
         'high_quality': 'nearest mode closer than max_std * std',
-        'kl': 'KL(p || uniform), p the high-quality samples over their nearest modes'}
+        'kl': 'KL(p || uniform), p the high-quality samples over their nearest modes',
+    }
     assert protocol['num_generated'] == 2000 and 'reference' not in protocol
 
 
@@ -93,27 +105,44 @@ def test_collapse_to_one_mode_gives_log_m():
     assert metrics['high_quality-grid'] == pytest.approx(0.989, abs=0.01)
 
 
-@pytest.mark.parametrize('overrides, message', [
-    ({'data.source': 'ring', 'eval.metrics': 'modes,fid'},
-     r'fid needs images; data\.source="ring" gives 2-D points; use eval\.metrics="modes"'),
-    ({'eval.metrics': 'modes'},  # The default digits.
-     r'modes is defined only for data\.source ring, grid, stacked_mnist .*"digits"'),
-    ({'data.source': 'grid', 'eval.best_metric': 'kl'}, r"best_metric='kl'.*NaN"),
-    ({'data.source': 'stacked_mnist', 'eval.best_metric': 'high_quality'},
-     r"'high_quality' exists for the 2-D mixtures only"),
-])
+@pytest.mark.parametrize(
+    'overrides, message',
+    [
+        (
+            {'data.source': 'ring', 'eval.metrics': 'modes,fid'},
+            r'fid needs images; data\.source="ring" gives 2-D points; use eval\.metrics="modes"',
+        ),
+        (
+            {'eval.metrics': 'modes'},  # The default digits.
+            r'modes is defined only for data\.source ring, grid, stacked_mnist .*"digits"',
+        ),
+        ({'data.source': 'grid', 'eval.best_metric': 'kl'}, r"best_metric='kl'.*NaN"),
+        (
+            {'data.source': 'stacked_mnist', 'eval.best_metric': 'high_quality'},
+            r"'high_quality' exists for the 2-D mixtures only",
+        ),
+    ],
+)
 def test_metrics_the_data_cannot_give_fail_early(overrides, message):
     config = helpers.tiny_config(**{**MODES, **overrides})
     with pytest.raises(ValueError, match=message):
         eval_lib.Evaluator(config, None, None, parallel.make_mesh())
 
 
+@pytest.mark.slow
 def test_training_on_the_grid_and_the_cli_on_4_devices(tmp_path):
     # Inception is the extractor but its weights are absent: 'modes' must not load it.
-    config = helpers.tiny_config(**{
-        **MODES, 'data.source': 'grid', 'model.name': 'mlp', 'eval.every_steps': 3,
-        'eval.best_metric': 'modes', 'eval.extractor': 'inception',
-        'eval.inception_weights': str(tmp_path / 'absent.npz')})
+    config = helpers.tiny_config(
+        **{
+            **MODES,
+            'data.source': 'grid',
+            'model.name': 'mlp',
+            'eval.every_steps': 3,
+            'eval.best_metric': 'modes',
+            'eval.extractor': 'inception',
+            'eval.inception_weights': str(tmp_path / 'absent.npz'),
+        }
+    )
     run = tmp_path / 'run'
     train.train(config, str(run))
     result = json.loads((run / 'eval_6.json').read_text())
@@ -125,9 +154,13 @@ def test_training_on_the_grid_and_the_cli_on_4_devices(tmp_path):
     best = json.loads((run / 'best.json').read_text())
     assert best['metric'] == 'modes-grid'
     cli = subprocess.run(
-        [sys.executable, '-m', 'gan_jax.evaluate', f'--workdir={run}', '--step=latest',
-         '--metrics=modes'], env=helpers.python_env(4), capture_output=True, text=True,
-        timeout=300, cwd=helpers.REPO)
+        [sys.executable, helpers.EVALUATE, f'--workdir={run}', '--step=latest', '--metrics=modes'],
+        env=helpers.python_env(4),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=helpers.REPO,
+    )
     assert cli.returncode == 0, cli.stderr[-3000:]
     again = json.loads((run / 'eval_6-2.json').read_text())
     # Sharded generation over 4 devices scores the same points.
@@ -135,6 +168,7 @@ def test_training_on_the_grid_and_the_cli_on_4_devices(tmp_path):
 
 
 # ---- Stacked MNIST: real digits with known labels ----------------------------------------
+
 
 @pytest.fixture(scope='module')
 def digit_pool(shared_data_dir):
@@ -158,12 +192,18 @@ def _stacks(pool, triples, resolution):
 
 
 def _stacked_metrics(images, resolution):
-    config = helpers.tiny_config(**{**MODES, 'eval.num_samples': len(images),
-                                    'data.source': 'stacked_mnist',
-                                    'data.resolution': resolution})
-    evaluator = eval_lib.Evaluator(config, TableGenerator(), None, parallel.make_mesh(),
-                                   num_classes=len(images))
-    table = jnp.asarray(step_lib.images_to_float(images))
+    config = helpers.tiny_config(
+        **{
+            **MODES,
+            'eval.num_samples': len(images),
+            'data.source': 'stacked_mnist',
+            'data.resolution': resolution,
+        }
+    )
+    evaluator = eval_lib.Evaluator(
+        config, TableGenerator(), None, parallel.make_mesh(), num_classes=len(images)
+    )
+    table = jnp.asarray(sampling.images_to_float(images))
     result = evaluator.evaluate(_state({'table': table}), 0)
     return result['metrics'], result['protocol']['modes']
 
@@ -187,10 +227,14 @@ def test_stacked_mnist_known_modes_and_collapse(digit_pool):
     images = _stacks(digit_pool, triples, 28)
     metrics, _ = _stacked_metrics(images, 28)
     want = stacked_mnist_mode_stats(triples)  # The statistics of the known labels.
-    assert metrics == {'modes-StackedMNIST': want['modes_covered'],
-                       'kl-StackedMNIST': pytest.approx(want['kl_to_uniform'], rel=1e-12)}
+    assert metrics == {
+        'modes-StackedMNIST': want['modes_covered'],
+        'kl-StackedMNIST': pytest.approx(want['kl_to_uniform'], rel=1e-12),
+    }
     assert 400 < want['modes_covered'] < 600
     collapsed = _stacks(digit_pool, np.tile([[7, 2, 1]], (200, 1)), 28)
     metrics, _ = _stacked_metrics(collapsed, 28)
-    assert metrics == {'modes-StackedMNIST': 1,
-                       'kl-StackedMNIST': pytest.approx(np.log(1000), rel=1e-12)}
+    assert metrics == {
+        'modes-StackedMNIST': 1,
+        'kl-StackedMNIST': pytest.approx(np.log(1000), rel=1e-12),
+    }

@@ -11,12 +11,21 @@ import numpy as np
 import pytest
 
 from experiments import common
-from gan_jax import parallel, train
+from gan_jax import builder, parallel, train
 from gan_jax import step as step_lib
 from tests import helpers
 
-PRESETS = ('wgan', 'wgan_gp', 'lsgan', 'dragan', 'sngan', 'sngan_projection', 'biggan',
-           'pacgan', 'unrolled_gan')
+PRESETS = (
+    'wgan',
+    'wgan_gp',
+    'lsgan',
+    'dragan',
+    'sngan',
+    'sngan_projection',
+    'biggan',
+    'pacgan',
+    'unrolled_gan',
+)
 
 
 def _preset(name):
@@ -26,95 +35,256 @@ def _preset(name):
 VARIANTS = [(p, v) for p in PRESETS for v in _preset(p).VARIANTS]
 
 # The settings each docstring cites, by variant (keys as on the command line).
-_SNGAN_RESNET = {'model.name': 'resnet', 'train.loss': 'hinge', 'train.batch_size': 64,
-                 'train.g_batch_size': 128, 'train.n_dis': 5, 'optim.name': 'adam',
-                 'optim.g_lr': 2e-4, 'optim.d_lr': 2e-4, 'optim.b1': 0.0, 'optim.b2': 0.9,
-                 'optim.lr_schedule': 'linear_decay', 'model.z_dim': 128,
-                 'model.d_spectral_norm': True, 'model.d_pooling': 'sum'}
-_RING_DEMO = {'data.source': 'ring', 'model.name': 'mlp', 'model.z_dim': 256,
-              'model.g_width': 128, 'model.d_width': 128, 'model.g_depth': 2,
-              'model.d_depth': 2, 'train.batch_size': 512, 'optim.d_lr': 1e-4,
-              'optim.g_lr': 1e-3, 'optim.b1': 0.5, 'eval.metrics': 'modes',
-              'eval.num_samples': 2500}
-_REPLICATION = {'data.source': 'stacked_mnist', 'data.resolution': 28, 'model.z_dim': 256,
-                'optim.d_lr': 2e-4, 'optim.g_lr': 1e-4, 'optim.b1': 0.5, 'optim.b2': 0.99,
-                'train.steps': 500_000, 'eval.metrics': 'modes', 'eval.num_samples': 25_600}
-_PACGAN_2D = {'model.name': 'mlp', 'model.z_dim': 2, 'model.g_width': 400, 'model.g_depth': 4,
-              'model.d_width': 200, 'model.d_depth': 3, 'train.pack': 2,
-              'train.batch_size': 200, 'optim.g_lr': 1e-4, 'optim.b1': 0.8,
-              'optim.b2': 0.999, 'train.steps': 400_000, 'train.loss': 'non_saturating',
-              'eval.metrics': 'modes', 'eval.num_samples': 2500}
-_WGAN = {'train.loss': 'wasserstein', 'reg.weight_clip': 0.01, 'reg.penalty': None,
-         'train.n_dis': 5, 'train.batch_size': 64, 'optim.name': 'rmsprop',
-         'optim.g_lr': 5e-5, 'optim.d_lr': 5e-5, 'model.name': 'dcgan'}
-_IMAGE_EVAL = {'eval.metrics': 'is,fid', 'eval.extractor': 'inception',
-               'eval.num_samples': 50_000}
+_SNGAN_RESNET = {
+    'model.name': 'resnet',
+    'train.loss': 'hinge',
+    'train.batch_size': 64,
+    'train.g_batch_size': 128,
+    'train.n_dis': 5,
+    'optim.name': 'adam',
+    'optim.g_lr': 2e-4,
+    'optim.d_lr': 2e-4,
+    'optim.b1': 0.0,
+    'optim.b2': 0.9,
+    'optim.lr_schedule': 'linear_decay',
+    'model.z_dim': 128,
+    'model.d_spectral_norm': True,
+    'model.d_pooling': 'sum',
+}
+_RING_DEMO = {
+    'data.source': 'ring',
+    'model.name': 'mlp',
+    'model.z_dim': 256,
+    'model.g_width': 128,
+    'model.d_width': 128,
+    'model.g_depth': 2,
+    'model.d_depth': 2,
+    'train.batch_size': 512,
+    'optim.d_lr': 1e-4,
+    'optim.g_lr': 1e-3,
+    'optim.b1': 0.5,
+    'eval.metrics': 'modes',
+    'eval.num_samples': 2500,
+}
+_REPLICATION = {
+    'data.source': 'stacked_mnist',
+    'data.resolution': 28,
+    'model.z_dim': 256,
+    'optim.d_lr': 2e-4,
+    'optim.g_lr': 1e-4,
+    'optim.b1': 0.5,
+    'optim.b2': 0.99,
+    'train.steps': 500_000,
+    'eval.metrics': 'modes',
+    'eval.num_samples': 25_600,
+}
+_PACGAN_2D = {
+    'model.name': 'mlp',
+    'model.z_dim': 2,
+    'model.g_width': 400,
+    'model.g_depth': 4,
+    'model.d_width': 200,
+    'model.d_depth': 3,
+    'train.pack': 2,
+    'train.batch_size': 200,
+    'optim.g_lr': 1e-4,
+    'optim.b1': 0.8,
+    'optim.b2': 0.999,
+    'train.steps': 400_000,
+    'train.loss': 'non_saturating',
+    'eval.metrics': 'modes',
+    'eval.num_samples': 2500,
+}
+_WGAN = {
+    'train.loss': 'wasserstein',
+    'reg.weight_clip': 0.01,
+    'reg.penalty': None,
+    'train.n_dis': 5,
+    'train.batch_size': 64,
+    'optim.name': 'rmsprop',
+    'optim.g_lr': 5e-5,
+    'optim.d_lr': 5e-5,
+    'model.name': 'dcgan',
+}
+_IMAGE_EVAL = {'eval.metrics': 'is,fid', 'eval.extractor': 'inception', 'eval.num_samples': 50_000}
 PUBLISHED = {
-    ('wgan', 'lsun_bedroom'): {**_WGAN, 'data.name': 'lsun/bedroom', 'data.resolution': 64,
-                               'model.g_width': 64, 'train.steps': 228_000},
-    ('wgan', 'cifar10'): {**_WGAN, 'data.name': 'cifar10', 'model.g_width': 128,
-                          'train.steps': 200_000},
+    ('wgan', 'lsun_bedroom'): {
+        **_WGAN,
+        'data.tfds_name': 'lsun/bedroom',
+        'data.resolution': 64,
+        'model.g_width': 64,
+        'train.steps': 228_000,
+    },
+    ('wgan', 'cifar10'): {
+        **_WGAN,
+        'data.tfds_name': 'cifar10',
+        'model.g_width': 128,
+        'train.steps': 200_000,
+    },
     ('wgan_gp', 'cifar10_resnet'): {
-        **_IMAGE_EVAL, 'model.name': 'resnet', 'optim.name': 'adam', 'optim.g_lr': 2e-4,
-        'optim.d_lr': 2e-4, 'optim.b1': 0.0, 'optim.b2': 0.9, 'train.n_dis': 5,
-        'optim.lr_schedule': 'linear_decay', 'optim.decay_start': 0, 'train.steps': 100_000,
-        'model.conditioning': None, 'train.loss': 'wasserstein', 'reg.penalty': 'wgan_gp',
-        'reg.penalty_weight': 10.0, 'train.batch_size': 64, 'train.g_batch_size': 128,
-        'model.g_width': 128, 'model.d_width': 128, 'model.z_dim': 128,
-        'model.d_spectral_norm': False, 'model.d_pooling': 'mean', 'data.name': 'cifar10'},
-    ('lsgan', 'ring'): {**_RING_DEMO, 'train.loss': 'least_squares', 'train.steps': 35_000,
-                        'train.unroll_steps': 0},
-    ('dragan', 'cifar10'): {**_IMAGE_EVAL, 'reg.penalty': 'dragan', 'reg.penalty_weight': 10.0,
-                            'train.loss': 'non_saturating', 'optim.g_lr': 1e-4,
-                            'optim.d_lr': 1e-4, 'optim.b1': 0.5, 'optim.b2': 0.9,
-                            'train.n_dis': 1, 'model.name': 'dcgan'},
-    ('sngan', 'cifar10_resnet'): {**_SNGAN_RESNET, **_IMAGE_EVAL, 'train.steps': 50_000,
-                                  'optim.decay_start': 0, 'model.g_width': 256,
-                                  'model.d_width': 128, 'model.conditioning': None},
-    ('sngan', 'cifar10_cnn'): {'model.name': 'sndcgan', 'model.d_spectral_norm': True,
-                               'train.loss': 'non_saturating', 'optim.g_lr': 2e-4,
-                               'optim.b1': 0.5, 'optim.b2': 0.999, 'train.n_dis': 1,
-                               'train.batch_size': 64, 'train.steps': 100_000,
-                               'model.z_dim': 128},
-    ('sngan_projection', 'cifar10'): {**_SNGAN_RESNET, 'model.conditioning': 'projection',
-                                      'train.steps': 50_000, 'optim.decay_start': 0,
-                                      'model.g_width': 256, 'model.d_width': 128},
+        **_IMAGE_EVAL,
+        'model.name': 'resnet',
+        'optim.name': 'adam',
+        'optim.g_lr': 2e-4,
+        'optim.d_lr': 2e-4,
+        'optim.b1': 0.0,
+        'optim.b2': 0.9,
+        'train.n_dis': 5,
+        'optim.lr_schedule': 'linear_decay',
+        'optim.decay_start_step': 0,
+        'train.steps': 100_000,
+        'model.conditioning': None,
+        'train.loss': 'wasserstein',
+        'reg.penalty': 'wgan_gp',
+        'reg.penalty_weight': 10.0,
+        'train.batch_size': 64,
+        'train.g_batch_size': 128,
+        'model.g_width': 128,
+        'model.d_width': 128,
+        'model.z_dim': 128,
+        'model.d_spectral_norm': False,
+        'model.d_pooling': 'mean',
+        'data.tfds_name': 'cifar10',
+    },
+    ('lsgan', 'ring'): {
+        **_RING_DEMO,
+        'train.loss': 'least_squares',
+        'train.steps': 35_000,
+        'train.unroll_steps': 0,
+    },
+    ('dragan', 'cifar10'): {
+        **_IMAGE_EVAL,
+        'reg.penalty': 'dragan',
+        'reg.penalty_weight': 10.0,
+        'train.loss': 'non_saturating',
+        'optim.g_lr': 1e-4,
+        'optim.d_lr': 1e-4,
+        'optim.b1': 0.5,
+        'optim.b2': 0.9,
+        'train.n_dis': 1,
+        'model.name': 'dcgan',
+    },
+    ('sngan', 'cifar10_resnet'): {
+        **_SNGAN_RESNET,
+        **_IMAGE_EVAL,
+        'train.steps': 50_000,
+        'optim.decay_start_step': 0,
+        'model.g_width': 256,
+        'model.d_width': 128,
+        'model.conditioning': None,
+    },
+    ('sngan', 'cifar10_cnn'): {
+        'model.name': 'sndcgan',
+        'model.d_spectral_norm': True,
+        'train.loss': 'non_saturating',
+        'optim.g_lr': 2e-4,
+        'optim.b1': 0.5,
+        'optim.b2': 0.999,
+        'train.n_dis': 1,
+        'train.batch_size': 64,
+        'train.steps': 100_000,
+        'model.z_dim': 128,
+    },
+    ('sngan_projection', 'cifar10'): {
+        **_SNGAN_RESNET,
+        'model.conditioning': 'projection',
+        'train.steps': 50_000,
+        'optim.decay_start_step': 0,
+        'model.g_width': 256,
+        'model.d_width': 128,
+    },
     ('sngan_projection', 'imagenet128'): {
-        **_SNGAN_RESNET, 'model.conditioning': 'projection', 'data.name': 'imagenet2012',
-        'data.resolution': 128, 'train.steps': 450_000, 'optim.decay_start': 400_000,
-        'model.g_width': 64, 'model.d_width': 64},
+        **_SNGAN_RESNET,
+        'model.conditioning': 'projection',
+        'data.tfds_name': 'imagenet2012',
+        'data.resolution': 128,
+        'train.steps': 450_000,
+        'optim.decay_start_step': 400_000,
+        'model.g_width': 64,
+        'model.d_width': 64,
+    },
     ('biggan', 'cifar10'): {
-        **_IMAGE_EVAL, 'model.name': 'biggan', 'model.conditioning': 'projection',
-        'train.batch_size': 50, 'train.g_batch_size': None, 'train.n_dis': 4,
-        'optim.g_lr': 2e-4, 'optim.d_lr': 2e-4, 'optim.b1': 0.0, 'optim.b2': 0.999,
-        'ema.kind': 'decay', 'ema.decay': 0.9999, 'ema.start_step': 1000,
-        'reg.ortho_weight': 0.0, 'model.g_width': 64, 'model.d_width': 64, 'model.z_dim': 128,
-        'model.shared_embedding_dim': None, 'model.hierarchical_latent': False,
-        'model.attention_resolution': None, 'model.weight_init': 'N02',
-        'model.g_spectral_norm': True, 'model.d_spectral_norm': True, 'train.loss': 'hinge',
-        'train.steps': 125_000},
+        **_IMAGE_EVAL,
+        'model.name': 'biggan',
+        'model.conditioning': 'projection',
+        'train.batch_size': 50,
+        'train.g_batch_size': None,
+        'train.n_dis': 4,
+        'optim.g_lr': 2e-4,
+        'optim.d_lr': 2e-4,
+        'optim.b1': 0.0,
+        'optim.b2': 0.999,
+        'ema.name': 'decay',
+        'ema.decay': 0.9999,
+        'ema.start_step': 1000,
+        'reg.ortho_weight': 0.0,
+        'model.g_width': 64,
+        'model.d_width': 64,
+        'model.z_dim': 128,
+        'model.shared_embedding_dim': None,
+        'model.hierarchical_latent': False,
+        'model.attention_resolution': None,
+        'model.weight_init': 'N02',
+        'model.g_spectral_norm': True,
+        'model.d_spectral_norm': True,
+        'train.loss': 'hinge',
+        'train.steps': 125_000,
+    },
     ('biggan', 'imagenet128'): {
-        'train.batch_size': 2048, 'train.n_dis': 2, 'optim.g_lr': 5e-5, 'optim.d_lr': 2e-4,
-        'optim.b1': 0.0, 'optim.b2': 0.999, 'reg.ortho_weight': 1e-4, 'model.g_width': 96,
-        'model.z_dim': 120, 'model.shared_embedding_dim': 128,
-        'model.hierarchical_latent': True, 'model.attention_resolution': 64,
-        'model.weight_init': 'ortho', 'ema.start_step': 20_000, 'data.resolution': 128},
+        'train.batch_size': 2048,
+        'train.n_dis': 2,
+        'optim.g_lr': 5e-5,
+        'optim.d_lr': 2e-4,
+        'optim.b1': 0.0,
+        'optim.b2': 0.999,
+        'reg.ortho_weight': 1e-4,
+        'model.g_width': 96,
+        'model.z_dim': 120,
+        'model.shared_embedding_dim': 128,
+        'model.hierarchical_latent': True,
+        'model.attention_resolution': 64,
+        'model.weight_init': 'ortho',
+        'ema.start_step': 20_000,
+        'data.resolution': 128,
+    },
     ('pacgan', 'ring'): {**_PACGAN_2D, 'data.source': 'ring'},
     ('pacgan', 'grid'): {**_PACGAN_2D, 'data.source': 'grid'},
-    ('pacgan', 'stacked_mnist'): {'data.source': 'stacked_mnist', 'model.name': 'dcgan',
-                                  'model.g_width': 64, 'model.z_dim': 100, 'train.pack': 2,
-                                  'train.batch_size': 128, 'optim.g_lr': 2e-4,
-                                  'optim.b1': 0.5, 'train.steps': 100_000,
-                                  'eval.num_samples': 26_000},
-    ('pacgan', 'stacked_mnist_d_quarter'): {**_REPLICATION, 'train.pack': 2,
-                                            'train.batch_size': 256, 'model.d_width': 4,
-                                            'train.unroll_steps': 0},
-    ('unrolled_gan', 'ring'): {**_RING_DEMO, 'train.loss': 'minimax', 'train.unroll_steps': 5,
-                               'train.steps': 25_000},
-    ('unrolled_gan', 'stacked_mnist_d_half'): {**_REPLICATION, 'train.unroll_steps': 10,
-                                               'train.batch_size': 128, 'model.d_width': 8},
-    ('unrolled_gan', 'stacked_mnist_d_quarter'): {**_REPLICATION, 'train.unroll_steps': 10,
-                                                  'model.d_width': 4},
+    ('pacgan', 'stacked_mnist'): {
+        'data.source': 'stacked_mnist',
+        'model.name': 'dcgan',
+        'model.g_width': 64,
+        'model.z_dim': 100,
+        'train.pack': 2,
+        'train.batch_size': 128,
+        'optim.g_lr': 2e-4,
+        'optim.b1': 0.5,
+        'train.steps': 100_000,
+        'eval.num_samples': 26_000,
+    },
+    ('pacgan', 'stacked_mnist_d_quarter'): {
+        **_REPLICATION,
+        'train.pack': 2,
+        'train.batch_size': 256,
+        'model.d_width': 4,
+        'train.unroll_steps': 0,
+    },
+    ('unrolled_gan', 'ring'): {
+        **_RING_DEMO,
+        'train.loss': 'minimax',
+        'train.unroll_steps': 5,
+        'train.steps': 25_000,
+    },
+    ('unrolled_gan', 'stacked_mnist_d_half'): {
+        **_REPLICATION,
+        'train.unroll_steps': 10,
+        'train.batch_size': 128,
+        'model.d_width': 8,
+    },
+    ('unrolled_gan', 'stacked_mnist_d_quarter'): {
+        **_REPLICATION,
+        'train.unroll_steps': 10,
+        'model.d_width': 4,
+    },
 }
 
 # Two updates of the 128x128 presets at their real widths took 125 s (BigGAN, width 96)
@@ -147,13 +317,13 @@ def _locked(preset, variant):
 
 def _offline(config, tmp_path):
     """The data swapped for an offline source of the same shape and class count."""
-    if config.data.source == 'tfds' and config.data.name == 'imagenet2012':
+    if config.data.source == 'tfds' and config.data.tfds_name == 'imagenet2012':
         # 1000 classes: the class embeddings keep their published size.
         labels = np.arange(4) * 333
         path = tmp_path / 'imagenet_like.npz'
         np.savez(path, x=np.zeros((4, 8, 8, 3), np.uint8), y=labels)
         with config.unlocked():
-            config.data.source, config.data.path, config.data.name = 'npz', str(path), None
+            config.data.source, config.data.path, config.data.tfds_name = 'npz', str(path), None
     else:
         common.offline_data(config)
     return config
@@ -171,13 +341,14 @@ def test_unknown_or_missing_variant_fails_listing_the_variants(preset):
         assert all(v in str(error.value) for v in _preset(preset).VARIANTS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('preset, variant', VARIANTS + [(p, 'smoke') for p in PRESETS])
 def test_config_is_locked_and_builds_and_describes(preset, variant, tmp_path):
     config = _locked(preset, variant)
     with pytest.raises(AttributeError):
         config.train.stepz = 3
-    setup = train.build(_offline(config, tmp_path))
-    report = train.describe(config, setup)
+    setup = builder.build(_offline(config, tmp_path))
+    report = builder.describe(config, setup)
     assert 'G params: ' in report and 'D params: ' in report
     assert f'{config.train.n_dis} D step(s) per G step' in report
 
@@ -201,49 +372,62 @@ def _tiny_batch(config, setup, n_dis, batch, seed):
     return {'image': images, 'label': labels}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('preset, variant', VARIANTS)
 def test_two_updates_at_real_settings(preset, variant, tmp_path):
     config = _offline(_locked(preset, variant), tmp_path)
     n_dev = jax.device_count()
     with config.unlocked():
-        ratio = train.g_batch_size(config) // config.train.batch_size
+        ratio = builder.g_batch_size(config) // config.train.batch_size
         config.train.batch_size = 2 * n_dev * config.train.pack
         if config.train.g_batch_size is not None:
             config.train.g_batch_size = ratio * config.train.batch_size
         if config.data.resolution == 128 and config.model.name != 'mlp':
             config.model.g_width = config.model.d_width = CPU_WIDTH_128
-    setup = train.build(config)
+    setup = builder.build(config)
     mesh = parallel.make_mesh()
     state = jax.jit(setup.init_state, out_shardings=parallel.replicated(mesh))()
-    before = train.to_host({'g': state.g_params, 'd': state.d_params})
+    before = parallel.to_host({'g': state.g_params, 'd': state.d_params})
     update = step_lib.compile_update(setup.make_update(config), mesh)
     for step in range(2):
-        state, metrics = update(state, _tiny_batch(config, setup, config.train.n_dis,
-                                                   config.train.batch_size, step))
-    metrics = train.to_host(metrics)
+        state, metrics = update(
+            state, _tiny_batch(config, setup, config.train.n_dis, config.train.batch_size, step)
+        )
+    metrics = parallel.to_host(metrics)
     assert all(np.isfinite(v) for v in metrics.values()), metrics
-    after = train.to_host({'g': state.g_params, 'd': state.d_params})
+    after = parallel.to_host({'g': state.g_params, 'd': state.d_params})
     for net in ('g', 'd'):
-        changed = jax.tree.leaves(jax.tree.map(lambda a, b: not np.array_equal(a, b),
-                                               before[net], after[net]))
+        changed = jax.tree.leaves(
+            jax.tree.map(lambda a, b: not np.array_equal(a, b), before[net], after[net])
+        )
         assert any(changed), f'{net} did not change'
-    assert int(train.to_host(state.step)) == 2
+    assert int(parallel.to_host(state.step)) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('preset', PRESETS)
 def test_smoke_variant_trains_end_to_end(preset, tmp_path):
     config = _locked(preset, 'smoke')
     assert config.eval.every_steps == 0 and config.data.source not in ('tfds', 'stacked_mnist')
     state = train.train(config, str(tmp_path))
-    assert int(train.to_host(state.step)) == config.train.steps == 3
+    assert int(parallel.to_host(state.step)) == config.train.steps == 3
     rows = [json.loads(line) for line in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
     assert [r['step'] for r in rows if 'd_loss' in r] == [1, 2, 3]
 
 
 def test_launch_dry_run_of_a_preset():
     run = subprocess.run(
-        [sys.executable, 'launch.py', '--config=experiments/biggan.py:smoke',
-         '--config.dry_run=True'], env=helpers.python_env(), capture_output=True, text=True,
-        timeout=300, cwd=helpers.REPO)
+        [
+            sys.executable,
+            'launch.py',
+            '--config=experiments/biggan.py:smoke',
+            '--config.dry_run=True',
+        ],
+        env=helpers.python_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=helpers.REPO,
+    )
     assert run.returncode == 0, run.stderr[-4000:]
-    assert 'G params: ' in run.stdout and "loss: hinge" in run.stdout
+    assert 'G params: ' in run.stdout and 'loss: hinge' in run.stdout

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
 
 from tests import helpers
@@ -22,14 +23,26 @@ def _train_lines(workdir):
 
 
 def _launch(*args, devices=1, timeout=300):
-    return subprocess.run(LAUNCH + list(args), env=helpers.python_env(devices),
-                          capture_output=True, text=True, timeout=timeout, cwd=helpers.REPO)
+    return subprocess.run(
+        LAUNCH + list(args),
+        env=helpers.python_env(devices),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=helpers.REPO,
+    )
 
 
+@pytest.mark.slow
 def test_default_command_writes_every_output(tmp_path):
-    run = _launch(DCGAN, f'--workdir={tmp_path}', '--config.train.steps=4',
-                  '--config.log.every_steps=2', '--config.log.sample_every=2',
-                  '--config.checkpoint.every_steps=2')
+    run = _launch(
+        DCGAN,
+        f'--workdir={tmp_path}',
+        '--config.train.steps=4',
+        '--config.log.every_steps=2',
+        '--config.log.sample_every_steps=2',
+        '--config.checkpoint.every_steps=2',
+    )
     assert run.returncode == 0, run.stderr[-4000:]
     saved = json.loads((tmp_path / 'config.json').read_text())
     assert saved['config']['train']['steps'] == 4
@@ -38,15 +51,18 @@ def test_default_command_writes_every_output(tmp_path):
     assert [m['step'] for m in metrics] == [2, 4]
     assert {'d_loss', 'g_loss', 'd_real_logit', 'd_fake_logit'} <= metrics[0].keys()
     assert 'images_per_sec' in metrics[1]
-    assert sorted(os.listdir(tmp_path / 'samples')) == ['step_0000002.png',
-                                                        'step_0000004.png']
+    assert sorted(os.listdir(tmp_path / 'samples')) == ['step_0000002.png', 'step_0000004.png']
     assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['2', '4']
     # The default experiment evaluates at the end: FID-LeNet, kept as the best.
     result = json.loads((tmp_path / 'eval_4.json').read_text())
     assert result['metrics']['FID-LeNet-MNIST'] > 0
     assert os.listdir(tmp_path / 'checkpoints_best') == ['4']
-    tags = {v.tag for f in (tmp_path / 'tensorboard').iterdir()
-            for e in LegacyEventFileLoader(str(f)).Load() for v in e.summary.value}
+    tags = {
+        v.tag
+        for f in (tmp_path / 'tensorboard').iterdir()
+        for e in LegacyEventFileLoader(str(f)).Load()
+        for v in e.summary.value
+    }
     assert {'d_loss', 'g_loss', 'samples'} <= tags
     # The progress bar: step, rates, ETA and losses.
     assert 'step 4/4' in run.stderr and 'img/s' in run.stderr and 'g_loss' in run.stderr
@@ -82,10 +98,20 @@ def test_dry_run_prints_layout_and_parameter_counts(tmp_path):
 
 def _start(tmp_path, steps):
     return subprocess.Popen(
-        LAUNCH + [DCGAN, f'--workdir={tmp_path}', f'--config.train.steps={steps}',
-                  '--config.log.every_steps=1', '--config.checkpoint.every_steps=5',
-                  '--config.log.sample_every=1000'],
-        env=helpers.python_env(), cwd=helpers.REPO, stderr=subprocess.PIPE, text=True)
+        LAUNCH
+        + [
+            DCGAN,
+            f'--workdir={tmp_path}',
+            f'--config.train.steps={steps}',
+            '--config.log.every_steps=1',
+            '--config.checkpoint.every_steps=5',
+            '--config.log.sample_every_steps=1000',
+        ],
+        env=helpers.python_env(),
+        cwd=helpers.REPO,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for(predicate, timeout=240):
@@ -100,25 +126,36 @@ def _checkpoints(tmp_path):
     return sorted(int(p) for p in os.listdir(folder) if p.isdigit()) if folder.exists() else []
 
 
+@pytest.mark.slow
 def test_sigkill_then_same_command_resumes(tmp_path):
     proc = _start(tmp_path, steps=100_000)
     _wait_for(lambda: _checkpoints(tmp_path))
     proc.kill()
     proc.wait()
     killed_at = _checkpoints(tmp_path)[-1]
-    run = _launch(DCGAN, f'--workdir={tmp_path}', f'--config.train.steps={killed_at + 2}',
-                  '--config.log.every_steps=1', '--config.checkpoint.every_steps=5',
-                  '--config.log.sample_every=1000')
+    run = _launch(
+        DCGAN,
+        f'--workdir={tmp_path}',
+        f'--config.train.steps={killed_at + 2}',
+        '--config.log.every_steps=1',
+        '--config.checkpoint.every_steps=5',
+        '--config.log.sample_every_steps=1000',
+    )
     assert run.returncode == 0, run.stderr[-4000:]
     assert f'Resumed from the checkpoint of step {killed_at}' in run.stderr
     steps = [m['step'] for m in _train_lines(tmp_path)]
     assert steps[-2:] == [killed_at + 1, killed_at + 2]
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_before_exiting(tmp_path):
     proc = _start(tmp_path, steps=100_000)
-    _wait_for(lambda: (tmp_path / 'metrics.jsonl').exists()
-              and len((tmp_path / 'metrics.jsonl').read_text().splitlines()) >= 7)
+    _wait_for(
+        lambda: (
+            (tmp_path / 'metrics.jsonl').exists()
+            and len((tmp_path / 'metrics.jsonl').read_text().splitlines()) >= 7
+        )
+    )
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err[-4000:]
@@ -127,10 +164,17 @@ def test_sigterm_saves_a_checkpoint_before_exiting(tmp_path):
     assert 'Pre-empted' in err
 
 
+@pytest.mark.slow
 def test_mnist_preset_trains_on_real_mnist(tmp_path, prepared_tfds_mnist):
-    run = _launch(DCGAN + ':mnist', f'--workdir={tmp_path}', '--config.train.steps=2',
-                  '--config.train.batch_size=16', f'--config.data.tfds_data_dir={prepared_tfds_mnist}',
-                  '--config.data.download=False', '--config.log.every_steps=1')
+    run = _launch(
+        DCGAN + ':mnist',
+        f'--workdir={tmp_path}',
+        '--config.train.steps=2',
+        '--config.train.batch_size=16',
+        f'--config.data.tfds_data_dir={prepared_tfds_mnist}',
+        '--config.data.download=False',
+        '--config.log.every_steps=1',
+    )
     assert run.returncode == 0, run.stderr[-4000:]
     assert 'mnist' in json.loads((tmp_path / 'config.json').read_text())['config']['data']['name']
     assert [m['step'] for m in _train_lines(tmp_path)] == [1, 2]

@@ -27,8 +27,9 @@ def test_metric_writer_writes_jsonl_and_events(tmp_path):
     lines = (tmp_path / 'metrics.jsonl').read_text().splitlines()
     assert [json.loads(l) for l in lines] == [{'step': 10, 'd_loss': 1.5}]
     [events_file] = (tmp_path / 'tensorboard').iterdir()
-    values = [v for event in LegacyEventFileLoader(str(events_file)).Load()
-              for v in event.summary.value]
+    values = [
+        v for event in LegacyEventFileLoader(str(events_file)).Load() for v in event.summary.value
+    ]
     assert values[0].tag == 'd_loss' and values[0].simple_value == 1.5
     assert values[1].tag == 'samples' and values[1].image.width == 6
 

@@ -19,25 +19,25 @@ HAND_CASES = [
     # D: softplus(-r) + softplus(f) = [log2 + log2, log(4/3) + log(4/3)]
     #    mean = log2 + log(4/3) = log(8/3).
     # G: softplus(-f) = [log2, log4] -> mean = (log2 + 2 log2) / 2 = 1.5 log2.
-    ("non_saturating", [0.0, LOG3], [0.0, -LOG3], math.log(8 / 3), 1.5 * LOG2),
+    ('non_saturating', [0.0, LOG3], [0.0, -LOG3], math.log(8 / 3), 1.5 * LOG2),
     # Same D as above.  G: -softplus(f) = [-log2, -log(4/3)]
     #    mean = -(log2 + log(4/3)) / 2 = -log(8/3) / 2.
-    ("minimax", [0.0, LOG3], [0.0, -LOG3], math.log(8 / 3), -0.5 * math.log(8 / 3)),
+    ('minimax', [0.0, LOG3], [0.0, -LOG3], math.log(8 / 3), -0.5 * math.log(8 / 3)),
     # D: relu(1 - r) = [relu(-1), relu(0.5)] = [0, 0.5];
     #    relu(1 + f) = [relu(-1), relu(1.5)] = [0, 1.5]; mean of [0, 2] = 1.
     # G: -f = [2, -0.5] -> mean 0.75.
-    ("hinge", [2.0, 0.5], [-2.0, 0.5], 1.0, 0.75),
+    ('hinge', [2.0, 0.5], [-2.0, 0.5], 1.0, 0.75),
     # D: f - r = [-1 - 1, 0.5 - 3] = [-2, -2.5] -> mean -2.25.
     # G: -f = [1, -0.5] -> mean 0.25.
-    ("wasserstein", [1.0, 3.0], [-1.0, 0.5], -2.25, 0.25),
+    ('wasserstein', [1.0, 3.0], [-1.0, 0.5], -2.25, 0.25),
     # D: 0.5 (r - 1)^2 = [0, 0.5 * 4] = [0, 2]; 0.5 f^2 = [0, 2];
     #    sum [0, 4] -> mean 2.
     # G: 0.5 (f - 1)^2 = [0.5, 0.5] -> mean 0.5.
-    ("least_squares", [1.0, 3.0], [0.0, 2.0], 2.0, 0.5),
+    ('least_squares', [1.0, 3.0], [0.0, 2.0], 2.0, 0.5),
 ]
 
 
-RELATIVISTIC = ["ragan", "ralsgan"]
+RELATIVISTIC = ['ragan', 'ralsgan']
 
 
 def test_registry_has_all_losses():
@@ -54,7 +54,7 @@ def _reference_relativistic(name, real, fake):
     """Jolicoeur-Martineau 2019, eqs. for RaSGAN and RaLSGAN, written out in numpy."""
     real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     r_rel, f_rel = real - fake.mean(), fake - real.mean()
-    if name == "ragan":
+    if name == 'ragan':
         d = -np.mean(_log_sigmoid(r_rel)) - np.mean(_log_sigmoid(-f_rel))
         g = -np.mean(_log_sigmoid(f_rel)) - np.mean(_log_sigmoid(-r_rel))
     else:
@@ -63,27 +63,29 @@ def _reference_relativistic(name, real, fake):
     return d, g
 
 
-@pytest.mark.parametrize("name", RELATIVISTIC)
+@pytest.mark.parametrize('name', RELATIVISTIC)
 def test_relativistic_against_the_paper(name):
     real, fake = [0.3, 2.0, -1.0], [-0.5, 0.1, 1.5]
     d_expected, g_expected = _reference_relativistic(name, real, fake)
     loss = get_loss(name)
-    np.testing.assert_allclose(loss.discriminator(jnp.array(real), jnp.array(fake)),
-                               d_expected, rtol=1e-6)
-    np.testing.assert_allclose(loss.generator(jnp.array(fake), jnp.array(real)),
-                               g_expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        loss.discriminator(jnp.array(real), jnp.array(fake)), d_expected, rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        loss.generator(jnp.array(fake), jnp.array(real)), g_expected, rtol=1e-6
+    )
 
 
 def test_with_batch_mean_replaces_the_reference_mean():
     # The trainer passes a mean over all devices; here a constant stands in for it.
-    loss = get_loss("ralsgan").with_batch_mean(lambda x: jnp.asarray(0.0))
+    loss = get_loss('ralsgan').with_batch_mean(lambda x: jnp.asarray(0.0))
     real, fake = jnp.array([1.0, 3.0]), jnp.array([0.0, 2.0])
     # With reference means 0: 0.5 * (mean((r - 1)^2) + mean((f + 1)^2)) = 0.5 * (2 + 5).
     np.testing.assert_allclose(loss.discriminator(real, fake), 3.5, rtol=1e-6)
-    assert get_loss("hinge").with_batch_mean(jnp.mean) == get_loss("hinge")
+    assert get_loss('hinge').with_batch_mean(jnp.mean) == get_loss('hinge')
 
 
-@pytest.mark.parametrize("name, real, fake, d_expected, g_expected", HAND_CASES)
+@pytest.mark.parametrize('name, real, fake, d_expected, g_expected', HAND_CASES)
 def test_hand_computed_values(name, real, fake, d_expected, g_expected):
     loss = get_loss(name)
     real, fake = jnp.asarray(real), jnp.asarray(fake)
@@ -96,7 +98,7 @@ def test_hand_computed_values(name, real, fake, d_expected, g_expected):
     np.testing.assert_allclose(loss.generator(fake, None), g_expected, rtol=1e-6)
 
 
-@pytest.mark.parametrize("name", sorted(LOSSES))
+@pytest.mark.parametrize('name', sorted(LOSSES))
 def test_gradient_directions(name):
     # Real logits 0 and fake logits 0.5 lie inside every loss's active region
     # (hinge margins r < 1 and f > -1; least-squares targets r < 1, 0 < f < 1),
@@ -105,12 +107,12 @@ def test_gradient_directions(name):
     real, fake = jnp.zeros(4), jnp.full(4, 0.5)
     d_real, d_fake = jax.grad(loss.discriminator, argnums=(0, 1))(real, fake)
     g_fake = jax.grad(loss.generator)(fake, real)
-    assert jnp.all(d_real < 0), "D loss must fall as real logits grow"
-    assert jnp.all(d_fake > 0), "D loss must rise as fake logits grow"
-    assert jnp.all(g_fake < 0), "G loss must fall as fake logits grow"
+    assert jnp.all(d_real < 0), 'D loss must fall as real logits grow'
+    assert jnp.all(d_fake > 0), 'D loss must rise as fake logits grow'
+    assert jnp.all(g_fake < 0), 'G loss must fall as fake logits grow'
 
 
-@pytest.mark.parametrize("name", sorted(LOSSES))
+@pytest.mark.parametrize('name', sorted(LOSSES))
 def test_finite_for_extreme_logits(name):
     loss = get_loss(name)
     logits = jnp.array([-100.0, 100.0])
@@ -122,12 +124,12 @@ def test_finite_for_extreme_logits(name):
 
 def test_cross_entropy_does_not_saturate_to_inf():
     # log(sigmoid(-100)) would be log(0) = -inf in float32; softplus gives 100.
-    d = get_loss("non_saturating").discriminator(jnp.array([-100.0]), jnp.array([0.0]))
+    d = get_loss('non_saturating').discriminator(jnp.array([-100.0]), jnp.array([0.0]))
     np.testing.assert_allclose(d, 100.0 + LOG2, rtol=1e-6)
 
 
 def test_unknown_loss_names_value_and_choices():
     with pytest.raises(ValueError, match="'bogus'") as info:
-        get_loss("bogus")
+        get_loss('bogus')
     for name in LOSSES:
         assert name in str(info.value)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tests import helpers
 
@@ -16,15 +17,35 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_end_with_identical_params(tmp_path):
-    overrides = {'train.steps': 3, 'log.sample_every': 3, 'checkpoint.every_steps': 3}
+    overrides = {'train.steps': 3, 'log.sample_every_steps': 3, 'checkpoint.every_steps': 3}
     coordinator = f'127.0.0.1:{_free_port()}'
-    procs = [subprocess.Popen(
-        [sys.executable, helpers.TRAIN_AND_DUMP, '--workdir', str(tmp_path / 'run'),
-         '--out', str(tmp_path / f'p{i}.npz'), '--overrides', json.dumps(overrides),
-         '--coordinator', coordinator, '--num_processes', '2', '--process_id', str(i)],
-        env=helpers.python_env(devices=1), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                helpers.TRAIN_AND_DUMP,
+                '--workdir',
+                str(tmp_path / 'run'),
+                '--out',
+                str(tmp_path / f'p{i}.npz'),
+                '--overrides',
+                json.dumps(overrides),
+                '--coordinator',
+                coordinator,
+                '--num_processes',
+                '2',
+                '--process_id',
+                str(i),
+            ],
+            env=helpers.python_env(devices=1),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     for proc in procs:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err[-4000:]
@@ -32,8 +53,9 @@ def test_two_processes_end_with_identical_params(tmp_path):
     assert helpers.max_abs_diff(p0, p1) == 0.0
     # The same run on one process with two devices: same global batch, same data
     # order, same latents, so the same weights up to reduction order.
-    single = helpers.train_in_subprocess(tmp_path / 'single', tmp_path / 'single.npz',
-                                         overrides, devices=2)
+    single = helpers.train_in_subprocess(
+        tmp_path / 'single', tmp_path / 'single.npz', overrides, devices=2
+    )
     assert helpers.max_abs_diff(p0, single) < 1e-5
     # Checkpoints were written collectively: one data position per process.
     step_dir = tmp_path / 'run' / 'checkpoints' / '3'

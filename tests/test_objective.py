@@ -8,7 +8,6 @@ import pytest
 
 from gan_jax import objective as obj_lib
 from gan_jax import state as state_lib
-
 from tests import helpers
 
 
@@ -17,20 +16,38 @@ def _batch(**fields):
     real = jnp.arange(24.0).reshape(4, 6) / 10
     defaults = dict(
         discriminate=lambda x, labels: jnp.sum(x.reshape(x.shape[0], -1), axis=1),
-        real=real, fake=-real, real_labels=None, fake_labels=None,
+        real=real,
+        fake=-real,
+        real_labels=None,
+        fake_labels=None,
         real_logits=jnp.array([1.0, -2.0, 0.5, 3.0]),
         fake_logits=jnp.array([-1.0, 0.0, 2.0, -0.5]),
-        real_class_logits=None, fake_class_logits=None, z=jnp.ones((4, 3)),
-        regenerate=lambda z: z, example_keys=lambda k: jax.random.split(k, 4),
-        global_mean=jnp.mean, global_batch=4, key=jax.random.key(0),
-        d_index=jnp.int32(0), aux={})
+        real_class_logits=None,
+        fake_class_logits=None,
+        z=jnp.ones((4, 3)),
+        regenerate=lambda z: z,
+        example_keys=lambda k: jax.random.split(k, 4),
+        global_mean=jnp.mean,
+        global_batch=4,
+        key=jax.random.key(0),
+        d_index=jnp.int32(0),
+        aux={},
+    )
     return obj_lib.DiscriminatorBatch(**(defaults | fields))
 
 
 def _g_batch(**fields):
-    defaults = dict(g_params=None, images=None, fake_logits=None, fake_class_logits=None,
-                    fake_labels=None, z=None, generate=None,
-                    example_keys=lambda k: jax.random.split(k, 4), key=jax.random.key(0))
+    defaults = dict(
+        g_params=None,
+        images=None,
+        fake_logits=None,
+        fake_class_logits=None,
+        fake_labels=None,
+        z=None,
+        generate=None,
+        example_keys=lambda k: jax.random.split(k, 4),
+        key=jax.random.key(0),
+    )
     return obj_lib.GeneratorBatch(**(defaults | fields))
 
 
@@ -44,12 +61,22 @@ def test_default_config_has_no_regularisers():
 
 
 def test_active_terms_follow_the_config():
-    config = helpers.tiny_config(**{
-        'reg.penalty': 'r1', 'reg.penalty_weight': 5.0, 'reg.lecam_weight': 0.3,
-        'reg.ortho_weight': 1e-4, 'model.conditioning': 'acgan', 'augment.kind': 'ada'})
+    config = helpers.tiny_config(
+        **{
+            'reg.penalty': 'r1',
+            'reg.penalty_weight': 5.0,
+            'reg.lecam_weight': 0.3,
+            'reg.ortho_weight': 1e-4,
+            'model.conditioning': 'acgan',
+            'augment.name': 'ada',
+        }
+    )
     objective = obj_lib.build_objective(config)
     assert [(t.name, t.weight) for t in objective.d_terms] == [
-        ('penalty', 5.0), ('lecam', 0.3), ('acgan', 1.0)]
+        ('penalty', 5.0),
+        ('lecam', 0.3),
+        ('acgan', 1.0),
+    ]
     assert [t.name for t in objective.g_terms] == ['ortho', 'acgan']
     assert sorted(objective.init_aux()) == ['augment', 'lecam']
 
@@ -57,20 +84,20 @@ def test_active_terms_follow_the_config():
 def test_a_new_regulariser_is_one_function_and_one_registry_entry(monkeypatch):
     # What the README's worked example does: no change to the update.
     def logit_l2(config):
-        return lambda batch: jnp.mean(batch.real_logits ** 2)
+        return lambda batch: jnp.mean(batch.real_logits**2)
 
-    monkeypatch.setitem(obj_lib.D_TERMS, 'logit_l2', obj_lib.TermSpec('logit_l2', logit_l2))
+    monkeypatch.setitem(obj_lib.D_TERMS, 'logit_l2', obj_lib.TermSpec('logit_l2_weight', logit_l2))
     config = helpers.tiny_config()
     with config.unlocked():
-        config.reg.logit_l2 = 0.5
+        config.reg.logit_l2_weight = 0.5
     (term,) = obj_lib.build_objective(config).d_terms
     assert term.name == 'logit_l2' and term.weight == 0.5
-    np.testing.assert_allclose(term.fn(_batch()), np.mean(np.array([1, -2, .5, 3]) ** 2))
+    np.testing.assert_allclose(term.fn(_batch()), np.mean(np.array([1, -2, 0.5, 3]) ** 2))
 
 
 @pytest.mark.parametrize('d_index, expected_factor', [(0, 4.0), (1, 0.0), (3, 0.0), (8, 4.0)])
 def test_lazy_penalty_runs_every_k_steps_scaled_by_k(d_index, expected_factor):
-    config = helpers.tiny_config(**{'reg.penalty': 'r1', 'reg.penalty_every': 4})
+    config = helpers.tiny_config(**{'reg.penalty': 'r1', 'reg.penalty_every_d_steps': 4})
     lazy = _term(config, 'penalty')
     every_step = _term(helpers.tiny_config(**{'reg.penalty': 'r1'}), 'penalty')
     batch = _batch()
@@ -82,8 +109,9 @@ def test_lazy_penalty_runs_every_k_steps_scaled_by_k(d_index, expected_factor):
 
 
 def test_lecam_state_and_value_follow_the_authors_code():
-    config = helpers.tiny_config(**{'reg.lecam_weight': 1.0, 'reg.lecam_decay': 0.9,
-                                    'reg.lecam_start_step': 2})
+    config = helpers.tiny_config(
+        **{'reg.lecam_weight': 1.0, 'reg.lecam_decay': 0.9, 'reg.lecam_start_d_step': 2}
+    )
     state = obj_lib.D_TERMS['lecam'].state(config)
     ema = {'real': jnp.asarray(0.5), 'fake': jnp.asarray(-0.25)}
     batch = _batch(d_index=jnp.int32(5))
@@ -96,8 +124,9 @@ def test_lecam_state_and_value_follow_the_authors_code():
     np.testing.assert_allclose([early['real'], early['fake']], [real_mean, fake_mean])
     value = _term(config, 'lecam')(batch._replace(aux={'lecam': new}))
     real, fake = np.array([1.0, -2.0, 0.5, 3.0]), np.array([-1.0, 0.0, 2.0, -0.5])
-    expected = (np.mean(np.maximum(real - float(new['fake']), 0) ** 2)
-                + np.mean(np.maximum(float(new['real']) - fake, 0) ** 2))
+    expected = np.mean(np.maximum(real - float(new['fake']), 0) ** 2) + np.mean(
+        np.maximum(float(new['real']) - fake, 0) ** 2
+    )
     np.testing.assert_allclose(value, expected, rtol=1e-6)
 
 
@@ -107,8 +136,12 @@ def test_acgan_terms_are_cross_entropies():
     labels = jnp.array([0, 1])
     log_p = np.log(np.exp(class_logits) / np.exp(class_logits).sum(1, keepdims=True))
     ce = -np.mean(log_p[[0, 1], [0, 1]])
-    batch = _batch(real_class_logits=class_logits, fake_class_logits=class_logits[::-1],
-                   real_labels=labels, fake_labels=labels)
+    batch = _batch(
+        real_class_logits=class_logits,
+        fake_class_logits=class_logits[::-1],
+        real_labels=labels,
+        fake_labels=labels,
+    )
     ce_fake = -np.mean(log_p[::-1][[0, 1], [0, 1]])
     np.testing.assert_allclose(_term(config, 'acgan')(batch), ce + ce_fake, rtol=1e-6)
     g_batch = _g_batch(fake_class_logits=class_logits, fake_labels=labels)
@@ -123,8 +156,7 @@ def test_latent_consistency_grows_with_the_noise_squared():
     def value(sigma, side):
         config = helpers.tiny_config(**{'reg.zcr_sigma': sigma})
         if side == 'd':
-            batch = _batch(discriminate=lambda x, labels: x @ w,
-                           fake_logits=jnp.ones((4, 3)) @ w)
+            batch = _batch(discriminate=lambda x, labels: x @ w, fake_logits=jnp.ones((4, 3)) @ w)
             return _term(config, 'zcr')(batch)
         g_batch = _g_batch(images=jnp.ones((4, 3)), z=jnp.ones((4, 3)), generate=lambda z: z)
         return _term(config, 'zcr', obj_lib.G_TERMS)(g_batch)
@@ -137,16 +169,19 @@ def test_latent_consistency_grows_with_the_noise_squared():
 
 def test_orthogonality_against_numpy():
     rng = np.random.default_rng(0)
-    params = {'conv': {'kernel': rng.normal(size=(3, 3, 4, 5)), 'bias': rng.normal(size=5)},
-              'dense': {'kernel': rng.normal(size=(6, 2))},
-              'shared': {'embedding': rng.normal(size=(10, 8))}}
+    params = {
+        'conv': {'kernel': rng.normal(size=(3, 3, 4, 5)), 'bias': rng.normal(size=5)},
+        'dense': {'kernel': rng.normal(size=(6, 2))},
+        'shared': {'embedding': rng.normal(size=(10, 8))},
+    }
     expected = 0.0
     for kernel in (params['conv']['kernel'], params['dense']['kernel']):
         w = kernel.reshape(-1, kernel.shape[-1])
         gram = w.T @ w
         expected += np.sum((gram - np.diag(np.diag(gram))) ** 2)
-    np.testing.assert_allclose(obj_lib.orthogonality(jax.tree.map(jnp.asarray, params)),
-                               expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        obj_lib.orthogonality(jax.tree.map(jnp.asarray, params)), expected, rtol=1e-5
+    )
     # Orthonormal filters cost nothing.
     assert obj_lib.orthogonality({'k': {'kernel': jnp.eye(4)[:, :3]}}) == 0.0
 
@@ -180,15 +215,15 @@ def test_unroll_differentiates_through_the_optimiser_steps():
         return obj_lib.unroll(lambda w: 0.5 * (w - theta) ** 2, w0, tx.init(w0), tx, steps=k)
 
     theta = 0.5
-    np.testing.assert_allclose(unrolled_w(theta), theta + (1 - eta) ** k * (2.0 - theta),
-                               rtol=1e-6)
+    np.testing.assert_allclose(unrolled_w(theta), theta + (1 - eta) ** k * (2.0 - theta), rtol=1e-6)
     np.testing.assert_allclose(jax.grad(unrolled_w)(theta), 1 - (1 - eta) ** k, rtol=1e-6)
     assert obj_lib.unroll(None, 2.0, None, tx, steps=0) == 2.0
 
 
 def test_ada_probability_moves_toward_the_target_every_interval():
-    config = helpers.tiny_config(**{'augment.kind': 'ada', 'augment.ada_interval': 2,
-                                    'augment.ada_speed_kimg': 0.5})
+    config = helpers.tiny_config(
+        **{'augment.name': 'ada', 'augment.ada_every_d_steps': 2, 'augment.ada_speed_kimg': 0.5}
+    )
     state = obj_lib.build_objective(config).states['augment']
     ada = state.init()
     positive = _batch(real_logits=jnp.ones(4))  # E[sign D(real)] = 1 > 0.6
@@ -205,17 +240,26 @@ def test_ada_probability_moves_toward_the_target_every_interval():
 
 
 INVALID = [
-    ({'reg.weight_clip': 0.01, 'reg.penalty': 'wgan_gp'}, (28, 28, 1), None, 8,
-     'two Lipschitz constraints'),
-    ({'augment.kind': 'ada'}, (2,), None, 8, "augment.kind='ada' augments images"),
-    ({'reg.bcr_real': 1.0}, (2,), None, 8, 'bCR'),
-    ({'model.conditioning': 'projection'}, (28, 28, 1), None, 8,
-     "'projection' needs class labels"),
+    (
+        {'reg.weight_clip': 0.01, 'reg.penalty': 'wgan_gp'},
+        (28, 28, 1),
+        None,
+        8,
+        'two Lipschitz constraints',
+    ),
+    ({'augment.name': 'ada'}, (2,), None, 8, "augment.name='ada' augments images"),
+    ({'reg.bcr_real_weight': 1.0}, (2,), None, 8, 'bCR'),
+    ({'model.conditioning': 'projection'}, (28, 28, 1), None, 8, "'projection' needs class labels"),
     ({'train.pack': 3}, (28, 28, 1), None, 8, 'train.pack=3 must be >= 1 and divide'),
-    ({'train.pack': 2, 'model.conditioning': 'acgan'}, (28, 28, 1), 10, 8,
-     'packed D input mixes several labels'),
-    ({'augment.kind': 'mixup'}, (28, 28, 1), None, 8, "augment.kind='mixup' is not one of"),
-    ({'reg.penalty_every': 0}, (28, 28, 1), None, 8, 'penalty_every=0'),
+    (
+        {'train.pack': 2, 'model.conditioning': 'acgan'},
+        (28, 28, 1),
+        10,
+        8,
+        'packed D input mixes several labels',
+    ),
+    ({'augment.name': 'mixup'}, (28, 28, 1), None, 8, "augment.name='mixup' is not one of"),
+    ({'reg.penalty_every_d_steps': 0}, (28, 28, 1), None, 8, 'penalty_every_d_steps=0'),
     ({'train.unroll_steps': -1}, (28, 28, 1), None, 8, 'unroll_steps=-1'),
 ]
 
@@ -223,18 +267,29 @@ INVALID = [
 @pytest.mark.parametrize('overrides, shape, classes, batch, message', INVALID)
 def test_invalid_combinations_fail_early(overrides, shape, classes, batch, message):
     with pytest.raises(ValueError, match=message):
-        obj_lib.validate(helpers.tiny_config(**overrides), data_shape=shape,
-                         num_classes=classes, local_batches=(batch,))
+        obj_lib.validate(
+            helpers.tiny_config(**overrides),
+            data_shape=shape,
+            num_classes=classes,
+            local_batches=(batch,),
+        )
 
 
 def test_unknown_names_fail_with_the_choices():
     with pytest.raises(ValueError, match="reg.penalty='gp'.*wgan_gp"):
-        obj_lib.validate(helpers.tiny_config(**{'reg.penalty': 'gp'}), data_shape=(28, 28, 1),
-                         num_classes=None, local_batches=(8,))
+        obj_lib.validate(
+            helpers.tiny_config(**{'reg.penalty': 'gp'}),
+            data_shape=(28, 28, 1),
+            num_classes=None,
+            local_batches=(8,),
+        )
     with pytest.raises(ValueError, match="'colour'.*color"):
-        obj_lib.validate(helpers.tiny_config(**{'augment.kind': 'diffaugment',
-                                                'augment.policy': 'colour'}),
-                         data_shape=(28, 28, 1), num_classes=None, local_batches=(8,))
+        obj_lib.validate(
+            helpers.tiny_config(**{'augment.name': 'diffaugment', 'augment.policy': 'colour'}),
+            data_shape=(28, 28, 1),
+            num_classes=None,
+            local_batches=(8,),
+        )
 
 
 def test_unrolling_through_adam_stays_finite_where_a_gradient_is_zero():
@@ -249,9 +304,13 @@ def test_unrolling_through_adam_stays_finite_where_a_gradient_is_zero():
 
         def g_loss(theta):
             # relu inactive: the gradient of 'dead' is theta * 0, exactly 0.
-            d = obj_lib.unroll(lambda p: (p['w'] - theta) ** 2
-                               + jax.nn.relu(p['dead'] * theta - 10.0), d0, tx.init(d0), tx,
-                               steps=2)
+            d = obj_lib.unroll(
+                lambda p: (p['w'] - theta) ** 2 + jax.nn.relu(p['dead'] * theta - 10.0),
+                d0,
+                tx.init(d0),
+                tx,
+                steps=2,
+            )
             return d['w'] ** 2 + d['dead']
 
         return jax.grad(g_loss)(0.3)

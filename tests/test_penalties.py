@@ -64,8 +64,9 @@ def test_penalty_points():
     # Interpolates: one eps per example, so every point lies on its segment.
     mixed = np.asarray(penalties.interpolates(real, fake, keys))
     eps = (mixed - FAKE)[:, 0, 0] / (REAL - FAKE)[:, 0, 0]
-    np.testing.assert_allclose(mixed, eps[:, None, None] * REAL + (1 - eps[:, None, None]) * FAKE,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        mixed, eps[:, None, None] * REAL + (1 - eps[:, None, None]) * FAKE, atol=1e-5
+    )
     assert np.all((eps >= 0) & (eps <= 1)) and len(np.unique(eps.round(6))) == 4
     # DRAGAN: x + alpha * 0.5 * std(x) * u with u, alpha in [0, 1] moves each pixel
     # up by at most 0.5 * std(x).
@@ -73,8 +74,9 @@ def test_penalty_points():
     assert np.all(moved >= -1e-6) and np.all(moved <= 0.5 * REAL.std() + 1e-6)
     assert moved.max() > 0
     # Each example's draw depends on its own key only (the same on 1 or N devices).
-    np.testing.assert_allclose(penalties.interpolates(real[1:2], fake[1:2], keys[1:2]),
-                               mixed[1:2], rtol=1e-6)
+    np.testing.assert_allclose(
+        penalties.interpolates(real[1:2], fake[1:2], keys[1:2]), mixed[1:2], rtol=1e-6
+    )
 
 
 def test_penalty_uses_the_labels_of_its_side():
@@ -84,13 +86,19 @@ def test_penalty_uses_the_labels_of_its_side():
         def d(x):
             calls.append(tag)
             return d_jax(x)
+
         return d
 
     real, fake = jnp.asarray(REAL, jnp.float32), jnp.asarray(FAKE, jnp.float32)
     for name in ('r1', 'r2'):
-        penalties.penalty_value(penalties.PENALTIES[name], discriminate('real'),
-                                discriminate('fake'), real, fake,
-                                jax.random.split(jax.random.key(0), 4))
+        penalties.penalty_value(
+            penalties.PENALTIES[name],
+            discriminate('real'),
+            discriminate('fake'),
+            real,
+            fake,
+            jax.random.split(jax.random.key(0), 4),
+        )
     assert calls == ['real', 'fake']
 
 

@@ -5,25 +5,32 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import parallel, train
+from gan_jax import builder, parallel, sampling
 from gan_jax import step as step_lib
-
 from tests import helpers
 
 
-@pytest.mark.parametrize('optimizer, lr, n_dis', [('sgd', 0.005, 1), ('adam', 2e-4, 1),
-                                                  ('sgd', 0.005, 2)])
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    'optimizer, lr, n_dis', [('sgd', 0.005, 1), ('adam', 2e-4, 1), ('sgd', 0.005, 2)]
+)
 def test_ten_updates_same_params_on_1_and_4_devices(tmp_path, optimizer, lr, n_dis):
     # Plain SGD exposes a gradient scaled by the device count (the shard_map trap:
     # grad of the local loss is already summed over devices); Adam would hide it.
-    overrides = {'train.steps': 10, 'model.cross_replica_bn': True, 'optim.name': optimizer,
-                 'optim.g_lr': lr, 'optim.d_lr': lr, 'train.n_dis': n_dis,
-                 'log.sample_every': 10,
-                 'checkpoint.every_steps': 10}
-    one = helpers.train_in_subprocess(tmp_path / 'one', tmp_path / 'one.npz', overrides,
-                                      devices=1)
-    four = helpers.train_in_subprocess(tmp_path / 'four', tmp_path / 'four.npz', overrides,
-                                       devices=4)
+    overrides = {
+        'train.steps': 10,
+        'model.cross_replica_bn': True,
+        'optim.name': optimizer,
+        'optim.g_lr': lr,
+        'optim.d_lr': lr,
+        'train.n_dis': n_dis,
+        'log.sample_every_steps': 10,
+        'checkpoint.every_steps': 10,
+    }
+    one = helpers.train_in_subprocess(tmp_path / 'one', tmp_path / 'one.npz', overrides, devices=1)
+    four = helpers.train_in_subprocess(
+        tmp_path / 'four', tmp_path / 'four.npz', overrides, devices=4
+    )
     # Same function up to float32 reduction order: observed 1.5e-8 (SGD) after
     # ten steps; gradients 4x too large would move the weights by ~lr after one.
     # (With SGD lr 0.05 the GAN dynamics amplify rounding to 1e-3 by step 10.)
@@ -35,32 +42,61 @@ def test_ten_updates_same_params_on_1_and_4_devices(tmp_path, optimizer, lr, n_d
 # ingredients' state (ADA's p, LeCam's EMA) from global statistics.
 TOOLBOX_RUNS = {
     'images': {
-        'train.loss': 'ragan', 'augment.kind': 'ada', 'augment.ada_p_init': 0.5,
-        'augment.ada_interval': 1, 'reg.lecam_weight': 0.5, 'reg.lecam_start_step': 0,
-        'reg.bcr_real': 1.0, 'reg.bcr_fake': 1.0, 'reg.zcr_dis': 1.0, 'reg.zcr_gen': 0.5,
-        'model.conditioning': 'projection', 'model.d_spectral_norm': True,
-        'model.g_spectral_norm': True, 'ema.kind': 'half_life', 'ema.half_life_kimg': 0.01,
-        'optim.lr_schedule': 'linear_decay'},
+        'train.loss': 'ragan',
+        'augment.name': 'ada',
+        'augment.ada_p_init': 0.5,
+        'augment.ada_every_d_steps': 1,
+        'reg.lecam_weight': 0.5,
+        'reg.lecam_start_d_step': 0,
+        'reg.bcr_real_weight': 1.0,
+        'reg.bcr_fake_weight': 1.0,
+        'reg.zcr_d_weight': 1.0,
+        'reg.zcr_g_weight': 0.5,
+        'model.conditioning': 'projection',
+        'model.d_spectral_norm': True,
+        'model.g_spectral_norm': True,
+        'ema.name': 'half_life',
+        'ema.half_life_kimg': 0.01,
+        'optim.lr_schedule': 'linear_decay',
+    },
     'acgan': {
-        'train.loss': 'ralsgan', 'model.conditioning': 'acgan', 'augment.kind': 'diffaugment',
-        'reg.ortho_weight': 1e-3, 'train.g_batch_size': 16},
+        'train.loss': 'ralsgan',
+        'model.conditioning': 'acgan',
+        'augment.name': 'diffaugment',
+        'reg.ortho_weight': 1e-3,
+        'train.g_batch_size': 16,
+    },
     # No BatchNorm in D (MLP), as gradient penalties assume.
     'points': {
-        'data.source': 'ring', 'model.name': 'mlp', 'train.loss': 'wasserstein',
-        'reg.penalty': 'wgan_gp', 'reg.penalty_every': 2, 'train.n_dis': 2,
-        'train.pack': 2, 'train.unroll_steps': 1},
+        'data.source': 'ring',
+        'model.name': 'mlp',
+        'train.loss': 'wasserstein',
+        'reg.penalty': 'wgan_gp',
+        'reg.penalty_every_d_steps': 2,
+        'train.n_dis': 2,
+        'train.pack': 2,
+        'train.unroll_steps': 1,
+    },
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('run', sorted(TOOLBOX_RUNS))
 def test_toolbox_gives_the_same_training_on_1_and_4_devices(tmp_path, run):
-    overrides = {'train.steps': 6, 'model.cross_replica_bn': True, 'optim.name': 'sgd',
-                 'optim.g_lr': 0.005, 'optim.d_lr': 0.005, 'log.sample_every': 6,
-                 'checkpoint.every_steps': 6, **TOOLBOX_RUNS[run]}
-    one = helpers.train_in_subprocess(tmp_path / 'one', tmp_path / 'one.npz', overrides,
-                                      devices=1)
-    four = helpers.train_in_subprocess(tmp_path / 'four', tmp_path / 'four.npz', overrides,
-                                       devices=4)
+    overrides = {
+        'train.steps': 6,
+        'model.cross_replica_bn': True,
+        'optim.name': 'sgd',
+        'optim.g_lr': 0.005,
+        'optim.d_lr': 0.005,
+        'log.sample_every_steps': 6,
+        'checkpoint.every_steps': 6,
+        **TOOLBOX_RUNS[run],
+    }
+    one = helpers.train_in_subprocess(tmp_path / 'one', tmp_path / 'one.npz', overrides, devices=1)
+    four = helpers.train_in_subprocess(
+        tmp_path / 'four', tmp_path / 'four.npz', overrides, devices=4
+    )
     stats = [k for k in one if k.startswith(("['g_bn']", "['d_bn']"))]
     weights = [k for k in one if k not in stats]
     assert helpers.max_abs_diff(*({k: run[k] for k in weights} for run in (one, four))) < 1e-6
@@ -71,37 +107,47 @@ def test_toolbox_gives_the_same_training_on_1_and_4_devices(tmp_path, run):
     assert helpers.max_abs_diff(*({k: run[k] for k in stats} for run in (one, four))) < 1e-4
 
 
+@pytest.mark.slow
 def test_per_device_batchnorm_differs_from_cross_replica(tmp_path):
     # The cross-replica switch must really change the statistics, or the test
     # above would pass for the wrong reason.
-    overrides = {'train.steps': 2, 'model.cross_replica_bn': False, 'optim.name': 'sgd',
-                 'optim.g_lr': 0.005, 'optim.d_lr': 0.005, 'log.sample_every': 2,
-                 'checkpoint.every_steps': 2}
-    one = helpers.train_in_subprocess(tmp_path / 'one', tmp_path / 'one.npz', overrides,
-                                      devices=1)
-    four = helpers.train_in_subprocess(tmp_path / 'four', tmp_path / 'four.npz', overrides,
-                                       devices=4)
+    overrides = {
+        'train.steps': 2,
+        'model.cross_replica_bn': False,
+        'optim.name': 'sgd',
+        'optim.g_lr': 0.005,
+        'optim.d_lr': 0.005,
+        'log.sample_every_steps': 2,
+        'checkpoint.every_steps': 2,
+    }
+    one = helpers.train_in_subprocess(tmp_path / 'one', tmp_path / 'one.npz', overrides, devices=1)
+    four = helpers.train_in_subprocess(
+        tmp_path / 'four', tmp_path / 'four.npz', overrides, devices=4
+    )
     assert helpers.max_abs_diff(one, four) > 1e-4
 
 
+@pytest.mark.slow
 def test_each_d_step_of_the_loop_sees_its_own_real_batch():
     # With D's learning rate 0, D is the same in every step (train-mode BatchNorm
     # uses each batch's own statistics), so the logged real logit of two D steps on
     # batches (A, B), averaged over the steps, is the mean of the runs on (A, A)
     # and (B, B); a loop that gave every step the same batch would give one of them.
     config = helpers.tiny_config(**{'train.n_dis': 2, 'optim.name': 'sgd', 'optim.d_lr': 0.0})
-    setup = train.build(config)
+    setup = builder.build(config)
     mesh = parallel.make_mesh(jax.devices()[:1])
     update = step_lib.compile_update(setup.make_update(config), mesh)
     local = config.train.batch_size
     a, b = np.random.default_rng(0).integers(
-        0, 256, (2, local, *setup.source.image_shape), np.uint8)
+        0, 256, (2, local, *setup.source.image_shape), np.uint8
+    )
 
     def real_logit(first, second):
         state = jax.jit(setup.init_state, out_shardings=parallel.replicated(mesh))()
-        batch = jax.device_put({'image': np.stack([first, second]),
-                                'label': np.zeros((2, local), np.int32)},
-                               parallel.batch_sharding(mesh))
+        batch = jax.device_put(
+            {'image': np.stack([first, second]), 'label': np.zeros((2, local), np.int32)},
+            parallel.batch_sharding(mesh),
+        )
         return float(update(state, batch)[1]['d_real_logit'])
 
     only_a, only_b = real_logit(a, a), real_logit(b, b)
@@ -110,9 +156,10 @@ def test_each_d_step_of_the_loop_sees_its_own_real_batch():
 
 
 def test_images_to_uint8_rounds_clips_and_inverts_images_to_float():
-    out = step_lib.images_to_uint8(jnp.array([-1.5, -1.0, 0.0, 0.999, 1.0, 3.0]))
+    out = sampling.images_to_uint8(jnp.array([-1.5, -1.0, 0.0, 0.999, 1.0, 3.0]))
     np.testing.assert_array_equal(out, [0, 0, 128, 255, 255, 255])
     assert out.dtype == jnp.uint8
     pixels = jnp.arange(256, dtype=jnp.uint8)
     np.testing.assert_array_equal(
-        step_lib.images_to_uint8(step_lib.images_to_float(pixels)), pixels)
+        sampling.images_to_uint8(sampling.images_to_float(pixels)), pixels
+    )

@@ -8,17 +8,25 @@ import optax
 import pytest
 from PIL import Image
 
+from gan_jax import builder, parallel, sampling, train
 from gan_jax import checkpoint as ckpt_lib
 from gan_jax import state as state_lib
-from gan_jax import train
 from tests import helpers
 
 
 def _weights(state):
-    return train.to_host({'g': state.g_params, 'd': state.d_params,
-                          'g_bn': state.g_batch_stats, 'd_bn': state.d_batch_stats,
-                          'g_opt': state.g_opt_state, 'd_opt': state.d_opt_state,
-                          'ema': state.ema_params, 'aux': state.aux})
+    return parallel.to_host(
+        {
+            'g': state.g_params,
+            'd': state.d_params,
+            'g_bn': state.g_batch_stats,
+            'd_bn': state.d_batch_stats,
+            'g_opt': state.g_opt_state,
+            'd_opt': state.d_opt_state,
+            'ema': state.ema_params,
+            'aux': state.aux,
+        }
+    )
 
 
 def _assert_bit_identical(a, b):
@@ -32,13 +40,22 @@ def _assert_bit_identical(a, b):
 # Stateful toolbox ingredients: ADA's p and LeCam's EMA (TrainState.aux),
 # spectral-norm vectors (batch_stats) and the EMA generator. (A decaying LR
 # depends on train.steps, which this test changes; see test_config.py.)
-TOOLBOX = {'augment.kind': 'ada', 'augment.ada_interval': 1, 'augment.ada_p_init': 0.5,
-           'reg.lecam_weight': 0.3, 'reg.lecam_start_step': 0,
-           'model.conditioning': 'projection', 'model.d_spectral_norm': True,
-           'model.g_spectral_norm': True, 'ema.kind': 'decay', 'ema.decay': 0.9,
-           'ema.start_step': 2}
+TOOLBOX = {
+    'augment.name': 'ada',
+    'augment.ada_every_d_steps': 1,
+    'augment.ada_p_init': 0.5,
+    'reg.lecam_weight': 0.3,
+    'reg.lecam_start_d_step': 0,
+    'model.conditioning': 'projection',
+    'model.d_spectral_norm': True,
+    'model.g_spectral_norm': True,
+    'ema.name': 'decay',
+    'ema.decay': 0.9,
+    'ema.start_step': 2,
+}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('extra', [{}, TOOLBOX], ids=['dcgan', 'toolbox'])
 def test_resume_is_bit_identical(tmp_path, extra):
     k = 3
@@ -57,21 +74,25 @@ def test_resume_is_bit_identical(tmp_path, extra):
         assert grid.shape == (10 * 30 + 2, 30 + 2)
     # Sanity check that the comparison can fail: one step fewer differs.
     shorter = train.train(config(2 * k - 1), str(tmp_path / 'c'))
-    assert any(not np.array_equal(x, y) for x, y in zip(
-        jax.tree.leaves(_weights(shorter)), jax.tree.leaves(_weights(straight))))
+    assert any(
+        not np.array_equal(x, y)
+        for x, y in zip(jax.tree.leaves(_weights(shorter)), jax.tree.leaves(_weights(straight)))
+    )
 
 
+@pytest.mark.slow
 def test_ema_is_the_exponential_average_of_generator_params(tmp_path):
     # After one step with decay d: ema = d * initial + (1 - d) * updated.
-    config = helpers.tiny_config(**{'ema.kind': 'decay', 'ema.decay': 0.25, 'train.steps': 1})
-    initial = train.build(config).init_state().g_params
+    config = helpers.tiny_config(**{'ema.name': 'decay', 'ema.decay': 0.25, 'train.steps': 1})
+    initial = builder.build(config).init_state().g_params
     state = train.train(config, str(tmp_path))
     expected = jax.tree.map(lambda p0, p1: 0.25 * p0 + 0.75 * p1, initial, state.g_params)
-    for e, x in zip(jax.tree.leaves(train.to_host(state.ema_params)),
-                    jax.tree.leaves(expected)):
+    for e, x in zip(jax.tree.leaves(parallel.to_host(state.ema_params)), jax.tree.leaves(expected)):
         np.testing.assert_allclose(e, x, rtol=1e-6, atol=1e-7)
-    assert any(not np.allclose(p0, p1) for p0, p1 in zip(
-        jax.tree.leaves(initial), jax.tree.leaves(state.g_params)))  # It did move.
+    assert any(
+        not np.allclose(p0, p1)
+        for p0, p1 in zip(jax.tree.leaves(initial), jax.tree.leaves(state.g_params))
+    )  # It did move.
 
 
 def _diverging_optimizers(optim_config, *, steps, n_dis, differentiable_d):
@@ -83,6 +104,7 @@ def _diverging_optimizers(optim_config, *, steps, n_dis, differentiable_d):
     return optax.adam(float('nan')), optax.adam(float('nan'))
 
 
+@pytest.mark.slow
 def test_divergence_raises_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     workdir = str(tmp_path)
     config = helpers.tiny_config(**{'train.steps': 3, 'checkpoint.every_steps': 3})
@@ -94,6 +116,7 @@ def test_divergence_raises_and_keeps_last_good_checkpoint(tmp_path, monkeypatch)
     assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['3']
 
 
+@pytest.mark.slow
 def test_corrupt_checkpoint_fails_clearly_and_is_kept(tmp_path):
     workdir = str(tmp_path)
     train.train(helpers.tiny_config(**{'train.steps': 3}), workdir)
@@ -110,19 +133,26 @@ def test_corrupt_checkpoint_fails_clearly_and_is_kept(tmp_path):
 
 
 def test_sample_layout_gives_one_row_per_class():
-    labels, columns = train.sample_layout(64, 10)
+    labels, columns = sampling.grid_layout(64, 10)
     assert columns == 6 and list(labels) == [c for c in range(10) for _ in range(6)]
-    labels, columns = train.sample_layout(16, 1000)  # More classes than samples.
+    labels, columns = sampling.grid_layout(16, 1000)  # More classes than samples.
     assert columns == 1 and list(labels) == list(range(16))
-    assert train.sample_layout(64, None) == (None, None)
+    assert sampling.grid_layout(64, None) == (None, None)
 
 
 def test_weight_clipping_keeps_every_critic_parameter_in_range(tmp_path):
-    config = helpers.tiny_config(**{
-        'train.loss': 'wasserstein', 'reg.weight_clip': 0.01, 'optim.name': 'rmsprop',
-        'optim.d_lr': 5e-3, 'train.steps': 2, 'train.n_dis': 2})
+    config = helpers.tiny_config(
+        **{
+            'train.loss': 'wasserstein',
+            'reg.weight_clip': 0.01,
+            'optim.name': 'rmsprop',
+            'optim.d_lr': 5e-3,
+            'train.steps': 2,
+            'train.n_dis': 2,
+        }
+    )
     state = train.train(config, str(tmp_path))
-    d_params = jax.tree.leaves(train.to_host(state.d_params))
+    d_params = jax.tree.leaves(parallel.to_host(state.d_params))
     assert max(float(np.abs(p).max()) for p in d_params) <= 0.01
     # The clip binds: at lr 5e-3 RMSProp moves weights past 0.01 within two steps.
     assert any(np.isclose(np.abs(p).max(), 0.01) for p in d_params)

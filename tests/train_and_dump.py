@@ -27,12 +27,22 @@ def main():
         parallel.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
     from gan_jax import train
     from tests import helpers
+
     state = train.train(helpers.tiny_config(**json.loads(args.overrides)), args.workdir)
-    weights = train.to_host({'g': state.g_params, 'd': state.d_params,
-                             'g_bn': state.g_batch_stats, 'd_bn': state.d_batch_stats,
-                             'ema': state.ema_params, 'aux': state.aux})
-    flat = {jax.tree_util.keystr(path): leaf
-            for path, leaf in jax.tree_util.tree_leaves_with_path(weights)}
+    weights = parallel.to_host(
+        {
+            'g': state.g_params,
+            'd': state.d_params,
+            'g_bn': state.g_batch_stats,
+            'd_bn': state.d_batch_stats,
+            'ema': state.ema_params,
+            'aux': state.aux,
+        }
+    )
+    flat = {
+        jax.tree_util.keystr(path): leaf
+        for path, leaf in jax.tree_util.tree_leaves_with_path(weights)
+    }
     np.savez(args.out, **flat)
 
 

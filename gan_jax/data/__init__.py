@@ -10,15 +10,15 @@ from gan_jax.data.stacked_mnist import StackedMnistSource
 from gan_jax.data.tfds_source import DatasetUnavailableError
 
 __all__ = [
-    "MIXTURES",
-    "SOURCES",
-    "DatasetUnavailableError",
-    "DevicePrefetcher",
-    "ImageSource",
-    "Mixture",
-    "MixtureSource",
-    "StackedMnistSource",
-    "device_prefetch",
-    "get_source",
-    "make_train_iterator",
+    'MIXTURES',
+    'SOURCES',
+    'DatasetUnavailableError',
+    'DevicePrefetcher',
+    'ImageSource',
+    'Mixture',
+    'MixtureSource',
+    'StackedMnistSource',
+    'device_prefetch',
+    'get_source',
+    'make_train_iterator',
 ]

@@ -14,7 +14,7 @@ def center_crop_resize(image: np.ndarray, resolution: int) -> np.ndarray:
     height, width, channels = image.shape
     side = min(height, width)
     top, left = (height - side) // 2, (width - side) // 2
-    image = image[top:top + side, left:left + side]
+    image = image[top : top + side, left : left + side]
     if side == resolution:
         return image
     pil = Image.fromarray(np.ascontiguousarray(image[..., 0] if channels == 1 else image))
@@ -28,4 +28,4 @@ def convert_channels(image: np.ndarray, channels: int) -> np.ndarray:
         return image
     if channels == 3:
         return np.repeat(image, 3, axis=-1)
-    return np.asarray(Image.fromarray(image).convert("L"))[..., None]
+    return np.asarray(Image.fromarray(image).convert('L'))[..., None]

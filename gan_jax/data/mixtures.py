@@ -42,8 +42,9 @@ class Mixture:
         """float32 points (N, 2) and int32 mode indices (N,), in PacGAN's draw order."""
         rng = np.random.RandomState(seed)
         num_modes = len(self.centers)
-        modes = rng.choice(num_modes, size=num_samples, replace=True,
-                           p=[1.0 / num_modes] * num_modes)
+        modes = rng.choice(
+            num_modes, size=num_samples, replace=True, p=[1.0 / num_modes] * num_modes
+        )
         # One (num_samples, 2) call continues the legacy normal stream exactly as PacGAN's one
         # 2-vector per sample does.
         points = self.centers[modes] + self.std * rng.normal(size=(num_samples, 2))
@@ -52,12 +53,12 @@ class Mixture:
 
 def _ring() -> Mixture:
     angles = np.arange(8) * np.pi * 2 / 8  # PacGAN's operation order, for identical floats.
-    return Mixture("ring", np.stack([np.cos(angles), np.sin(angles)], axis=1), 0.01)
+    return Mixture('ring', np.stack([np.cos(angles), np.sin(angles)], axis=1), 0.01)
 
 
 def _grid() -> Mixture:
     centers = np.array(list(itertools.product(range(-4, 5, 2), repeat=2)), np.float64)
-    return Mixture("grid", centers, 0.05)
+    return Mixture('grid', centers, 0.05)
 
 
 MIXTURES = {mixture.name: mixture for mixture in (_ring(), _grid())}
@@ -83,4 +84,4 @@ class MixtureSource:
         return len(self._points)
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
-        return {"image": self._points[index], "label": self._modes[index]}
+        return {'image': self._points[index], 'label': self._modes[index]}

@@ -6,9 +6,17 @@ import numpy as np
 from gan_jax.data.source import ImageSource
 
 
-def make_train_iterator(source: ImageSource, *, global_batch: int, batches_per_step: int,
-                        seed: int, process_index: int = 0, process_count: int = 1,
-                        start_step: int = 0, num_threads: int = 8) -> grain.DatasetIterator:
+def make_train_iterator(
+    source: ImageSource,
+    *,
+    global_batch: int,
+    batches_per_step: int,
+    seed: int,
+    process_index: int = 0,
+    process_count: int = 1,
+    start_step: int = 0,
+    num_threads: int = 8,
+) -> grain.DatasetIterator:
     """Yields this process's share of each training step as numpy arrays.
 
     Each element is {"image": uint8 (batches_per_step, b, H, W, C), "label": int32
@@ -22,10 +30,11 @@ def make_train_iterator(source: ImageSource, *, global_batch: int, batches_per_s
     Decoding runs in `num_threads` grain threads, up to 2 * num_threads steps ahead.
     """
     if global_batch % process_count:
-        raise ValueError(f"global_batch={global_batch} is not divisible by "
-                         f"process_count={process_count}.")
+        raise ValueError(
+            f'global_batch={global_batch} is not divisible by process_count={process_count}.'
+        )
     if not 0 <= process_index < process_count:
-        raise ValueError(f"process_index={process_index} not in [0, {process_count}).")
+        raise ValueError(f'process_index={process_index} not in [0, {process_count}).')
     local_batch = global_batch // process_count
     stream = grain.MapDataset.source(source).shuffle(_shuffle_seed(seed)).repeat()
     # Consecutive local_batch-sized chunks; every process_count-th one is this process's rows.

@@ -16,8 +16,9 @@ class DevicePrefetcher(grain.DatasetIterator):
     CheckpointRestore take it directly.
     """
 
-    def __init__(self, iterator: grain.DatasetIterator, sharding: jax.sharding.Sharding,
-                 size: int = 2):
+    def __init__(
+        self, iterator: grain.DatasetIterator, sharding: jax.sharding.Sharding, size: int = 2
+    ):
         super().__init__(iterator)
         self._sharding = sharding
         self._size = size
@@ -47,8 +48,9 @@ class DevicePrefetcher(grain.DatasetIterator):
         self._state = state
 
 
-def device_prefetch(iterator: grain.DatasetIterator, sharding: jax.sharding.Sharding,
-                    size: int = 2) -> DevicePrefetcher:
+def device_prefetch(
+    iterator: grain.DatasetIterator, sharding: jax.sharding.Sharding, size: int = 2
+) -> DevicePrefetcher:
     """See DevicePrefetcher; with the trainer's PartitionSpec(None, "data") the batch axis
     (axis 1 of each step) is split over the mesh's "data" devices."""
     return DevicePrefetcher(iterator, sharding, size)

@@ -21,8 +21,7 @@ class ImageSource(abc.ABC):
         self.num_classes = num_classes
 
     @abc.abstractmethod
-    def __len__(self) -> int:
-        ...
+    def __len__(self) -> int: ...
 
     @abc.abstractmethod
     def read(self, index: int) -> tuple[np.ndarray, int]:
@@ -31,20 +30,31 @@ class ImageSource(abc.ABC):
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         image, label = self.read(index)
         image = convert_channels(image, self.image_shape[2])
-        return {"image": center_crop_resize(image, self.image_shape[0]), "label": np.int32(label)}
+        return {'image': center_crop_resize(image, self.image_shape[0]), 'label': np.int32(label)}
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(name={self.name!r}, size={len(self)}, "
-                f"image_shape={self.image_shape}, num_classes={self.num_classes})")
+        return (
+            f'{type(self).__name__}(name={self.name!r}, size={len(self)}, '
+            f'image_shape={self.image_shape}, num_classes={self.num_classes})'
+        )
 
 
 class ArraySource(ImageSource):
     """Images held in memory as one uint8 (N, H, W, C) array, with (N,) integer labels."""
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, *, name: str, resolution: int,
-                 channels: int, num_classes: int | None):
-        super().__init__(name=name, resolution=resolution, channels=channels,
-                         num_classes=num_classes)
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        *,
+        name: str,
+        resolution: int,
+        channels: int,
+        num_classes: int | None,
+    ):
+        super().__init__(
+            name=name, resolution=resolution, channels=channels, num_classes=num_classes
+        )
         self._images = images
         self._labels = labels
 

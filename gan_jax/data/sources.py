@@ -10,11 +10,12 @@ from gan_jax.data.source import ImageSource
 from gan_jax.data.stacked_mnist import StackedMnistSource
 from gan_jax.data.tfds_source import load_tfds
 
-SOURCES = ("digits", "tfds", "folder", "npz", *MIXTURES, "stacked_mnist")
+SOURCES = ('digits', 'tfds', 'folder', 'npz', *MIXTURES, 'stacked_mnist')
 
 
-def get_source(data_config, *, resolution: int,
-               split: str = "train") -> ImageSource | MixtureSource:
+def get_source(
+    data_config, *, resolution: int, split: str = 'train'
+) -> ImageSource | MixtureSource:
     """Builds the source named by `data_config.source` at `resolution` x `resolution`.
 
     `split` only applies to `tfds`; the other sources are a single split. The mixtures (ring,
@@ -25,46 +26,70 @@ def get_source(data_config, *, resolution: int,
     """
     source, channels = data_config.source, data_config.channels
     if channels not in (None, 1, 3):
-        raise ValueError(f"data.channels must be None, 1 or 3, got {channels!r}.")
-    if source == "digits":
+        raise ValueError(f'data.channels must be None, 1 or 3, got {channels!r}.')
+    if source == 'digits':
         return load_digits(resolution=resolution, channels=channels)
-    if source == "tfds":
-        return load_tfds(data_config.name, split=split, data_dir=data_config.tfds_data_dir,
-                         download=data_config.download, resolution=resolution, channels=channels)
-    if source == "folder":
-        return FolderSource(_existing_path(data_config.path, source, pathlib.Path.is_dir),
-                            resolution=resolution, channels=channels)
-    if source == "npz":
-        return load_npz(_existing_path(data_config.path, source, pathlib.Path.is_file),
-                        resolution=resolution, channels=channels)
+    if source == 'tfds':
+        return load_tfds(
+            data_config.tfds_name,
+            split=split,
+            data_dir=data_config.tfds_data_dir,
+            download=data_config.download,
+            resolution=resolution,
+            channels=channels,
+        )
+    if source == 'folder':
+        return FolderSource(
+            _existing_path(data_config.path, source, pathlib.Path.is_dir),
+            resolution=resolution,
+            channels=channels,
+        )
+    if source == 'npz':
+        return load_npz(
+            _existing_path(data_config.path, source, pathlib.Path.is_file),
+            resolution=resolution,
+            channels=channels,
+        )
     if source in MIXTURES:
         if channels is not None:
-            raise ValueError(f"data.source={source!r} is 2-D points; data.channels must be None, "
-                             f"got {channels!r}.")
+            raise ValueError(
+                f'data.source={source!r} is 2-D points; data.channels must be None, '
+                f'got {channels!r}.'
+            )
         return MixtureSource(MIXTURES[source])
-    if source == "stacked_mnist":
+    if source == 'stacked_mnist':
         return _stacked_mnist(data_config, resolution)
-    raise ValueError(f"Unknown data source {source!r}; expected one of {', '.join(SOURCES)}.")
+    raise ValueError(f'Unknown data source {source!r}; expected one of {", ".join(SOURCES)}.')
 
 
 def _existing_path(path: str | None, source: str, exists) -> pathlib.Path:
     """`path` as a Path, or FileNotFoundError naming it when it is unset or not there."""
     if path is None or not exists(pathlib.Path(path)):
         raise FileNotFoundError(
-            f"data.source={source!r} needs data.path to be an existing "
-            f"{'.npz file' if source == 'npz' else 'folder'}, got {path!r}.")
+            f'data.source={source!r} needs data.path to be an existing '
+            f'{".npz file" if source == "npz" else "folder"}, got {path!r}.'
+        )
     return pathlib.Path(path)
 
 
 def _stacked_mnist(data_config, resolution: int) -> StackedMnistSource:
     """Stacked MNIST over the IDX files in data.path, or over TFDS's mnist if it is None."""
     if data_config.channels == 1:
-        raise ValueError("data.source='stacked_mnist' is one digit per RGB channel; "
-                         "data.channels must be None or 3, got 1.")
+        raise ValueError(
+            "data.source='stacked_mnist' is one digit per RGB channel; "
+            'data.channels must be None or 3, got 1.'
+        )
     if data_config.path is None:
-        digits = load_tfds("mnist", split="train+test", data_dir=data_config.tfds_data_dir,
-                           download=data_config.download, resolution=28, channels=None)
+        digits = load_tfds(
+            'mnist',
+            split='train+test',
+            data_dir=data_config.tfds_data_dir,
+            download=data_config.download,
+            resolution=28,
+            channels=None,
+        )
     else:
         digits = load_mnist_idx(
-            _existing_path(data_config.path, "stacked_mnist", pathlib.Path.is_dir))
+            _existing_path(data_config.path, 'stacked_mnist', pathlib.Path.is_dir)
+        )
     return StackedMnistSource(digits, resolution=resolution)

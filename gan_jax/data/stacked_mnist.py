@@ -30,13 +30,16 @@ class StackedMnistSource(ImageSource):
     resolution is ignored, since digits are read as stored and the stack is resized here.
     """
 
-    def __init__(self, digits: ImageSource, *, resolution: int, size: int = STACKED_MNIST_SIZE,
-                 seed: int = 0):
+    def __init__(
+        self, digits: ImageSource, *, resolution: int, size: int = STACKED_MNIST_SIZE, seed: int = 0
+    ):
         if digits.num_classes != 10 or digits.image_shape[2] != 1:
-            raise ValueError(f"Stacked MNIST needs a grey source of 10 digit classes, "
-                             f"got {digits}.")
-        super().__init__(name=f"stacked_mnist:{digits.name}", resolution=resolution, channels=3,
-                         num_classes=1000)
+            raise ValueError(
+                f'Stacked MNIST needs a grey source of 10 digit classes, got {digits}.'
+            )
+        super().__init__(
+            name=f'stacked_mnist:{digits.name}', resolution=resolution, channels=3, num_classes=1000
+        )
         self.digits = digits
         self.digit_indices = np.random.default_rng(seed).integers(0, len(digits), size=(size, 3))
 

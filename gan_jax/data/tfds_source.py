@@ -17,10 +17,13 @@ class TfdsSource(ImageSource):
 
     def __init__(self, builder, *, split: str, resolution: int, channels: int | None):
         features = builder.info.features
-        label = features["label"] if "label" in features else None
-        super().__init__(name=f"tfds:{builder.name}/{split}", resolution=resolution,
-                         channels=channels or features["image"].shape[-1],
-                         num_classes=getattr(label, "num_classes", None))
+        label = features['label'] if 'label' in features else None
+        super().__init__(
+            name=f'tfds:{builder.name}/{split}',
+            resolution=resolution,
+            channels=channels or features['image'].shape[-1],
+            num_classes=getattr(label, 'num_classes', None),
+        )
         self._data = builder.as_data_source(split=split)
 
     def __len__(self) -> int:
@@ -28,24 +31,32 @@ class TfdsSource(ImageSource):
 
     def read(self, index: int) -> tuple[np.ndarray, int]:
         example = self._data[index]
-        return example["image"], example.get("label", 0)
+        return example['image'], example.get('label', 0)
 
 
-def load_tfds(name: str, *, split: str, data_dir: str | None, download: bool, resolution: int,
-              channels: int | None) -> TfdsSource:
+def load_tfds(
+    name: str,
+    *,
+    split: str,
+    data_dir: str | None,
+    download: bool,
+    resolution: int,
+    channels: int | None,
+) -> TfdsSource:
     """Opens `name`, preparing it first if allowed; raises DatasetUnavailableError otherwise."""
     # Imported here: TFDS is slow to import and only the TFDS sources need it.
     import tensorflow_datasets as tfds
 
-    builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
+    builder = tfds.builder(name, data_dir=data_dir, file_format='array_record')
     if not builder.is_prepared():
-        reason = _download_and_prepare(builder) if download else "download=False"
+        reason = _download_and_prepare(builder) if download else 'download=False'
         if not builder.is_prepared():
             raise DatasetUnavailableError(
-                f"TFDS dataset {name!r} is not prepared in data_dir {builder.data_dir_root} and "
-                f"cannot be downloaded offline ({reason}). Prepare it from its original files:\n"
-                f"  python -m gan_jax.data.prepare_tfds --name {name} "
-                f"--source_dir DIR_WITH_ORIGINAL_FILES --data_dir {builder.data_dir_root}")
+                f'TFDS dataset {name!r} is not prepared in data_dir {builder.data_dir_root} and '
+                f'cannot be downloaded offline ({reason}). Prepare it from its original files:\n'
+                f'  python -m gan_jax.data.prepare_tfds --name {name} '
+                f'--source_dir DIR_WITH_ORIGINAL_FILES --data_dir {builder.data_dir_root}'
+            )
     return TfdsSource(builder, split=split, resolution=resolution, channels=channels)
 
 
@@ -57,9 +68,9 @@ def _download_and_prepare(builder) -> str:
         try:
             socket.getaddrinfo(host, 443)
         except OSError as error:
-            return f"cannot resolve download host {host}: {error}"
+            return f'cannot resolve download host {host}: {error}'
     try:
-        builder.download_and_prepare(file_format="array_record")
+        builder.download_and_prepare(file_format='array_record')
     except Exception as error:  # Offline, quota, checksum: any failure means the same here.
-        return f"download failed: {error!r}"
-    return ""
+        return f'download failed: {error!r}'
+    return ''

@@ -21,8 +21,8 @@ import flax.serialization
 import jax
 import jax.numpy as jnp
 
-WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent / "weights"
-MANIFEST = "manifest.json"
+WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent / 'weights'
+MANIFEST = 'manifest.json'
 
 
 class ConvClassifier(nn.Module):
@@ -45,15 +45,19 @@ class ConvClassifier(nn.Module):
     def __call__(self, x: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
         for widths in self.stages:
             for width in widths:
-                x = nn.Conv(width, (self.kernel_size, self.kernel_size), padding=self.padding,
-                            use_bias=not self.batch_norm)(x)
+                x = nn.Conv(
+                    width,
+                    (self.kernel_size, self.kernel_size),
+                    padding=self.padding,
+                    use_bias=not self.batch_norm,
+                )(x)
                 if self.batch_norm:
                     x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x)
                 x = nn.relu(x)
             x = nn.max_pool(x, (2, 2), strides=(2, 2))
         x = x.mean(axis=(1, 2)) if self.global_average else x.reshape(x.shape[0], -1)
         features = nn.relu(nn.Dense(self.features_dim)(x))
-        return {"features": features, "logits": nn.Dense(self.num_classes)(features)}
+        return {'features': features, 'logits': nn.Dense(self.num_classes)(features)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,23 +74,40 @@ class ClassifierSpec:
         return ConvClassifier(**self.architecture)
 
 
-_LENET = dict(stages=((32,), (64,)), kernel_size=5, padding="VALID", batch_norm=False,
-              global_average=False, features_dim=128)
+_LENET = dict(
+    stages=((32,), (64,)),
+    kernel_size=5,
+    padding='VALID',
+    batch_norm=False,
+    global_average=False,
+    features_dim=128,
+)
 
 SPECS = {
-    "lenet_mnist": ClassifierSpec("mnist", (28, 28, 1), (0.1307,), (0.3081,), _LENET),
-    "lenet_fashion_mnist": ClassifierSpec("fashion_mnist", (28, 28, 1), (0.2860,), (0.3530,),
-                                          _LENET),
-    "cnn_cifar10": ClassifierSpec(
-        "cifar10", (32, 32, 3), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
-        dict(stages=((32,), (64,), (96,), (128,)), kernel_size=3, padding="SAME",
-             batch_norm=True, global_average=True, features_dim=128)),
+    'lenet_mnist': ClassifierSpec('mnist', (28, 28, 1), (0.1307,), (0.3081,), _LENET),
+    'lenet_fashion_mnist': ClassifierSpec(
+        'fashion_mnist', (28, 28, 1), (0.2860,), (0.3530,), _LENET
+    ),
+    'cnn_cifar10': ClassifierSpec(
+        'cifar10',
+        (32, 32, 3),
+        (0.4914, 0.4822, 0.4465),
+        (0.2470, 0.2435, 0.2616),
+        dict(
+            stages=((32,), (64,), (96,), (128,)),
+            kernel_size=3,
+            padding='SAME',
+            batch_norm=True,
+            global_average=True,
+            features_dim=128,
+        ),
+    ),
 }
 
 
 def get_spec(name: str) -> ClassifierSpec:
     if name not in SPECS:
-        raise ValueError(f"Unknown classifier {name!r}; expected one of {', '.join(SPECS)}.")
+        raise ValueError(f'Unknown classifier {name!r}; expected one of {", ".join(SPECS)}.')
     return SPECS[name]
 
 
@@ -100,8 +121,9 @@ def preprocess(images: jax.Array, name: str) -> jax.Array:
     if images.dtype != jnp.uint8 or images.ndim != 4 or tuple(images.shape[1:]) != spec.input_shape:
         height, width, channels = spec.input_shape
         raise ValueError(
-            f"Classifier {name!r} takes uint8 NHWC images of shape [N, {height}, {width}, "
-            f"{channels}] (no resizing); got {images.dtype} of shape {tuple(images.shape)}.")
+            f'Classifier {name!r} takes uint8 NHWC images of shape [N, {height}, {width}, '
+            f'{channels}] (no resizing); got {images.dtype} of shape {tuple(images.shape)}.'
+        )
     x = images.astype(jnp.float32) / 255.0
     return (x - jnp.asarray(spec.mean)) / jnp.asarray(spec.std)
 
@@ -121,8 +143,9 @@ def sha256(path: pathlib.Path) -> str:
     return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
 
 
-def load_classifier(name: str, weights_dir: pathlib.Path = WEIGHTS_DIR
-                    ) -> tuple[Callable[[jax.Array], dict[str, jax.Array]], dict]:
+def load_classifier(
+    name: str, weights_dir: pathlib.Path = WEIGHTS_DIR
+) -> tuple[Callable[[jax.Array], dict[str, jax.Array]], dict]:
     """Returns (apply_fn, info) for a committed classifier, after checking its weights' sha256.
 
     apply_fn(images) maps uint8 [N, H, W, C] images at the native size to
@@ -132,20 +155,24 @@ def load_classifier(name: str, weights_dir: pathlib.Path = WEIGHTS_DIR
     """
     spec = get_spec(name)
     weights_dir = pathlib.Path(weights_dir)
-    retrain = f"retrain with `python -m gan_jax.metrics.train_classifier --name {name}`"
+    retrain = f'retrain with `python -m gan_jax.metrics.train_classifier --name {name}`'
     entry = read_manifest(weights_dir).get(name)
     if entry is None:
-        raise FileNotFoundError(f"{weights_dir / MANIFEST} has no entry for {name!r}; {retrain}.")
-    path = weights_dir / entry["file"]
+        raise FileNotFoundError(f'{weights_dir / MANIFEST} has no entry for {name!r}; {retrain}.')
+    path = weights_dir / entry['file']
     if not path.exists():
-        raise FileNotFoundError(f"Weights file {path} for {name!r} is missing; {retrain}.")
-    if sha256(path) != entry["sha256"]:
-        raise ValueError(f"Weights file {path} does not match the sha256 in "
-                         f"{weights_dir / MANIFEST}; restore it from git or {retrain}.")
+        raise FileNotFoundError(f'Weights file {path} for {name!r} is missing; {retrain}.')
+    if sha256(path) != entry['sha256']:
+        raise ValueError(
+            f'Weights file {path} does not match the sha256 in '
+            f'{weights_dir / MANIFEST}; restore it from git or {retrain}.'
+        )
     # Tuples become lists in JSON, so compare both through JSON.
-    if entry["architecture"] != json.loads(json.dumps(spec.architecture)):
-        raise ValueError(f"{path} was trained for architecture {entry['architecture']}, but the "
-                         f"code now builds {spec.architecture}; {retrain}.")
+    if entry['architecture'] != json.loads(json.dumps(spec.architecture)):
+        raise ValueError(
+            f'{path} was trained for architecture {entry["architecture"]}, but the '
+            f'code now builds {spec.architecture}; {retrain}.'
+        )
     template = jax.eval_shape(lambda key: init_variables(name, key), jax.random.key(0))
     variables = flax.serialization.from_bytes(template, path.read_bytes())
     module = spec.build()
@@ -153,6 +180,11 @@ def load_classifier(name: str, weights_dir: pathlib.Path = WEIGHTS_DIR
     def apply_fn(images: jax.Array) -> dict[str, jax.Array]:
         return module.apply(variables, preprocess(images, name), train=False)
 
-    info = {**entry, "name": name, "input_shape": spec.input_shape,
-            "features_dim": spec.architecture["features_dim"], "resize": "none"}
+    info = {
+        **entry,
+        'name': name,
+        'input_shape': spec.input_shape,
+        'features_dim': spec.architecture['features_dim'],
+        'resize': 'none',
+    }
     return apply_fn, info

@@ -8,7 +8,8 @@ Inception network, ``FID-LeNet-MNIST`` and the like for gan_jax's own classifier
 
 import dataclasses
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from gan_jax.metrics import classifiers
 
@@ -36,26 +37,38 @@ class Extractor:
 
 def _inception(weights_path):
     from gan_jax.metrics import inception  # Imported only when used.
-    path = os.path.expanduser(weights_path or os.environ.get('GAN_JAX_INCEPTION_WEIGHTS')
-                              or DEFAULT_INCEPTION_WEIGHTS)
+
+    path = os.path.expanduser(
+        weights_path or os.environ.get('GAN_JAX_INCEPTION_WEIGHTS') or DEFAULT_INCEPTION_WEIGHTS
+    )
     try:
         weights = inception.load_fid_inception(path)
     except FileNotFoundError as e:
-        raise type(e)(f'{e}\nor point eval.inception_weights (or $GAN_JAX_INCEPTION_WEIGHTS) '
-                      f'at the converted file; --config.eval.every_steps=0 trains without '
-                      f'evaluation.') from None
+        raise type(e)(
+            f'{e}\nor point eval.inception_weights (or $GAN_JAX_INCEPTION_WEIGHTS) '
+            f'at the converted file; --config.eval.every_steps=0 trains without '
+            f'evaluation.'
+        ) from None
 
     def apply(variables, images):
         out = inception.fid_inception_apply(variables, images)
         return {'features': out['pool'], 'logits': out['logits']}
-    return Extractor(INCEPTION, '', weights.sha256, inception.RESIZE_METHOD,
-                     weights.variables, apply)
+
+    return Extractor(
+        INCEPTION, '', weights.sha256, inception.RESIZE_METHOD, weights.variables, apply
+    )
 
 
 def _classifier(name):
     apply_fn, info = classifiers.load_classifier(name)
-    return Extractor(name, _CLASSIFIER_LABELS[name], info['sha256'], info['resize'], {},
-                     lambda variables, images: apply_fn(images))
+    return Extractor(
+        name,
+        _CLASSIFIER_LABELS[name],
+        info['sha256'],
+        info['resize'],
+        {},
+        lambda variables, images: apply_fn(images),
+    )
 
 
 def get_extractor(name, *, inception_weights=None):

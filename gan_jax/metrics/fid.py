@@ -10,21 +10,7 @@ is symmetric positive semi-definite, so `eigh`/`eigvalsh` suffice and the result
 real even when the covariances are singular (fewer samples than feature dimensions).
 """
 
-import os
-from typing import NamedTuple
-
 import numpy as np
-
-# Arrays save_stats always writes; every other key in the file is protocol.
-_STATS_KEYS = ("mean", "cov", "count")
-
-
-class GaussianStats(NamedTuple):
-    """Mean and unbiased covariance of a feature set, with the number of samples behind them."""
-
-    mean: np.ndarray  # [D] float64
-    cov: np.ndarray  # [D, D] float64
-    count: int
 
 
 class MomentAccumulator:
@@ -45,7 +31,7 @@ class MomentAccumulator:
         """Adds a batch of features [B, dim] (numpy or jax; converted to float64)."""
         x = np.asarray(features, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.dim:
-            raise ValueError(f"expected features of shape [B, {self.dim}], got {x.shape}")
+            raise ValueError(f'expected features of shape [B, {self.dim}], got {x.shape}')
         n_batch = x.shape[0]
         if n_batch == 0:
             return
@@ -60,36 +46,8 @@ class MomentAccumulator:
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         """(mean, covariance) with ddof=1, as np.cov(features, rowvar=False) (pytorch-fid)."""
         if self.count < 2:
-            raise ValueError(f"need at least 2 samples for a covariance, have {self.count}")
+            raise ValueError(f'need at least 2 samples for a covariance, have {self.count}')
         return self._mean.copy(), self._m2 / (self.count - 1)
-
-
-def save_stats(path: str | os.PathLike, mean, cov, count: int, **protocol) -> None:
-    """Writes reference statistics to an .npz, with the protocol that produced them.
-
-    `protocol` records what makes two sets of statistics comparable (feature extractor,
-    image size, resize filter, dataset split, ...); values must be numpy-storable
-    scalars or arrays (strings included), since files are read back without pickle.
-    """
-    np.savez(
-        path,
-        mean=np.asarray(mean, np.float64),
-        cov=np.asarray(cov, np.float64),
-        count=np.int64(count),
-        **protocol,
-    )
-
-
-def load_stats(path: str | os.PathLike) -> tuple[GaussianStats, dict]:
-    """Reads what save_stats wrote: (GaussianStats, protocol dict with 0-d arrays unwrapped)."""
-    with np.load(path, allow_pickle=False) as data:
-        stats = GaussianStats(data["mean"], data["cov"], int(data["count"]))
-        protocol = {
-            key: data[key].item() if data[key].ndim == 0 else data[key]
-            for key in data.files
-            if key not in _STATS_KEYS
-        }
-    return stats, protocol
 
 
 def _drop_roundoff(eigvals: np.ndarray) -> np.ndarray:
@@ -125,7 +83,7 @@ def frechet_distance(mu1, cov1, mu2, cov2) -> float:
     mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
     cov1, cov2 = np.asarray(cov1, np.float64), np.asarray(cov2, np.float64)
     if mu1.shape != mu2.shape or cov1.shape != cov2.shape or cov1.shape != mu1.shape * 2:
-        raise ValueError(f"shape mismatch: {mu1.shape}, {cov1.shape}, {mu2.shape}, {cov2.shape}")
+        raise ValueError(f'shape mismatch: {mu1.shape}, {cov1.shape}, {mu2.shape}, {cov2.shape}')
     diff = mu1 - mu2
     return float(
         diff @ diff + np.trace(cov1) + np.trace(cov2) - 2.0 * trace_sqrt_product(cov1, cov2)

@@ -11,7 +11,8 @@ Weights: download pytorch-fid's port (its `FID_WEIGHTS_URL`)
 
 convert it once without torch (see gan_jax.metrics.convert_inception)
 
-    python -m gan_jax.metrics.convert_inception --pth pt_inception-2015-12-05-6726825d.pth --out fid_inception.npz
+    python -m gan_jax.metrics.convert_inception \
+        --pth pt_inception-2015-12-05-6726825d.pth --out fid_inception.npz
 
 and load it:
 
@@ -45,7 +46,7 @@ NUM_CLASSES = 1008
 # Names the preprocessing for results metadata: PyTorch's
 # F.interpolate(x, (299, 299), mode="bilinear", align_corners=False), i.e. bilinear
 # with half-pixel centres, clamped edges and no antialiasing, as pytorch-fid resizes.
-RESIZE_METHOD = "torch_bilinear_299"
+RESIZE_METHOD = 'torch_bilinear_299'
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -68,11 +69,15 @@ class BasicConv(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         x = nn.Conv(
-            self.features, _pair(self.kernel), strides=self.stride,
+            self.features,
+            _pair(self.kernel),
+            strides=self.stride,
             padding=[(p, p) for p in _pair(self.padding)],
-            use_bias=False, precision=_HIGHEST, name="conv",
+            use_bias=False,
+            precision=_HIGHEST,
+            name='conv',
         )(x)
-        x = nn.BatchNorm(use_running_average=True, epsilon=1e-3, name="bn")(x)
+        x = nn.BatchNorm(use_running_average=True, epsilon=1e-3, name='bn')(x)
         return nn.relu(x)
 
 
@@ -94,13 +99,13 @@ class InceptionA(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        b1 = BasicConv(64, 1, name="branch1x1")(x)
-        b5 = BasicConv(48, 1, name="branch5x5_1")(x)
-        b5 = BasicConv(64, 5, padding=2, name="branch5x5_2")(b5)
-        b3 = BasicConv(64, 1, name="branch3x3dbl_1")(x)
-        b3 = BasicConv(96, 3, padding=1, name="branch3x3dbl_2")(b3)
-        b3 = BasicConv(96, 3, padding=1, name="branch3x3dbl_3")(b3)
-        bp = BasicConv(self.pool_features, 1, name="branch_pool")(_avg_pool_3x3(x))
+        b1 = BasicConv(64, 1, name='branch1x1')(x)
+        b5 = BasicConv(48, 1, name='branch5x5_1')(x)
+        b5 = BasicConv(64, 5, padding=2, name='branch5x5_2')(b5)
+        b3 = BasicConv(64, 1, name='branch3x3dbl_1')(x)
+        b3 = BasicConv(96, 3, padding=1, name='branch3x3dbl_2')(b3)
+        b3 = BasicConv(96, 3, padding=1, name='branch3x3dbl_3')(b3)
+        bp = BasicConv(self.pool_features, 1, name='branch_pool')(_avg_pool_3x3(x))
         return jnp.concatenate([b1, b5, b3, bp], axis=-1)
 
 
@@ -109,10 +114,10 @@ class InceptionB(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        b3 = BasicConv(384, 3, stride=2, name="branch3x3")(x)
-        bd = BasicConv(64, 1, name="branch3x3dbl_1")(x)
-        bd = BasicConv(96, 3, padding=1, name="branch3x3dbl_2")(bd)
-        bd = BasicConv(96, 3, stride=2, name="branch3x3dbl_3")(bd)
+        b3 = BasicConv(384, 3, stride=2, name='branch3x3')(x)
+        bd = BasicConv(64, 1, name='branch3x3dbl_1')(x)
+        bd = BasicConv(96, 3, padding=1, name='branch3x3dbl_2')(bd)
+        bd = BasicConv(96, 3, stride=2, name='branch3x3dbl_3')(bd)
         return jnp.concatenate([b3, bd, _max_pool_3x3(x, stride=2)], axis=-1)
 
 
@@ -124,16 +129,16 @@ class InceptionC(nn.Module):
     @nn.compact
     def __call__(self, x):
         c7 = self.channels_7x7
-        b1 = BasicConv(192, 1, name="branch1x1")(x)
-        b7 = BasicConv(c7, 1, name="branch7x7_1")(x)
-        b7 = BasicConv(c7, (1, 7), padding=(0, 3), name="branch7x7_2")(b7)
-        b7 = BasicConv(192, (7, 1), padding=(3, 0), name="branch7x7_3")(b7)
-        bd = BasicConv(c7, 1, name="branch7x7dbl_1")(x)
-        bd = BasicConv(c7, (7, 1), padding=(3, 0), name="branch7x7dbl_2")(bd)
-        bd = BasicConv(c7, (1, 7), padding=(0, 3), name="branch7x7dbl_3")(bd)
-        bd = BasicConv(c7, (7, 1), padding=(3, 0), name="branch7x7dbl_4")(bd)
-        bd = BasicConv(192, (1, 7), padding=(0, 3), name="branch7x7dbl_5")(bd)
-        bp = BasicConv(192, 1, name="branch_pool")(_avg_pool_3x3(x))
+        b1 = BasicConv(192, 1, name='branch1x1')(x)
+        b7 = BasicConv(c7, 1, name='branch7x7_1')(x)
+        b7 = BasicConv(c7, (1, 7), padding=(0, 3), name='branch7x7_2')(b7)
+        b7 = BasicConv(192, (7, 1), padding=(3, 0), name='branch7x7_3')(b7)
+        bd = BasicConv(c7, 1, name='branch7x7dbl_1')(x)
+        bd = BasicConv(c7, (7, 1), padding=(3, 0), name='branch7x7dbl_2')(bd)
+        bd = BasicConv(c7, (1, 7), padding=(0, 3), name='branch7x7dbl_3')(bd)
+        bd = BasicConv(c7, (7, 1), padding=(3, 0), name='branch7x7dbl_4')(bd)
+        bd = BasicConv(192, (1, 7), padding=(0, 3), name='branch7x7dbl_5')(bd)
+        bp = BasicConv(192, 1, name='branch_pool')(_avg_pool_3x3(x))
         return jnp.concatenate([b1, b7, bd, bp], axis=-1)
 
 
@@ -142,12 +147,12 @@ class InceptionD(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        b3 = BasicConv(192, 1, name="branch3x3_1")(x)
-        b3 = BasicConv(320, 3, stride=2, name="branch3x3_2")(b3)
-        b7 = BasicConv(192, 1, name="branch7x7x3_1")(x)
-        b7 = BasicConv(192, (1, 7), padding=(0, 3), name="branch7x7x3_2")(b7)
-        b7 = BasicConv(192, (7, 1), padding=(3, 0), name="branch7x7x3_3")(b7)
-        b7 = BasicConv(192, 3, stride=2, name="branch7x7x3_4")(b7)
+        b3 = BasicConv(192, 1, name='branch3x3_1')(x)
+        b3 = BasicConv(320, 3, stride=2, name='branch3x3_2')(b3)
+        b7 = BasicConv(192, 1, name='branch7x7x3_1')(x)
+        b7 = BasicConv(192, (1, 7), padding=(0, 3), name='branch7x7x3_2')(b7)
+        b7 = BasicConv(192, (7, 1), padding=(3, 0), name='branch7x7x3_3')(b7)
+        b7 = BasicConv(192, 3, stride=2, name='branch7x7x3_4')(b7)
         return jnp.concatenate([b3, b7, _max_pool_3x3(x, stride=2)], axis=-1)
 
 
@@ -162,20 +167,26 @@ class InceptionE(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        b1 = BasicConv(320, 1, name="branch1x1")(x)
-        b3 = BasicConv(384, 1, name="branch3x3_1")(x)
-        b3 = jnp.concatenate([
-            BasicConv(384, (1, 3), padding=(0, 1), name="branch3x3_2a")(b3),
-            BasicConv(384, (3, 1), padding=(1, 0), name="branch3x3_2b")(b3),
-        ], axis=-1)
-        bd = BasicConv(448, 1, name="branch3x3dbl_1")(x)
-        bd = BasicConv(384, 3, padding=1, name="branch3x3dbl_2")(bd)
-        bd = jnp.concatenate([
-            BasicConv(384, (1, 3), padding=(0, 1), name="branch3x3dbl_3a")(bd),
-            BasicConv(384, (3, 1), padding=(1, 0), name="branch3x3dbl_3b")(bd),
-        ], axis=-1)
-        pooled = {"avg": _avg_pool_3x3, "max": lambda v: _max_pool_3x3(v, stride=1)}[self.pool](x)
-        bp = BasicConv(192, 1, name="branch_pool")(pooled)
+        b1 = BasicConv(320, 1, name='branch1x1')(x)
+        b3 = BasicConv(384, 1, name='branch3x3_1')(x)
+        b3 = jnp.concatenate(
+            [
+                BasicConv(384, (1, 3), padding=(0, 1), name='branch3x3_2a')(b3),
+                BasicConv(384, (3, 1), padding=(1, 0), name='branch3x3_2b')(b3),
+            ],
+            axis=-1,
+        )
+        bd = BasicConv(448, 1, name='branch3x3dbl_1')(x)
+        bd = BasicConv(384, 3, padding=1, name='branch3x3dbl_2')(bd)
+        bd = jnp.concatenate(
+            [
+                BasicConv(384, (1, 3), padding=(0, 1), name='branch3x3dbl_3a')(bd),
+                BasicConv(384, (3, 1), padding=(1, 0), name='branch3x3dbl_3b')(bd),
+            ],
+            axis=-1,
+        )
+        pooled = {'avg': _avg_pool_3x3, 'max': lambda v: _max_pool_3x3(v, stride=1)}[self.pool](x)
+        bp = BasicConv(192, 1, name='branch_pool')(pooled)
         return jnp.concatenate([b1, b3, bd, bp], axis=-1)
 
 
@@ -184,27 +195,27 @@ class FIDInceptionV3(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> dict[str, jax.Array]:
-        x = BasicConv(32, 3, stride=2, name="Conv2d_1a_3x3")(x)
-        x = BasicConv(32, 3, name="Conv2d_2a_3x3")(x)
-        x = BasicConv(64, 3, padding=1, name="Conv2d_2b_3x3")(x)
+        x = BasicConv(32, 3, stride=2, name='Conv2d_1a_3x3')(x)
+        x = BasicConv(32, 3, name='Conv2d_2a_3x3')(x)
+        x = BasicConv(64, 3, padding=1, name='Conv2d_2b_3x3')(x)
         x = _max_pool_3x3(x, stride=2)
-        x = BasicConv(80, 1, name="Conv2d_3b_1x1")(x)
-        x = BasicConv(192, 3, name="Conv2d_4a_3x3")(x)
+        x = BasicConv(80, 1, name='Conv2d_3b_1x1')(x)
+        x = BasicConv(192, 3, name='Conv2d_4a_3x3')(x)
         x = _max_pool_3x3(x, stride=2)
-        x = InceptionA(32, name="Mixed_5b")(x)
-        x = InceptionA(64, name="Mixed_5c")(x)
-        x = InceptionA(64, name="Mixed_5d")(x)
-        x = InceptionB(name="Mixed_6a")(x)
-        x = InceptionC(128, name="Mixed_6b")(x)
-        x = InceptionC(160, name="Mixed_6c")(x)
-        x = InceptionC(160, name="Mixed_6d")(x)
-        x = InceptionC(192, name="Mixed_6e")(x)
-        x = InceptionD(name="Mixed_7a")(x)
-        x = InceptionE("avg", name="Mixed_7b")(x)
-        x = InceptionE("max", name="Mixed_7c")(x)
+        x = InceptionA(32, name='Mixed_5b')(x)
+        x = InceptionA(64, name='Mixed_5c')(x)
+        x = InceptionA(64, name='Mixed_5d')(x)
+        x = InceptionB(name='Mixed_6a')(x)
+        x = InceptionC(128, name='Mixed_6b')(x)
+        x = InceptionC(160, name='Mixed_6c')(x)
+        x = InceptionC(160, name='Mixed_6d')(x)
+        x = InceptionC(192, name='Mixed_6e')(x)
+        x = InceptionD(name='Mixed_7a')(x)
+        x = InceptionE('avg', name='Mixed_7b')(x)
+        x = InceptionE('max', name='Mixed_7c')(x)
         pool = jnp.mean(x, axis=(1, 2))
-        logits = nn.Dense(NUM_CLASSES, precision=_HIGHEST, name="fc")(pool)
-        return {"pool": pool, "logits": logits}
+        logits = nn.Dense(NUM_CLASSES, precision=_HIGHEST, name='fc')(pool)
+        return {'pool': pool, 'logits': logits}
 
 
 def preprocess(images: jax.Array) -> jax.Array:
@@ -217,10 +228,10 @@ def preprocess(images: jax.Array) -> jax.Array:
     downsampling, which PyTorch does not. A 299x299 input is not resampled at all.
     """
     if images.dtype != jnp.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise TypeError(f"expected uint8 images [N, H, W, 3], got {images.dtype} {images.shape}")
+        raise TypeError(f'expected uint8 images [N, H, W, 3], got {images.dtype} {images.shape}')
     x = images.astype(jnp.float32) / 255.0
     x = jax.image.resize(
-        x, (x.shape[0], INPUT_SIZE, INPUT_SIZE, 3), method="linear", antialias=False
+        x, (x.shape[0], INPUT_SIZE, INPUT_SIZE, 3), method='linear', antialias=False
     )
     return 2.0 * x - 1.0
 
@@ -247,16 +258,17 @@ def load_fid_inception(path: str) -> FIDInceptionWeights:
     weights when `path` does not exist.
     """
     if not os.path.exists(path):
-        raise FIDWeightsNotFoundError(missing_weights_message(path, "npz"))
+        raise FIDWeightsNotFoundError(missing_weights_message(path, 'npz'))
     with np.load(path) as npz:
         flat = {name: npz[name] for name in npz.files}
     sha256 = str(flat.pop(SHA256_KEY))
     expected = jax.eval_shape(
-        FIDInceptionV3().init, jax.random.key(0),
+        FIDInceptionV3().init,
+        jax.random.key(0),
         jax.ShapeDtypeStruct((1, INPUT_SIZE, INPUT_SIZE, 3), jnp.float32),
     )
     expected = {
-        "/".join(k.key for k in keys): leaf.shape
+        '/'.join(k.key for k in keys): leaf.shape
         for keys, leaf in jax.tree_util.tree_leaves_with_path(expected)
     }
     got = {name: value.shape for name, value in flat.items()}
@@ -265,12 +277,12 @@ def load_fid_inception(path: str) -> FIDInceptionWeights:
         unexpected = sorted(set(got) - set(expected))
         wrong = sorted(n for n in set(got) & set(expected) if got[n] != expected[n])
         raise ValueError(
-            f"{path} does not hold FID Inception variables: missing {missing[:5]}, "
-            f"unexpected {unexpected[:5]}, wrong shape {wrong[:5]}"
+            f'{path} does not hold FID Inception variables: missing {missing[:5]}, '
+            f'unexpected {unexpected[:5]}, wrong shape {wrong[:5]}'
         )
     variables: dict = {}
     for name, value in flat.items():
-        *scopes, leaf = name.split("/")
+        *scopes, leaf = name.split('/')
         node = variables
         for scope in scopes:
             node = node.setdefault(scope, {})

@@ -24,10 +24,10 @@ def inception_score(logits, *, splits: int = 10) -> tuple[float, float]:
     """
     logits = np.asarray(logits, np.float64)
     if logits.ndim != 2:
-        raise ValueError(f"expected logits of shape [N, K], got {logits.shape}")
+        raise ValueError(f'expected logits of shape [N, K], got {logits.shape}')
     n = len(logits)
     if not 1 <= splits <= n:
-        raise ValueError(f"splits must be in [1, {n}], got {splits}")
+        raise ValueError(f'splits must be in [1, {n}], got {splits}')
     log_p = logits - _logsumexp(logits, axis=1)
     scores = []
     for i in range(splits):

@@ -35,16 +35,18 @@ def kernel_inception_distance(
     """
     real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     if real.ndim != 2 or real.shape[1:] != fake.shape[1:]:
-        raise ValueError(f"expected [n, d] features of equal d, got {real.shape}, {fake.shape}")
+        raise ValueError(f'expected [n, d] features of equal d, got {real.shape}, {fake.shape}')
     size = min(subset_size, len(real), len(fake))
     if size < 2:
-        raise ValueError(f"need at least 2 samples per set, have {len(real)}, {len(fake)}")
+        raise ValueError(f'need at least 2 samples per set, have {len(real)}, {len(fake)}')
     rng = np.random.default_rng(seed)
-    mmds = np.array([
-        mmd2_unbiased(
-            real[rng.choice(len(real), size, replace=False)],
-            fake[rng.choice(len(fake), size, replace=False)],
-        )
-        for _ in range(num_subsets)
-    ])
+    mmds = np.array(
+        [
+            mmd2_unbiased(
+                real[rng.choice(len(real), size, replace=False)],
+                fake[rng.choice(len(fake), size, replace=False)],
+            )
+            for _ in range(num_subsets)
+        ]
+    )
     return float(mmds.mean()), float(mmds.std())

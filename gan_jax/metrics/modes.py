@@ -18,8 +18,6 @@ github.com/fjxmlzn/PacGAN):
   the high-quality samples only. Empty bins contribute 0 (0 log 0 = 0).
 """
 
-from collections.abc import Callable
-
 import numpy as np
 
 STACKED_MNIST_MODES = 1000
@@ -29,7 +27,7 @@ def kl_to_uniform(counts: np.ndarray) -> float:
     """KL(p || uniform) for the histogram `counts` over len(counts) modes; NaN if it is empty."""
     total = counts.sum()
     if total == 0:
-        return float("nan")  # No samples in any mode: the generated distribution is undefined.
+        return float('nan')  # No samples in any mode: the generated distribution is undefined.
     p = counts[counts > 0] / total
     return float(np.sum(p * np.log(p * len(counts))))
 
@@ -50,9 +48,9 @@ def mixture_mode_stats(
     high_quality = distances[np.arange(len(samples)), nearest] < max_std * std
     counts = np.bincount(nearest[high_quality], minlength=len(centers))
     return {
-        "modes_covered": int((counts >= min_count).sum()),
-        "high_quality_fraction": float(high_quality.mean()),
-        "reverse_kl": kl_to_uniform(counts),
+        'modes_covered': int((counts >= min_count).sum()),
+        'high_quality_fraction': float(high_quality.mean()),
+        'reverse_kl': kl_to_uniform(counts),
     }
 
 
@@ -63,22 +61,8 @@ def stacked_mnist_mode_stats(predicted_digits) -> dict[str, float]:
     """
     digits = np.asarray(predicted_digits)
     if digits.ndim != 2 or digits.shape[1] != 3 or not np.issubdtype(digits.dtype, np.integer):
-        raise ValueError(f"expected integer digits [N, 3], got {digits.dtype} {digits.shape}")
+        raise ValueError(f'expected integer digits [N, 3], got {digits.dtype} {digits.shape}')
     if digits.min(initial=0) < 0 or digits.max(initial=0) > 9:
-        raise ValueError("digits must lie in 0..9")
+        raise ValueError('digits must lie in 0..9')
     counts = np.bincount(digits @ np.array([100, 10, 1]), minlength=STACKED_MNIST_MODES)
-    return {"modes_covered": int((counts > 0).sum()), "kl_to_uniform": kl_to_uniform(counts)}
-
-
-def stacked_mnist_classify(classifier_fn: Callable, images) -> np.ndarray:
-    """Digits [N, 3] read channel by channel from Stacked MNIST images [N, H, W, 3].
-
-    `classifier_fn` maps single-channel images [N, H, W, 1] to logits [N, 10] (any array
-    type numpy can convert, e.g. a jitted Flax apply); it sees all N images at once.
-    """
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"expected images of shape [N, H, W, 3], got {images.shape}")
-    channel_digits = [
-        np.asarray(classifier_fn(images[..., c : c + 1])).argmax(axis=-1) for c in range(3)
-    ]
-    return np.stack(channel_digits, axis=1)
+    return {'modes_covered': int((counts > 0).sum()), 'kl_to_uniform': kl_to_uniform(counts)}

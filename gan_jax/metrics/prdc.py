@@ -32,15 +32,15 @@ def _row_batches(n: int, batch_size: int) -> Iterator[slice]:
 
 def _distances(rows: np.ndarray, cols: np.ndarray, cols_sq_norm: np.ndarray) -> np.ndarray:
     """Euclidean distances [len(rows), len(cols)] via |a|^2 + |b|^2 - 2 a.b (clipped at 0)."""
-    sq = np.einsum("ij,ij->i", rows, rows)[:, None] + cols_sq_norm[None, :] - 2.0 * rows @ cols.T
+    sq = np.einsum('ij,ij->i', rows, rows)[:, None] + cols_sq_norm[None, :] - 2.0 * rows @ cols.T
     return np.sqrt(np.maximum(sq, 0.0))
 
 
 def knn_radii(features: np.ndarray, ks: tuple[int, ...], batch_size: int) -> dict[int, np.ndarray]:
     """For each k in `ks`: every row's distance to its k-th nearest other row, [N]."""
     if len(features) <= max(ks):
-        raise ValueError(f"need more than k={max(ks)} samples for k-NN radii, have {len(features)}")
-    sq_norm = np.einsum("ij,ij->i", features, features)
+        raise ValueError(f'need more than k={max(ks)} samples for k-NN radii, have {len(features)}')
+    sq_norm = np.einsum('ij,ij->i', features, features)
     radii = {k: np.empty(len(features)) for k in ks}
     for rows in _row_batches(len(features), batch_size):
         # Index k of the sorted row: index 0 is the (numerically ~0) distance to itself.
@@ -53,7 +53,7 @@ def knn_radii(features: np.ndarray, ks: tuple[int, ...], batch_size: int) -> dic
 def _as_features(real, fake) -> tuple[np.ndarray, np.ndarray]:
     real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     if real.ndim != 2 or real.shape[1:] != fake.shape[1:]:
-        raise ValueError(f"expected [n, d] features of equal d, got {real.shape}, {fake.shape}")
+        raise ValueError(f'expected [n, d] features of equal d, got {real.shape}, {fake.shape}')
     return real, fake
 
 
@@ -63,7 +63,7 @@ def _scan(real, fake, *, pr_real_radius, dc_real_radius, dc_k, pr_fake_radius, b
     Recall is skipped when `pr_fake_radius` is None (it is the only user of the fake
     k-NN radii, whose n_fake^2 distances are the costly part to avoid).
     """
-    real_sq_norm = np.einsum("ij,ij->i", real, real)
+    real_sq_norm = np.einsum('ij,ij->i', real, real)
     in_real_ball = np.zeros(len(fake), bool)
     real_balls_per_fake = np.zeros(len(fake), np.int64)
     in_fake_ball = np.zeros(len(real), bool)
@@ -75,11 +75,11 @@ def _scan(real, fake, *, pr_real_radius, dc_real_radius, dc_k, pr_fake_radius, b
         if pr_fake_radius is not None:
             in_fake_ball |= (dist <= pr_fake_radius[rows, None]).any(axis=0)
         np.minimum(nearest_fake, dist.min(axis=0), out=nearest_fake)
-    results = {"precision": float(in_real_ball.mean())}
+    results = {'precision': float(in_real_ball.mean())}
     if pr_fake_radius is not None:
-        results["recall"] = float(in_fake_ball.mean())
-    results["density"] = float(real_balls_per_fake.sum() / (dc_k * len(fake)))
-    results["coverage"] = float((nearest_fake < dc_real_radius).mean())
+        results['recall'] = float(in_fake_ball.mean())
+    results['density'] = float(real_balls_per_fake.sum() / (dc_k * len(fake)))
+    results['coverage'] = float((nearest_fake < dc_real_radius).mean())
     return results
 
 
@@ -104,7 +104,7 @@ def prdc(real, fake, *, pr_k: int = 3, dc_k: int = 5, batch_size: int = 1024) ->
 def precision_recall(real, fake, *, k: int = 3, batch_size: int = 1024) -> tuple[float, float]:
     """(precision, recall) of Kynkäänniemi et al. (2019) with k-NN balls."""
     result = prdc(real, fake, pr_k=k, dc_k=k, batch_size=batch_size)
-    return result["precision"], result["recall"]
+    return result['precision'], result['recall']
 
 
 def density_coverage(real, fake, *, k: int = 5, batch_size: int = 1024) -> tuple[float, float]:
@@ -120,4 +120,4 @@ def density_coverage(real, fake, *, k: int = 5, batch_size: int = 1024) -> tuple
         pr_fake_radius=None,
         batch_size=batch_size,
     )
-    return result["density"], result["coverage"]
+    return result['density'], result['coverage']

@@ -28,53 +28,58 @@ from gan_jax.metrics import classifiers
 # augmentation, are for CIFAR-10 alone: a flipped digit is no digit, and Fashion-MNIST reaches
 # its target without them.
 TRAINING = {
-    "lenet_mnist": dict(epochs=5, batch_size=128, learning_rate=1e-3, flip=False),
-    "lenet_fashion_mnist": dict(epochs=5, batch_size=128, learning_rate=1e-3, flip=False),
-    "cnn_cifar10": dict(epochs=6, batch_size=128, learning_rate=2e-3, flip=True),
+    'lenet_mnist': dict(epochs=5, batch_size=128, learning_rate=1e-3, flip=False),
+    'lenet_fashion_mnist': dict(epochs=5, batch_size=128, learning_rate=1e-3, flip=False),
+    'cnn_cifar10': dict(epochs=6, batch_size=128, learning_rate=2e-3, flip=True),
 }
 
 TEST_SETS = {
-    "mnist": "MNIST test set (t10k, all 10000 images)",
-    "fashion_mnist": "Fashion-MNIST test set (t10k, all 10000 images)",
-    "cifar10": ("CIFAR-10 test_batch[0:1000]: the first 1000 of the 10000 test images, the only "
-                "ones available offline"),
+    'mnist': 'MNIST test set (t10k, all 10000 images)',
+    'fashion_mnist': 'Fashion-MNIST test set (t10k, all 10000 images)',
+    'cifar10': (
+        'CIFAR-10 test_batch[0:1000]: the first 1000 of the 10000 test images, the only '
+        'ones available offline'
+    ),
 }
 
 
 def default_data_dir() -> pathlib.Path:
     """Env GAN_JAX_SHARED_DATA, else <repo>/../shared/data."""
     repo = pathlib.Path(__file__).resolve().parents[2]
-    return pathlib.Path(os.environ.get("GAN_JAX_SHARED_DATA", repo.parent / "shared" / "data"))
+    return pathlib.Path(os.environ.get('GAN_JAX_SHARED_DATA', repo.parent / 'shared' / 'data'))
 
 
 def load_dataset(dataset: str, split: str, data_dir: pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
     """(uint8 NHWC images, int64 labels) of `split` ('train' or 'test') from the shared data."""
     data_dir = pathlib.Path(data_dir)
-    if dataset == "cifar10":
-        file = "cifar10_train.npz" if split == "train" else "cifar10_test_first1000.npz"
-        with np.load(data_dir / "cifar10" / file) as data:
-            images, labels = data["x"], data["y"]
+    if dataset == 'cifar10':
+        file = 'cifar10_train.npz' if split == 'train' else 'cifar10_test_first1000.npz'
+        with np.load(data_dir / 'cifar10' / file) as data:
+            images, labels = data['x'], data['y']
     else:
-        prefix = data_dir / dataset / ("train" if split == "train" else "t10k")
-        images = read_idx(f"{prefix}-images-idx3-ubyte.gz")[..., None]
-        labels = read_idx(f"{prefix}-labels-idx1-ubyte.gz")
+        prefix = data_dir / dataset / ('train' if split == 'train' else 't10k')
+        images = read_idx(f'{prefix}-images-idx3-ubyte.gz')[..., None]
+        labels = read_idx(f'{prefix}-labels-idx1-ubyte.gz')
     if images.dtype != np.uint8 or images.ndim != 4 or labels.shape != (len(images),):
-        raise ValueError(f"{dataset}/{split}: images {images.dtype} {images.shape} and labels "
-                         f"{labels.shape} are not uint8 NHWC with one label each.")
+        raise ValueError(
+            f'{dataset}/{split}: images {images.dtype} {images.shape} and labels '
+            f'{labels.shape} are not uint8 NHWC with one label each.'
+        )
     return images, labels.astype(np.int64)
 
 
 def accuracy(apply_fn, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> float:
     """Top-1 accuracy of `apply_fn` (as from load_classifier) over the whole set, in batches."""
-    predict = jax.jit(lambda x: jnp.argmax(apply_fn(x)["logits"], axis=-1))
+    predict = jax.jit(lambda x: jnp.argmax(apply_fn(x)['logits'], axis=-1))
     correct = 0
     for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size]
+        batch = images[start : start + batch_size]
         # Pad the last batch so that one compiled shape serves all batches.
-        padded = np.concatenate([batch, np.zeros((batch_size - len(batch), *batch.shape[1:]),
-                                                 batch.dtype)])
-        predictions = np.asarray(predict(padded))[:len(batch)]
-        correct += int((predictions == labels[start:start + batch_size]).sum())
+        padded = np.concatenate(
+            [batch, np.zeros((batch_size - len(batch), *batch.shape[1:]), batch.dtype)]
+        )
+        predictions = np.asarray(predict(padded))[: len(batch)]
+        correct += int((predictions == labels[start : start + batch_size]).sum())
     return correct / len(images)
 
 
@@ -86,28 +91,29 @@ def flip(key: jax.Array, x: jax.Array) -> jax.Array:
 def train(name: str, data_dir: pathlib.Path, epochs: int, seed: int) -> tuple[dict, float]:
     """Trains classifier `name`; returns its variables and the test accuracy."""
     spec, settings = classifiers.get_spec(name), TRAINING[name]
-    train_images, train_labels = load_dataset(spec.dataset, "train", data_dir)
-    test_images, test_labels = load_dataset(spec.dataset, "test", data_dir)
+    train_images, train_labels = load_dataset(spec.dataset, 'train', data_dir)
+    test_images, test_labels = load_dataset(spec.dataset, 'test', data_dir)
     module = spec.build()
-    batch_size = settings["batch_size"]
+    batch_size = settings['batch_size']
     steps_per_epoch = len(train_images) // batch_size
-    schedule = optax.cosine_decay_schedule(settings["learning_rate"], epochs * steps_per_epoch)
+    schedule = optax.cosine_decay_schedule(settings['learning_rate'], epochs * steps_per_epoch)
     optimizer = optax.adam(schedule)
     init_key, flip_key = jax.random.split(jax.random.key(seed))
     variables = classifiers.init_variables(name, init_key)
-    params, state = variables["params"], {k: v for k, v in variables.items() if k != "params"}
+    params, state = variables['params'], {k: v for k, v in variables.items() if k != 'params'}
     opt_state = optimizer.init(params)
 
     @jax.jit
     def step(params, state, opt_state, images, labels, step_index):
         x = classifiers.preprocess(images, name)
-        if settings["flip"]:
+        if settings['flip']:
             x = flip(jax.random.fold_in(flip_key, step_index), x)
 
         def loss_fn(params):
-            outputs, new_state = module.apply({"params": params, **state}, x, train=True,
-                                              mutable=list(state))
-            loss = optax.softmax_cross_entropy_with_integer_labels(outputs["logits"], labels)
+            outputs, new_state = module.apply(
+                {'params': params, **state}, x, train=True, mutable=list(state)
+            )
+            loss = optax.softmax_cross_entropy_with_integer_labels(outputs['logits'], labels)
             return loss.mean(), new_state
 
         (loss, state), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
@@ -119,66 +125,95 @@ def train(name: str, data_dir: pathlib.Path, epochs: int, seed: int) -> tuple[di
         start = time.perf_counter()
         order = rng.permutation(len(train_images))
         for i in range(steps_per_epoch):
-            batch = order[i * batch_size:(i + 1) * batch_size]
-            params, state, opt_state, loss = step(params, state, opt_state, train_images[batch],
-                                                  train_labels[batch], epoch * steps_per_epoch + i)
-        variables = {"params": params, **state}
+            batch = order[i * batch_size : (i + 1) * batch_size]
+            params, state, opt_state, loss = step(
+                params,
+                state,
+                opt_state,
+                train_images[batch],
+                train_labels[batch],
+                epoch * steps_per_epoch + i,
+            )
+        variables = {'params': params, **state}
         test_accuracy = accuracy(
             lambda x: module.apply(variables, classifiers.preprocess(x, name)),
-            test_images, test_labels)
-        print(f"epoch {epoch + 1}/{epochs}: loss {float(loss):.4f}, "
-              f"test accuracy {test_accuracy:.4f} ({time.perf_counter() - start:.0f} s)",
-              flush=True)
+            test_images,
+            test_labels,
+        )
+        print(
+            f'epoch {epoch + 1}/{epochs}: loss {float(loss):.4f}, '
+            f'test accuracy {test_accuracy:.4f} ({time.perf_counter() - start:.0f} s)',
+            flush=True,
+        )
     return variables, test_accuracy
 
 
-def save(name: str, variables: dict, *, test_accuracy: float, epochs: int, seed: int,
-         wall_s: float, weights_dir: pathlib.Path = classifiers.WEIGHTS_DIR) -> pathlib.Path:
+def save(
+    name: str,
+    variables: dict,
+    *,
+    test_accuracy: float,
+    epochs: int,
+    seed: int,
+    wall_s: float,
+    weights_dir: pathlib.Path = classifiers.WEIGHTS_DIR,
+) -> pathlib.Path:
     """Writes weights/<name>.msgpack and replaces the name's manifest entry."""
     spec = classifiers.get_spec(name)
-    path = pathlib.Path(weights_dir) / f"{name}.msgpack"
+    path = pathlib.Path(weights_dir) / f'{name}.msgpack'
     path.write_bytes(flax.serialization.to_bytes(variables))
     manifest = classifiers.read_manifest(weights_dir)
     manifest[name] = {
-        "file": path.name,
-        "sha256": classifiers.sha256(path),
-        "dataset": spec.dataset,
-        "input_shape": list(spec.input_shape),
-        "normalisation": {"mean": list(spec.mean), "std": list(spec.std)},
-        "architecture": json.loads(json.dumps(spec.architecture)),
-        "num_params": sum(x.size for x in jax.tree.leaves(variables["params"])),
-        "training": {k: v for k, v in TRAINING[name].items() if k != "epochs"},
-        "train_command": (f"python -m gan_jax.metrics.train_classifier --name {name} "
-                          f"--epochs {epochs} --seed {seed}"),
-        "epochs": epochs,
-        "seed": seed,
-        "train_wall_s": round(wall_s),
-        "test_accuracy": round(test_accuracy, 4),
-        "test_set": TEST_SETS[spec.dataset],
-        "software": f"jax {jax.__version__}, flax {flax.__version__}, optax {optax.__version__}",
-        "date": datetime.date.today().isoformat(),
+        'file': path.name,
+        'sha256': classifiers.sha256(path),
+        'dataset': spec.dataset,
+        'input_shape': list(spec.input_shape),
+        'normalisation': {'mean': list(spec.mean), 'std': list(spec.std)},
+        'architecture': json.loads(json.dumps(spec.architecture)),
+        'num_params': sum(x.size for x in jax.tree.leaves(variables['params'])),
+        'training': {k: v for k, v in TRAINING[name].items() if k != 'epochs'},
+        'train_command': (
+            f'python -m gan_jax.metrics.train_classifier --name {name} '
+            f'--epochs {epochs} --seed {seed}'
+        ),
+        'epochs': epochs,
+        'seed': seed,
+        'train_wall_s': round(wall_s),
+        'test_accuracy': round(test_accuracy, 4),
+        'test_set': TEST_SETS[spec.dataset],
+        'software': f'jax {jax.__version__}, flax {flax.__version__}, optax {optax.__version__}',
+        'date': datetime.date.today().isoformat(),
     }
     (pathlib.Path(weights_dir) / classifiers.MANIFEST).write_text(
-        json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        json.dumps(manifest, indent=2, sort_keys=True) + '\n'
+    )
     return path
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--name", required=True, choices=list(classifiers.SPECS))
-    parser.add_argument("--data_dir", type=pathlib.Path, default=default_data_dir())
-    parser.add_argument("--epochs", type=int, help="default: per classifier, see TRAINING")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument('--name', required=True, choices=list(classifiers.SPECS))
+    parser.add_argument('--data_dir', type=pathlib.Path, default=default_data_dir())
+    parser.add_argument('--epochs', type=int, help='default: per classifier, see TRAINING')
+    parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
-    epochs = args.epochs or TRAINING[args.name]["epochs"]
+    epochs = args.epochs or TRAINING[args.name]['epochs']
     start = time.perf_counter()
     variables, test_accuracy = train(args.name, args.data_dir, epochs, args.seed)
     wall_s = time.perf_counter() - start
-    path = save(args.name, variables, test_accuracy=test_accuracy, epochs=epochs, seed=args.seed,
-                wall_s=wall_s)
-    print(f"{args.name}: test accuracy {test_accuracy:.4f} after {epochs} epochs in "
-          f"{wall_s:.0f} s; wrote {path} ({path.stat().st_size} bytes)")
+    path = save(
+        args.name,
+        variables,
+        test_accuracy=test_accuracy,
+        epochs=epochs,
+        seed=args.seed,
+        wall_s=wall_s,
+    )
+    print(
+        f'{args.name}: test accuracy {test_accuracy:.4f} after {epochs} epochs in '
+        f'{wall_s:.0f} s; wrote {path} ({path.stat().st_size} bytes)'
+    )
 
 
-if __name__ == "__main__":
+if __name__ == '__main__':
     main()

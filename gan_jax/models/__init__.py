@@ -2,8 +2,8 @@
 
 from collections.abc import Callable
 
-import jax
 import flax.linen as nn
+import jax
 import ml_collections
 
 from gan_jax.models import biggan, resnet, sndcgan
@@ -15,35 +15,59 @@ Builder = Callable[[ml_collections.ConfigDict, tuple[int, ...]], tuple[nn.Module
 
 
 def _build_dcgan(config, image_shape):
-    resolution, channels = square_image(image_shape, "dcgan")
+    resolution, channels = square_image(image_shape, 'dcgan')
     axis_name = bn_axis(config)
     return (
-        DCGANGenerator(resolution, channels, config.g_width, axis_name,
-                       num_classes=generator_classes(config),
-                       spectral_norm=config.g_spectral_norm),
-        DCGANDiscriminator(resolution, config.d_width, axis_name,
-                           conditioning=config.conditioning, num_classes=config.num_classes,
-                           spectral_norm=config.d_spectral_norm),
+        DCGANGenerator(
+            resolution,
+            channels,
+            config.g_width,
+            axis_name,
+            num_classes=generator_classes(config),
+            spectral_norm=config.g_spectral_norm,
+        ),
+        DCGANDiscriminator(
+            resolution,
+            config.d_width,
+            axis_name,
+            conditioning=config.conditioning,
+            num_classes=config.num_classes,
+            spectral_norm=config.d_spectral_norm,
+        ),
     )
 
 
 def _build_mlp(config, image_shape):
     if len(image_shape) != 1:
-        raise ValueError(f"mlp needs flat (D,) data, got shape {image_shape}")
+        raise ValueError(f'mlp needs flat (D,) data, got shape {image_shape}')
     return (
-        MLPGenerator(out_dim=image_shape[0], hidden=config.g_width, depth=config.g_depth,
-                     num_classes=generator_classes(config)),
-        MLPDiscriminator(hidden=config.d_width, depth=config.d_depth,
-                         conditioning=config.conditioning, num_classes=config.num_classes),
+        MLPGenerator(
+            out_dim=image_shape[0],
+            hidden=config.g_width,
+            depth=config.g_depth,
+            num_classes=generator_classes(config),
+            batch_norm=config.g_batch_norm,
+            slots=config.pack,
+            weight_init=config.weight_init,
+            axis_name=bn_axis(config),
+        ),
+        MLPDiscriminator(
+            hidden=config.d_width,
+            depth=config.d_depth,
+            conditioning=config.conditioning,
+            num_classes=config.num_classes,
+            maxout_pieces=config.d_maxout_pieces,
+            weight_init=config.weight_init,
+        ),
     )
 
 
 MODELS: dict[str, Builder] = {
-    "dcgan": _build_dcgan,
-    "mlp": _build_mlp,
-    "sndcgan": sndcgan.build,
-    "resnet": resnet.build,
-    "biggan": biggan.build,
+    'dcgan': _build_dcgan,
+    'mlp': _build_mlp,
+    'sndcgan': sndcgan.build,
+    'resnet': resnet.build,
+    'biggan': biggan.build,
 }
 
 
@@ -53,8 +77,8 @@ def build_models(
     """Returns (generator, discriminator) for `model_config.name`.
 
     Besides the `model` keys of experiments/base.py, `model_config` carries
-    `num_classes` (the dataset's) and `bn_axis_name` (the mesh axis), which the
-    trainer adds.
+    `num_classes` (the dataset's), `bn_axis_name` (the mesh axis) and `pack`
+    (PacGAN's samples per D input), which the builder adds.
 
     The latent size `model_config.z_dim` is not needed here: Dense layers infer
     their input size from the z passed to `init`.
@@ -63,7 +87,7 @@ def build_models(
         builder = MODELS[model_config.name]
     except KeyError:
         raise ValueError(
-            f"Unknown model {model_config.name!r}; available: {', '.join(sorted(MODELS))}"
+            f'Unknown model {model_config.name!r}; available: {", ".join(sorted(MODELS))}'
         ) from None
     return builder(model_config, tuple(image_shape))
 

@@ -14,13 +14,18 @@ both are options.
 import functools
 from typing import NamedTuple
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 
 from gan_jax.models.conv import Conv
 from gan_jax.models.layers import (
-    ConditionalBatchNorm, DiscriminatorHead, bn_axis, check_resolution, spectral, square_image,
+    ConditionalBatchNorm,
+    DiscriminatorHead,
+    bn_axis,
+    check_resolution,
+    spectral,
+    square_image,
 )
 
 BOTTOM = 4  # G starts from a 4x4 grid at every resolution.
@@ -28,8 +33,8 @@ BN_EPSILON = 1e-5  # The reference's BN_eps in all its launch scripts.
 INITS = {
     # The reference's G_init/D_init: 'ortho' for ImageNet, 'N02' for CIFAR-10.
     # Biases start at 0 (the reference keeps PyTorch's small uniform ones).
-    "ortho": nn.initializers.orthogonal(),
-    "N02": nn.initializers.normal(stddev=0.02),
+    'ortho': nn.initializers.orthogonal(),
+    'N02': nn.initializers.normal(stddev=0.02),
 }
 
 
@@ -55,8 +60,8 @@ ARCHS = {
 def _arch(resolution: int) -> Arch:
     if resolution not in ARCHS:
         raise ValueError(
-            f"Unsupported BigGAN resolution {resolution!r}; accepted are "
-            f"{', '.join(map(str, sorted(ARCHS)))}."
+            f'Unsupported BigGAN resolution {resolution!r}; accepted are '
+            f'{", ".join(map(str, sorted(ARCHS)))}.'
         )
     return ARCHS[resolution]
 
@@ -72,7 +77,9 @@ def _d_grids(resolution: int) -> list[int]:
     return [resolution >> min(i + 1, arch.d_downsamples) for i in range(len(arch.d))]
 
 
-def _attention_block(grids: list[int], attention_resolution: int | None, network: str) -> int | None:
+def _attention_block(
+    grids: list[int], attention_resolution: int | None, network: str
+) -> int | None:
     """Index of the first block whose output grid is `attention_resolution`.
 
     One attention block per network, as in the paper; the reference would add
@@ -82,20 +89,26 @@ def _attention_block(grids: list[int], attention_resolution: int | None, network
         return None
     if attention_resolution not in grids:
         raise ValueError(
-            f"BigGAN attention_resolution={attention_resolution!r} is not a block "
-            f"resolution of the {network}; choose one of {sorted(set(grids))} or None."
+            f'BigGAN attention_resolution={attention_resolution!r} is not a block '
+            f'resolution of the {network}; choose one of {sorted(set(grids))} or None.'
         )
     return grids.index(attention_resolution)
 
 
 def _check_init(weight_init: str) -> None:
     if weight_init not in INITS:
-        raise ValueError(f"BigGAN weight_init={weight_init!r} is not one of {sorted(INITS)}.")
+        raise ValueError(f'BigGAN weight_init={weight_init!r} is not one of {sorted(INITS)}.')
 
 
 def _conv(features, kernel_size, *, init, spectral_norm, train, use_bias=True, name=None):
-    conv = Conv(features, (kernel_size, kernel_size), padding="SAME", use_bias=use_bias,
-                kernel_init=init, name=name)
+    conv = Conv(
+        features,
+        (kernel_size, kernel_size),
+        padding='SAME',
+        use_bias=use_bias,
+        kernel_init=init,
+        name=name,
+    )
     return spectral(conv, spectral_norm, train)
 
 
@@ -122,19 +135,25 @@ class SelfAttention(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         batch, height, width, channels = x.shape
-        conv = functools.partial(_conv, kernel_size=1, init=INITS[self.weight_init],
-                                 spectral_norm=self.spectral_norm, train=train, use_bias=False)
+        conv = functools.partial(
+            _conv,
+            kernel_size=1,
+            init=INITS[self.weight_init],
+            spectral_norm=self.spectral_norm,
+            train=train,
+            use_bias=False,
+        )
 
         def pooled(y):
             return nn.max_pool(y, (2, 2), strides=(2, 2)).reshape(batch, -1, y.shape[-1])
 
-        queries = conv(channels // 8, name="theta")(x).reshape(batch, height * width, -1)
-        keys = pooled(conv(channels // 8, name="phi")(x))
-        values = pooled(conv(channels // 2, name="g")(x))
-        weights = jax.nn.softmax(jnp.einsum("bqc,bkc->bqk", queries, keys), axis=-1)
-        attended = jnp.einsum("bqk,bkc->bqc", weights, values)
-        out = conv(channels, name="o")(attended.reshape(batch, height, width, channels // 2))
-        gamma = self.param("gamma", nn.initializers.zeros, ())
+        queries = conv(channels // 8, name='theta')(x).reshape(batch, height * width, -1)
+        keys = pooled(conv(channels // 8, name='phi')(x))
+        values = pooled(conv(channels // 2, name='g')(x))
+        weights = jax.nn.softmax(jnp.einsum('bqc,bkc->bqk', queries, keys), axis=-1)
+        attended = jnp.einsum('bqk,bkc->bqc', weights, values)
+        out = conv(channels, name='o')(attended.reshape(batch, height, width, channels // 2))
+        gamma = self.param('gamma', nn.initializers.zeros, ())
         return x + gamma * out
 
 
@@ -157,17 +176,22 @@ class GBlock(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, condition: jax.Array, *, train: bool) -> jax.Array:
         init = INITS[self.weight_init]
-        conv = functools.partial(_conv, self.features, init=init,
-                                 spectral_norm=self.spectral_norm, train=train)
-        bn = functools.partial(
-            ConditionalBatchNorm, axis_name=self.bn_axis_name, epsilon=BN_EPSILON, use_bias=False,
-            spectral_norm=self.spectral_norm and self.shared_condition, kernel_init=init,
+        conv = functools.partial(
+            _conv, self.features, init=init, spectral_norm=self.spectral_norm, train=train
         )
-        h = nn.relu(bn(name="bn1")(x, condition, train=train))
-        h = conv(3, name="conv1")(_upsample(h))
-        h = nn.relu(bn(name="bn2")(h, condition, train=train))
-        h = conv(3, name="conv2")(h)
-        return h + conv(1, name="conv_sc")(_upsample(x))
+        bn = functools.partial(
+            ConditionalBatchNorm,
+            axis_name=self.bn_axis_name,
+            epsilon=BN_EPSILON,
+            use_bias=False,
+            spectral_norm=self.spectral_norm and self.shared_condition,
+            kernel_init=init,
+        )
+        h = nn.relu(bn(name='bn1')(x, condition, train=train))
+        h = conv(3, name='conv1')(_upsample(h))
+        h = nn.relu(bn(name='bn2')(h, condition, train=train))
+        h = conv(3, name='conv2')(h)
+        return h + conv(1, name='conv_sc')(_upsample(x))
 
 
 class DBlock(nn.Module):
@@ -189,16 +213,21 @@ class DBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
-        conv = functools.partial(_conv, self.features, init=INITS[self.weight_init],
-                                 spectral_norm=self.spectral_norm, train=train)
+        conv = functools.partial(
+            _conv,
+            self.features,
+            init=INITS[self.weight_init],
+            spectral_norm=self.spectral_norm,
+            train=train,
+        )
         h = nn.relu(x) if self.preactivation else x
-        h = conv(3, name="conv1")(h)
-        h = conv(3, name="conv2")(nn.relu(h))
+        h = conv(3, name='conv1')(h)
+        h = conv(3, name='conv2')(nn.relu(h))
         shortcut = x
         if self.downsample:
             h, shortcut = _avg_pool(h), _avg_pool(shortcut)
         if self.downsample or x.shape[-1] != self.features:
-            shortcut = conv(1, name="conv_sc")(shortcut)
+            shortcut = conv(1, name='conv_sc')(shortcut)
         return h + shortcut
 
 
@@ -221,24 +250,28 @@ class BigGANGenerator(nn.Module):
     hierarchical_latent: bool = False
     attention_resolution: int | None = None
     spectral_norm: bool = True
-    weight_init: str = "ortho"
+    weight_init: str = 'ortho'
     bn_axis_name: str | None = None
 
     def __post_init__(self):
         # Reject bad settings at construction, before anything is traced.
         grids = _g_grids(self.resolution)
-        _attention_block(grids, self.attention_resolution, f"{self.resolution}x{self.resolution} generator")
+        _attention_block(
+            grids, self.attention_resolution, f'{self.resolution}x{self.resolution} generator'
+        )
         _check_init(self.weight_init)
         if self.hierarchical_latent:
             if self.shared_embedding_dim is None:
-                raise ValueError("BigGAN hierarchical_latent=True needs a shared class embedding: "
-                                 "set shared_embedding_dim.")
+                raise ValueError(
+                    'BigGAN hierarchical_latent=True needs a shared class embedding: '
+                    'set shared_embedding_dim.'
+                )
             slots = len(grids) + 1
             if self.z_dim % slots:
                 raise ValueError(
-                    f"BigGAN hierarchical_latent at {self.resolution}x{self.resolution} splits z into "
-                    f"{slots} equal chunks (linear layer + {slots - 1} blocks), but z_dim="
-                    f"{self.z_dim} is not a multiple of {slots}."
+                    f'BigGAN hierarchical_latent at {self.resolution}x{self.resolution} splits z '
+                    f'into {slots} equal chunks (linear layer + {slots - 1} blocks), but z_dim='
+                    f'{self.z_dim} is not a multiple of {slots}.'
                 )
         super().__post_init__()
 
@@ -247,17 +280,18 @@ class BigGANGenerator(nn.Module):
         if labels is None:
             raise ValueError("BigGAN's generator is class-conditional: pass labels.")
         if z.shape[-1] != self.z_dim:
-            raise ValueError(f"Expected z of size {self.z_dim}, got shape {z.shape}")
+            raise ValueError(f'Expected z of size {self.z_dim}, got shape {z.shape}')
         init = INITS[self.weight_init]
         grids = _g_grids(self.resolution)
-        attention_block = _attention_block(grids, self.attention_resolution, "generator")
+        attention_block = _attention_block(grids, self.attention_resolution, 'generator')
         widths = [self.width * m for m in _arch(self.resolution).g]
 
         shared = self.shared_embedding_dim is not None
         if shared:
             # Not spectrally normalised: per the reference, SN here cripples G.
-            classes = nn.Embed(self.num_classes, self.shared_embedding_dim,
-                               embedding_init=init, name="shared")(labels)
+            classes = nn.Embed(
+                self.num_classes, self.shared_embedding_dim, embedding_init=init, name='shared'
+            )(labels)
         else:
             classes = jax.nn.one_hot(labels, self.num_classes, dtype=z.dtype)
         if self.hierarchical_latent:
@@ -266,20 +300,32 @@ class BigGANGenerator(nn.Module):
         else:
             conditions = [classes] * len(grids)
 
-        linear = nn.Dense(BOTTOM * BOTTOM * widths[0], kernel_init=init, name="linear")
+        linear = nn.Dense(BOTTOM * BOTTOM * widths[0], kernel_init=init, name='linear')
         x = spectral(linear, self.spectral_norm, train)(z)
         x = x.reshape(z.shape[0], BOTTOM, BOTTOM, widths[0])
         for i, (features, condition) in enumerate(zip(widths[1:], conditions)):
-            x = GBlock(features, shared, self.spectral_norm, self.weight_init,
-                       self.bn_axis_name)(x, condition, train=train)
+            x = GBlock(features, shared, self.spectral_norm, self.weight_init, self.bn_axis_name)(
+                x, condition, train=train
+            )
             if i == attention_block:
                 x = SelfAttention(self.spectral_norm, self.weight_init)(x, train=train)
 
         # Plain BN with PyTorch's defaults (gain 1, bias 0), then ReLU-conv-tanh.
-        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=BN_EPSILON,
-                         axis_name=self.bn_axis_name, name="output_bn")(x)
-        x = _conv(self.channels, 3, init=init, spectral_norm=self.spectral_norm, train=train,
-                  name="output_conv")(nn.relu(x))
+        x = nn.BatchNorm(
+            use_running_average=not train,
+            momentum=0.9,
+            epsilon=BN_EPSILON,
+            axis_name=self.bn_axis_name,
+            name='output_bn',
+        )(x)
+        x = _conv(
+            self.channels,
+            3,
+            init=init,
+            spectral_norm=self.spectral_norm,
+            train=train,
+            name='output_conv',
+        )(nn.relu(x))
         return jnp.tanh(x)
 
 
@@ -295,11 +341,14 @@ class BigGANDiscriminator(nn.Module):
     width: int = 64
     attention_resolution: int | None = None
     spectral_norm: bool = True
-    weight_init: str = "ortho"
+    weight_init: str = 'ortho'
 
     def __post_init__(self):
-        _attention_block(_d_grids(self.resolution), self.attention_resolution,
-                         f"{self.resolution}x{self.resolution} discriminator")
+        _attention_block(
+            _d_grids(self.resolution),
+            self.attention_resolution,
+            f'{self.resolution}x{self.resolution} discriminator',
+        )
         _check_init(self.weight_init)
         super().__post_init__()
 
@@ -309,34 +358,42 @@ class BigGANDiscriminator(nn.Module):
             raise ValueError("BigGAN's discriminator is class-conditional: pass labels.")
         check_resolution(x, self.resolution)
         arch = _arch(self.resolution)
-        attention_block = _attention_block(_d_grids(self.resolution), self.attention_resolution,
-                                           "discriminator")
+        attention_block = _attention_block(
+            _d_grids(self.resolution), self.attention_resolution, 'discriminator'
+        )
         for i, multiple in enumerate(arch.d):
-            x = DBlock(self.width * multiple, downsample=i < arch.d_downsamples,
-                       preactivation=i > 0, spectral_norm=self.spectral_norm,
-                       weight_init=self.weight_init)(x, train=train)
+            x = DBlock(
+                self.width * multiple,
+                downsample=i < arch.d_downsamples,
+                preactivation=i > 0,
+                spectral_norm=self.spectral_norm,
+                weight_init=self.weight_init,
+            )(x, train=train)
             if i == attention_block:
                 x = SelfAttention(self.spectral_norm, self.weight_init)(x, train=train)
         features = jnp.sum(nn.relu(x), axis=(1, 2))
-        head = DiscriminatorHead("projection", self.num_classes, self.spectral_norm,
-                                 kernel_init=INITS[self.weight_init])
+        head = DiscriminatorHead(
+            'projection', self.num_classes, self.spectral_norm, kernel_init=INITS[self.weight_init]
+        )
         return head(features, labels, train=train)
 
 
-def build(model_config, image_shape: tuple[int, ...]) -> tuple[BigGANGenerator, BigGANDiscriminator]:
+def build(
+    model_config, image_shape: tuple[int, ...]
+) -> tuple[BigGANGenerator, BigGANDiscriminator]:
     """(generator, discriminator) from the `model` config and the data's (R, R, C)."""
-    if model_config.conditioning != "projection" or not model_config.num_classes:
+    if model_config.conditioning != 'projection' or not model_config.num_classes:
         raise ValueError(
-            "BigGAN is class-conditional (conditional BN in G, projection in D): it needs "
+            'BigGAN is class-conditional (conditional BN in G, projection in D): it needs '
             f"model.conditioning='projection' (got {model_config.conditioning!r}) and a "
-            f"labelled dataset (num_classes={model_config.num_classes!r})."
+            f'labelled dataset (num_classes={model_config.num_classes!r}).'
         )
-    resolution, channels = square_image(image_shape, "biggan")
+    resolution, channels = square_image(image_shape, 'biggan')
     common = dict(
         resolution=resolution,
         num_classes=model_config.num_classes,
         attention_resolution=model_config.attention_resolution,
-        weight_init=model_config.weight_init,
+        weight_init=model_config.weight_init or 'ortho',
     )
     generator = BigGANGenerator(
         channels=channels,

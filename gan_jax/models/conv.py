@@ -6,9 +6,8 @@ two are interchangeable. Why: JAX differentiates a convolution into
 convolutions with permuted dimension numbers (batch as features and back).
 XLA:CPU runs those on its fast library kernels only in a program's top-level
 computation; inside a loop body (``lax.scan``, as the ``n_dis`` discriminator
-steps of the update) they fall back to a generic loop: the weight gradient of
-DCGAN-32's 16->8 layer took 1.1 s there instead of 9 ms, its input gradient
-23 ms instead of 8. ``conv`` writes both gradients out with explicit transposes
+steps of the update) they fall back to a generic loop, many times slower
+(benchmarks/README.md). ``conv`` writes both gradients out with explicit transposes
 into the NHWC/HWIO layout instead, which stays fast everywhere, so the update
 can keep the D steps in a loop (compiled once) instead of unrolling them. Its
 gradients call ``conv`` itself, so gradients of gradients (gradient penalties)
@@ -21,9 +20,9 @@ side by side, then per output phase ``r`` the sum of its taps' contributions,
 each shifted by its offset (output pixel ``o = s*p + r`` sees input pixels
 ``p + d`` through the taps ``i`` with ``(r + i - lo) % s == 0``, ``d = (r + i -
 lo) // s``), interleaved into the ``s``-times larger image. XLA:CPU's own form
-multiplies mostly by inserted zeros (11-16x slower for PhaseConvTranspose,
-benchmarks/conv_transpose.py). Its gradients are plain strided convolutions:
-the adjoint of a convolution of a dilated input is a strided convolution.
+multiplies mostly by inserted zeros (benchmarks/conv_transpose.py measures both).
+Its gradients are plain strided convolutions: the adjoint of a convolution of a
+dilated input is a strided convolution.
 
 The gradient formulas are those of any convolution with strides ``s``,
 padding ``(lo, hi)``, input dilation ``a`` and kernel dilation ``b``: the input
@@ -35,7 +34,8 @@ dilation ``a`` and kernel dilation ``s``.
 """
 
 import functools
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -44,16 +44,17 @@ from jax import lax
 
 DIMENSIONS = ('NHWC', 'HWIO', 'NHWC')
 # Where the gradients are written out. Elsewhere JAX's own are used: XLA:GPU runs
-# them fast inside loops too, and on an H100 neither form was faster for every
-# model (benchmarks/README.md).
+# them fast inside loops too (benchmarks/README.md).
 EXPLICIT_GRADIENT_BACKENDS = ('cpu',)
 
 
 def varying_axes(x):
     """The shard_map axes along which x differs between devices (empty outside shard_map)."""
     axis_type = jax.typeof(x)
-    return frozenset(getattr(axis_type, 'vma', None)
-                     or getattr(getattr(axis_type, 'manual_axis_type', None), 'varying', ()))
+    return frozenset(
+        getattr(axis_type, 'vma', None)
+        or getattr(getattr(axis_type, 'manual_axis_type', None), 'varying', ())
+    )
 
 
 def vary_like(kernel, x):
@@ -73,8 +74,12 @@ def _dilated(size, dilation):
 
 def conv(x, kernel, strides, padding, lhs_dilation=(1, 1), rhs_dilation=(1, 1)):
     """``lax.conv_general_dilated`` for NHWC x and HWIO kernel; padding: (lo, hi) per axis."""
-    settings = (tuple(strides), tuple(map(tuple, padding)), tuple(lhs_dilation),
-                tuple(rhs_dilation))
+    settings = (
+        tuple(strides),
+        tuple(map(tuple, padding)),
+        tuple(lhs_dilation),
+        tuple(rhs_dilation),
+    )
     if jax.default_backend() not in EXPLICIT_GRADIENT_BACKENDS:
         return lax.conv_general_dilated(x, kernel, *settings, dimension_numbers=DIMENSIONS)
     return _conv(x, vary_like(kernel, x), *settings)
@@ -82,8 +87,9 @@ def conv(x, kernel, strides, padding, lhs_dilation=(1, 1), rhs_dilation=(1, 1)):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
 def _conv(x, kernel, strides, padding, lhs_dilation, rhs_dilation):
-    return lax.conv_general_dilated(x, kernel, strides, padding, lhs_dilation, rhs_dilation,
-                                    dimension_numbers=DIMENSIONS)
+    return lax.conv_general_dilated(
+        x, kernel, strides, padding, lhs_dilation, rhs_dilation, dimension_numbers=DIMENSIONS
+    )
 
 
 def _conv_forward(x, kernel, strides, padding, lhs_dilation, rhs_dilation):
@@ -98,8 +104,9 @@ def adjoint_settings(x_size, window, dy_size, strides, padding, lhs_dilation, rh
     trade places.
     """
     x_padding = []
-    for size, w, out, s, (lo, _), a, b in zip(x_size, window, dy_size, strides, padding,
-                                               lhs_dilation, rhs_dilation):
+    for size, w, out, s, (lo, _), a, b in zip(
+        x_size, window, dy_size, strides, padding, lhs_dilation, rhs_dilation
+    ):
         w, size, out = _dilated(w, b), _dilated(size, a), _dilated(out, s)
         before = w - lo - 1
         x_padding.append((before, size + w - 1 - out - before))
@@ -114,12 +121,19 @@ def flip_kernel(kernel):
 def kernel_gradient(x, dy, window, strides, padding, lhs_dilation, rhs_dilation):
     """The gradient of the kernel (spatial size ``window``) given x and dy, as a convolution."""
     kernel_padding = []
-    for size, w, out, s, (lo, _), a, b in zip(x.shape[1:3], window, dy.shape[1:3], strides,
-                                               padding, lhs_dilation, rhs_dilation):
+    for size, w, out, s, (lo, _), a, b in zip(
+        x.shape[1:3], window, dy.shape[1:3], strides, padding, lhs_dilation, rhs_dilation
+    ):
         w, size, out = _dilated(w, b), _dilated(size, a), _dilated(out, s)
         kernel_padding.append((lo, out - size + w - lo - 1))
-    dkernel = conv(x.transpose(3, 1, 2, 0), dy.transpose(1, 2, 0, 3), rhs_dilation,
-                   kernel_padding, lhs_dilation=lhs_dilation, rhs_dilation=strides)
+    dkernel = conv(
+        x.transpose(3, 1, 2, 0),
+        dy.transpose(1, 2, 0, 3),
+        rhs_dilation,
+        kernel_padding,
+        lhs_dilation=lhs_dilation,
+        rhs_dilation=strides,
+    )
     return dkernel.transpose(1, 2, 0, 3)
 
 
@@ -129,8 +143,7 @@ def _conv_backward(strides, padding, lhs_dilation, rhs_dilation, residuals, dy):
     adjoint = adjoint_settings(x.shape[1:3], kernel.shape[:2], dy.shape[1:3], *settings)
     adjoint_strides, adjoint_padding, adjoint_lhs_dilation, adjoint_rhs_dilation = adjoint
     # A strided convolution's input gradient convolves the dilated dy: by phase.
-    if (adjoint_strides == adjoint_rhs_dilation == (1, 1)
-            and adjoint_lhs_dilation != (1, 1)):
+    if adjoint_strides == adjoint_rhs_dilation == (1, 1) and adjoint_lhs_dilation != (1, 1):
         dx = _dilated_conv(dy, flip_kernel(kernel), adjoint_lhs_dilation, adjoint_padding)
     else:
         dx = conv(dy, flip_kernel(kernel), *adjoint)
@@ -142,30 +155,41 @@ _conv.defvjp(_conv_forward, _conv_backward)
 
 def phase_taps(kernel, stride, pad_before):
     """Per output phase ``r`` of one axis: its (offset, kernel tap) pairs, by offset."""
-    return [sorted(((r + i - pad_before) // stride, i) for i in range(kernel)
-                   if (r + i - pad_before) % stride == 0) for r in range(stride)]
+    return [
+        sorted(
+            ((r + i - pad_before) // stride, i)
+            for i in range(kernel)
+            if (r + i - pad_before) % stride == 0
+        )
+        for r in range(stride)
+    ]
 
 
 def _tap_placement(kernel_size, strides, pads_before):
     """For every tap (ih, iw), in kernel order: its phase (rh, rw) and offset (dh, dw)."""
-    rows, cols = ({i: (r, d) for r, taps in enumerate(phase_taps(k, s, pad)) for d, i in taps}
-                  for k, s, pad in zip(kernel_size, strides, pads_before))
-    return [(rows[ih][0], cols[iw][0], rows[ih][1], cols[iw][1])
-            for ih in range(kernel_size[0]) for iw in range(kernel_size[1])]
+    rows, cols = (
+        {i: (r, d) for r, taps in enumerate(phase_taps(k, s, pad)) for d, i in taps}
+        for k, s, pad in zip(kernel_size, strides, pads_before)
+    )
+    return [
+        (rows[ih][0], cols[iw][0], rows[ih][1], cols[iw][1])
+        for ih in range(kernel_size[0])
+        for iw in range(kernel_size[1])
+    ]
 
 
 def _shift(x, dh, dw, size):
     """``y[n, p, q] = x[n, p + dh, q + dw]`` for p, q below ``size``, zero outside x."""
     zero = jnp.zeros((), x.dtype)
     (h, w), (out_h, out_w) = x.shape[1:3], size
-    return lax.pad(x, zero, [(0, 0, 0), (-dh, out_h - h + dh, 0), (-dw, out_w - w + dw, 0),
-                             (0, 0, 0)])
+    return lax.pad(
+        x, zero, [(0, 0, 0), (-dh, out_h - h + dh, 0), (-dw, out_w - w + dw, 0), (0, 0, 0)]
+    )
 
 
 def dilated_conv(x, kernel, lhs_dilation, padding):
     """``lax.conv_general_dilated`` with strides 1, input dilation ``lhs_dilation``."""
-    return _dilated_conv(x, vary_like(kernel, x), tuple(lhs_dilation),
-                         tuple(map(tuple, padding)))
+    return _dilated_conv(x, vary_like(kernel, x), tuple(lhs_dilation), tuple(map(tuple, padding)))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
@@ -176,19 +200,23 @@ def _dilated_conv(x, kernel, lhs_dilation, padding):
 def _dilated_conv_forward(x, kernel, lhs_dilation, padding):
     n, h, w, cin = x.shape
     kh, kw, _, cout = kernel.shape
-    out = [_dilated(size, s) + lo + hi - k + 1
-           for size, s, (lo, hi), k in zip((h, w), lhs_dilation, padding, (kh, kw))]
+    out = [
+        _dilated(size, s) + lo + hi - k + 1
+        for size, s, (lo, hi), k in zip((h, w), lhs_dilation, padding, (kh, kw))
+    ]
     per_phase = [-(-size // s) for size, s in zip(out, lhs_dilation)]
     taps = kernel.transpose(2, 0, 1, 3).reshape(cin, kh * kw * cout)
     contributions = (x.reshape(-1, cin) @ taps).reshape(n, h, w, kh * kw, cout)
-    phases = [[jnp.zeros((n, *per_phase, cout), x.dtype)] * lhs_dilation[1]
-              for _ in range(lhs_dilation[0])]
+    phases = [
+        [jnp.zeros((n, *per_phase, cout), x.dtype)] * lhs_dilation[1]
+        for _ in range(lhs_dilation[0])
+    ]
     placement = _tap_placement((kh, kw), lhs_dilation, [lo for lo, _ in padding])
     for tap, (rh, rw, dh, dw) in enumerate(placement):
         phases[rh][rw] = phases[rh][rw] + _shift(contributions[:, :, :, tap], dh, dw, per_phase)
     y = jnp.stack([jnp.stack(row, axis=3) for row in phases], axis=2)  # [N, H, sh, W, sw, C]
     y = y.reshape(n, per_phase[0] * lhs_dilation[0], per_phase[1] * lhs_dilation[1], cout)
-    return y[:, :out[0], :out[1]], (x, kernel)
+    return y[:, : out[0], : out[1]], (x, kernel)
 
 
 def _dilated_conv_backward(lhs_dilation, padding, residuals, dy):
@@ -197,8 +225,9 @@ def _dilated_conv_backward(lhs_dilation, padding, residuals, dy):
     # flipped kernel gradient. Both run faster on XLA:CPU than matrix forms.
     x, kernel = residuals
     window = kernel.shape[:2]
-    adjoint = adjoint_settings(x.shape[1:3], window, dy.shape[1:3], (1, 1), padding,
-                               lhs_dilation, (1, 1))
+    adjoint = adjoint_settings(
+        x.shape[1:3], window, dy.shape[1:3], (1, 1), padding, lhs_dilation, (1, 1)
+    )
     dx = conv(dy, flip_kernel(kernel), *adjoint)
     return dx, flip_kernel(kernel_gradient(dy, x, window, *adjoint))
 
@@ -212,8 +241,9 @@ def kernel_and_bias(module, x):
     Same names, shapes, initialisers and dtype promotion as ``nn.Conv``, so
     parameters and checkpoints carry over between the two.
     """
-    kernel = module.param('kernel', module.kernel_init,
-                          (*module.kernel_size, x.shape[-1], module.features))
+    kernel = module.param(
+        'kernel', module.kernel_init, (*module.kernel_size, x.shape[-1], module.features)
+    )
     bias = module.param('bias', module.bias_init, (module.features,)) if module.use_bias else None
     return nn.dtypes.promote_dtype(x, kernel, bias)
 
@@ -227,6 +257,7 @@ class Conv(nn.Module):
 
     ``padding``: 'SAME', 'VALID', an int for every side, or (lo, hi) per axis.
     """
+
     features: int
     kernel_size: Sequence[int]
     strides: int | Sequence[int] = 1

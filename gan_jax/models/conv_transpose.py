@@ -4,17 +4,15 @@
 (``padding="SAME"``, ``transpose_kernel=False``) with the same parameters: a
 ``kernel`` of shape (kh, kw, in, out) and a ``bias``, so the two are
 interchangeable. Why: XLA:CPU differentiates a strided transposed convolution
-through a dilated-input convolution, 11-16x slower than this module's forward and
-backward together (benchmarks/conv_transpose.py). With one stride-1
-convolution per phase instead, the DCGAN-32 step ran at 261 img/s on CPU against
-329 with the one-matrix-product form, and on an H100 that form beat cuDNN's
-transposed convolution in that step (benchmarks/README.md). A transposed
+through a dilated-input convolution that multiplies mostly by inserted zeros;
+this form avoids them (speed measured in benchmarks/README.md). A transposed
 convolution is a stride-1 convolution of the input dilated ``s`` times, which
 ``dilated_conv`` computes as one matrix product plus a shifted sum per output
 phase; its gradients are strided convolutions.
 """
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 
@@ -29,6 +27,7 @@ def same_padding(kernel, stride):
 
 class PhaseConvTranspose(nn.Module):
     """Drop-in for ``nn.ConvTranspose(features, kernel_size, strides, padding='SAME')``."""
+
     features: int
     kernel_size: tuple[int, int]
     strides: tuple[int, int]

@@ -12,15 +12,20 @@ a projection or ACGAN head in D) and spectral norm on every layer of G or D.
 
 import functools
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 
 from gan_jax.models.conv import Conv
 from gan_jax.models.conv_transpose import PhaseConvTranspose
 from gan_jax.models.layers import (
-    DiscriminatorHead, batch_norm, check_resolution, class_condition, dcgan_normal,
-    generator_batch_norm, spectral,
+    DiscriminatorHead,
+    batch_norm,
+    check_resolution,
+    class_condition,
+    dcgan_normal,
+    generator_batch_norm,
+    spectral,
 )
 
 BASE_GRIDS = (4, 7)
@@ -30,10 +35,16 @@ BASE_GRIDS = (4, 7)
 # nn.ConvTranspose and nn.Conv with the same parameters, but differentiate fast
 # on CPU (conv_transpose.py) and inside loops (conv.py).
 _Up = functools.partial(
-    PhaseConvTranspose, kernel_size=(4, 4), strides=(2, 2), kernel_init=dcgan_normal,
+    PhaseConvTranspose,
+    kernel_size=(4, 4),
+    strides=(2, 2),
+    kernel_init=dcgan_normal,
 )
 _Down = functools.partial(
-    Conv, kernel_size=(4, 4), strides=(2, 2), padding="SAME",
+    Conv,
+    kernel_size=(4, 4),
+    strides=(2, 2),
+    padding='SAME',
     kernel_init=dcgan_normal,
 )
 
@@ -45,8 +56,8 @@ def base_grid(resolution: int) -> tuple[int, int]:
         if remainder == 0 and ratio >= 4 and ratio & (ratio - 1) == 0:
             return base, ratio.bit_length() - 1
     raise ValueError(
-        f"Unsupported DCGAN resolution {resolution!r}; accepted are 28, 32, 64, "
-        "128 and generally 4 * 2**n or 7 * 2**n with n >= 2."
+        f'Unsupported DCGAN resolution {resolution!r}; accepted are 28, 32, 64, '
+        '128 and generally 4 * 2**n or 7 * 2**n with n >= 2.'
     )
 
 
@@ -65,15 +76,15 @@ class DCGANGenerator(nn.Module):
         super().__post_init__()
 
     @nn.compact
-    def __call__(self, z: jax.Array, labels: jax.Array | None = None, *,
-                 train: bool) -> jax.Array:
+    def __call__(self, z: jax.Array, labels: jax.Array | None = None, *, train: bool) -> jax.Array:
         base, n = base_grid(self.resolution)
 
         condition = class_condition(labels, self.num_classes)
 
         def norm_relu(x):
-            return nn.relu(generator_batch_norm(x, condition, train=train,
-                                                axis_name=self.bn_axis_name))
+            return nn.relu(
+                generator_batch_norm(x, condition, train=train, axis_name=self.bn_axis_name)
+            )
 
         def layer(module):
             return spectral(module, self.spectral_norm, train)
@@ -109,6 +120,7 @@ class DCGANDiscriminator(nn.Module):
     def __call__(self, x: jax.Array, labels: jax.Array | None = None, *, train: bool):
         _, n = base_grid(self.resolution)
         check_resolution(x, self.resolution)
+
         def layer(module):
             return spectral(module, self.spectral_norm, train)
 
@@ -118,5 +130,6 @@ class DCGANDiscriminator(nn.Module):
             x = layer(_Down(self.width * 2**i, use_bias=False))(x)
             x = nn.leaky_relu(batch_norm(train, self.bn_axis_name)(x), 0.2)
         x = x.reshape(x.shape[0], -1)
-        return DiscriminatorHead(self.conditioning, self.num_classes, self.spectral_norm,
-                                 kernel_init=dcgan_normal)(x, labels, train=train)
+        return DiscriminatorHead(
+            self.conditioning, self.num_classes, self.spectral_norm, kernel_init=dcgan_normal
+        )(x, labels, train=train)

@@ -6,9 +6,9 @@ kernels ~ N(0, 0.02), BatchNorm scale ~ N(1, 0.02) and bias 0.
 
 from collections.abc import Callable
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 from jax import lax
 
 dcgan_normal = nn.initializers.normal(stddev=0.02)
@@ -20,16 +20,16 @@ def bn_scale_init(key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
 
 
 def square_image(image_shape, family: str) -> tuple[int, int]:
-    """(resolution, channels) of square (R, R, C) image data; other shapes fail, naming the family."""
+    """(resolution, channels) of square (R, R, C) images; other shapes fail, naming the family."""
     if len(image_shape) != 3 or image_shape[0] != image_shape[1]:
-        raise ValueError(f"{family} needs square (H, W, C) images, got {tuple(image_shape)}")
+        raise ValueError(f'{family} needs square (H, W, C) images, got {tuple(image_shape)}')
     return image_shape[0], image_shape[2]
 
 
 def check_resolution(x: jax.Array, resolution: int) -> None:
     """Fails on a D input of another size (the layer plan is built for one resolution)."""
     if x.shape[1:3] != (resolution, resolution):
-        raise ValueError(f"Expected images of {resolution}x{resolution}, got shape {x.shape}")
+        raise ValueError(f'Expected images of {resolution}x{resolution}, got shape {x.shape}')
 
 
 def bn_axis(model_config) -> str | None:
@@ -47,8 +47,9 @@ def class_condition(labels: jax.Array | None, num_classes: int | None) -> jax.Ar
     if num_classes is None:
         return None
     if labels is None:
-        raise ValueError(f"This generator is class-conditional ({num_classes} classes): "
-                         "pass labels.")
+        raise ValueError(
+            f'This generator is class-conditional ({num_classes} classes): pass labels.'
+        )
     return jax.nn.one_hot(labels, num_classes)
 
 
@@ -81,6 +82,62 @@ def batch_norm(train: bool, axis_name: str | None) -> nn.BatchNorm:
     )
 
 
+class SlotBatchNorm(nn.Module):
+    """BatchNorm with statistics per packing slot and a tracked standard deviation.
+
+    The BatchNorm of PacGAN's 2-D generator (Blocks' ``BatchNormalization``):
+    the authors run G once per slot of a packed D input, so each slot's batch is
+    normalised by its own statistics. Here G runs once on all slots, and example
+    ``i`` belongs to slot ``i % slots`` (``objective.pack`` joins ``slots``
+    consecutive examples). The running mean and standard deviation
+    (sqrt(var + epsilon), what Blocks tracks) move toward the slots' average by
+    ``1 - momentum`` per training call; evaluation normalises by them. Scale
+    starts at 1, shift at 0.
+    """
+
+    slots: int = 1
+    momentum: float = 0.95
+    epsilon: float = 1e-4
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+        features = x.shape[-1]
+        scale = self.param('scale', nn.initializers.ones, (features,))
+        shift = self.param('bias', nn.initializers.zeros, (features,))
+        ra_mean = self.variable('batch_stats', 'mean', jnp.zeros, (features,))
+        ra_std = self.variable('batch_stats', 'stdev', jnp.ones, (features,))
+        if not train:
+            return (x - ra_mean.value) / ra_std.value * scale + shift
+        by_slot = x.reshape(-1, self.slots, features)
+        mean, mean_sq = by_slot.mean(axis=0), (by_slot**2).mean(axis=0)
+        if self.axis_name is not None:
+            mean, mean_sq = lax.pmean((mean, mean_sq), self.axis_name)
+        std = jnp.sqrt(jnp.maximum(mean_sq - mean**2, 0.0) + self.epsilon)
+        if not self.is_initializing():
+            m = self.momentum
+            ra_mean.value = m * ra_mean.value + (1 - m) * mean.mean(axis=0)
+            ra_std.value = m * ra_std.value + (1 - m) * std.mean(axis=0)
+        return ((by_slot - mean) / std).reshape(x.shape) * scale + shift
+
+
+class Maxout(nn.Module):
+    """``features`` maxout units of ``pieces`` linear pieces each (Goodfellow et al. 2013).
+
+    One Dense layer of ``features * pieces`` outputs, each unit the maximum over
+    its ``pieces`` contiguous outputs, as Blocks' ``LinearMaxout``.
+    """
+
+    features: int
+    pieces: int
+    kernel_init: Callable = nn.initializers.lecun_normal()
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        y = nn.Dense(self.features * self.pieces, kernel_init=self.kernel_init)(x)
+        return y.reshape(*y.shape[:-1], self.features, self.pieces).max(axis=-1)
+
+
 class SpectralNorm(nn.Module):
     """Wraps a layer so each of its weight matrices is divided by its spectral norm.
 
@@ -107,21 +164,32 @@ class SpectralNorm(nn.Module):
     def __call__(self, *args, update_stats: bool, **kwargs):
         def normalise_all(params):
             return jax.tree_util.tree_map_with_path(
-                lambda path, w: self._normalise(path, w, update_stats), params)
+                lambda path, w: self._normalise(path, w, update_stats), params
+            )
 
         return nn.map_variables(
-            lambda layer: layer(*args, **kwargs), 'params', trans_in_fn=normalise_all,
-            init=self.is_initializing(), mutable=True)(self.layer)
+            lambda layer: layer(*args, **kwargs),
+            'params',
+            trans_in_fn=normalise_all,
+            init=self.is_initializing(),
+            mutable=True,
+        )(self.layer)
 
     def _normalise(self, path, weight, update_stats):
         if weight.ndim < 2:
             return weight
         matrix = weight.reshape(-1, weight.shape[-1])
         name = '/'.join(str(getattr(k, 'key', k)) for k in path[1:])  # Drop 'params'.
-        u_var = self.variable('batch_stats', f'{name}/u', lambda: _l2_normalise(
-            jax.random.normal(self.make_rng('params'), (matrix.shape[1],)), self.epsilon))
-        v_var = self.variable('batch_stats', f'{name}/v', lambda: _l2_normalise(
-            matrix @ u_var.value, self.epsilon))
+        u_var = self.variable(
+            'batch_stats',
+            f'{name}/u',
+            lambda: _l2_normalise(
+                jax.random.normal(self.make_rng('params'), (matrix.shape[1],)), self.epsilon
+            ),
+        )
+        v_var = self.variable(
+            'batch_stats', f'{name}/v', lambda: _l2_normalise(matrix @ u_var.value, self.epsilon)
+        )
         if self.is_initializing():
             # map_variables stores what the layer saw at init: return W itself so
             # that the params hold the initialiser's values, not W / sigma.
@@ -171,16 +239,22 @@ class ConditionalBatchNorm(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, condition: jax.Array, *, train: bool) -> jax.Array:
-        x = nn.BatchNorm(use_running_average=not train, momentum=self.momentum,
-                         epsilon=self.epsilon, axis_name=self.axis_name,
-                         use_scale=False, use_bias=False)(x)
+        x = nn.BatchNorm(
+            use_running_average=not train,
+            momentum=self.momentum,
+            epsilon=self.epsilon,
+            axis_name=self.axis_name,
+            use_scale=False,
+            use_bias=False,
+        )(x)
         features = x.shape[-1]
         condition = condition.astype(x.dtype)  # Mixed precision: project in x's dtype.
         broadcast = (condition.shape[0],) + (1,) * (x.ndim - 2) + (features,)
 
         def projection(name):
-            dense = nn.Dense(features, use_bias=self.use_bias,
-                             kernel_init=self.kernel_init, name=name)
+            dense = nn.Dense(
+                features, use_bias=self.use_bias, kernel_init=self.kernel_init, name=name
+            )
             return spectral(dense, self.spectral_norm, train)(condition).reshape(broadcast)
 
         return x * (1.0 + projection('gain')) + projection('bias')
@@ -202,17 +276,21 @@ class DiscriminatorHead(nn.Module):
 
     def __post_init__(self):
         if self.conditioning not in HEADS:
-            raise ValueError(f'model.conditioning={self.conditioning!r} is not one of '
-                             f'{sorted(HEADS, key=str)}.')
+            raise ValueError(
+                f'model.conditioning={self.conditioning!r} is not one of {sorted(HEADS, key=str)}.'
+            )
         if self.conditioning is not None and not self.num_classes:
-            raise ValueError(f'model.conditioning={self.conditioning!r} needs class labels, '
-                             'but the dataset has none (num_classes is None).')
+            raise ValueError(
+                f'model.conditioning={self.conditioning!r} needs class labels, '
+                'but the dataset has none (num_classes is None).'
+            )
         super().__post_init__()
 
     @nn.compact
     def __call__(self, features: jax.Array, labels: jax.Array | None, *, train: bool):
-        logits = spectral(nn.Dense(1, kernel_init=self.kernel_init), self.spectral_norm,
-                          train)(features)[:, 0]
+        logits = spectral(nn.Dense(1, kernel_init=self.kernel_init), self.spectral_norm, train)(
+            features
+        )[:, 0]
         return HEADS[self.conditioning](self, features, labels, logits, train)
 
 

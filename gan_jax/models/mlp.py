@@ -1,54 +1,82 @@
-"""ReLU MLPs for low-dimensional toy data (e.g. 2-D Gaussian mixtures).
+"""MLPs for low-dimensional toy data (the 2-D Gaussian mixtures).
 
-They take `train` only so the trainer can call every model the same way; they
-have no BatchNorm and hence no "batch_stats" collection. Class-conditional
-variants append one-hot labels to G's latent and end D in a DiscriminatorHead.
+By default ReLU MLPs with Flax's initialisation and no BatchNorm. PacGAN's 2-D
+networks (Lin et al. 2018, the authors' Blocks code) are the options: G with
+BatchNorm per packing slot after each bias-free hidden layer
+(``g_batch_norm``), D of maxout units (``d_maxout_pieces``), N(0, 0.02)
+kernels (``weight_init='N02'``). Class-conditional variants append one-hot
+labels to G's latent and end D in a DiscriminatorHead.
 """
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 
-from gan_jax.models.layers import DiscriminatorHead
+from gan_jax.models.layers import DiscriminatorHead, Maxout, SlotBatchNorm, dcgan_normal
+
+# model.weight_init -> kernel initialiser (None: Flax's default, LeCun normal).
+INITS = {None: nn.initializers.lecun_normal(), 'N02': dcgan_normal}
 
 
-def _relu_mlp(x: jax.Array, hidden: int, depth: int, out_dim: int) -> jax.Array:
-    """`depth` hidden Dense+ReLU layers, then a linear output layer.
-
-    Must be called from a compact method: the layers attach to that module.
-    """
-    for _ in range(depth):
-        x = nn.relu(nn.Dense(hidden)(x))
-    return nn.Dense(out_dim)(x)
+def kernel_init(name):
+    """The kernel initialiser ``model.weight_init`` names; an unknown name fails."""
+    if name not in INITS:
+        raise ValueError(f'mlp: model.weight_init={name!r} is not one of {sorted(INITS, key=str)}.')
+    return INITS[name]
 
 
 class MLPGenerator(nn.Module):
-    """Maps latents [B, z_dim] to samples [B, out_dim] (unbounded, no tanh)."""
+    """Maps latents [B, z_dim] to samples [B, out_dim] (unbounded, no tanh).
+
+    With ``batch_norm`` each hidden layer is Dense without bias, then
+    ``SlotBatchNorm(slots)``, then ReLU (PacGAN's 2-D G); otherwise Dense + ReLU.
+    """
 
     out_dim: int = 2
     hidden: int = 128
     depth: int = 3
     num_classes: int | None = None
+    batch_norm: bool = False
+    slots: int = 1  # Packing slots: BatchNorm statistics are taken per slot.
+    weight_init: str | None = None
+    axis_name: str | None = None
 
     @nn.compact
-    def __call__(self, z: jax.Array, labels: jax.Array | None = None, *,
-                 train: bool) -> jax.Array:
-        del train
+    def __call__(self, z: jax.Array, labels: jax.Array | None = None, *, train: bool) -> jax.Array:
+        init = kernel_init(self.weight_init)
+        x = z
         if self.num_classes is not None:
-            z = jnp.concatenate([z, jax.nn.one_hot(labels, self.num_classes)], axis=-1)
-        return _relu_mlp(z, self.hidden, self.depth, self.out_dim)
+            x = jnp.concatenate([x, jax.nn.one_hot(labels, self.num_classes)], axis=-1)
+        for _ in range(self.depth):
+            x = nn.Dense(self.hidden, use_bias=not self.batch_norm, kernel_init=init)(x)
+            if self.batch_norm:
+                x = SlotBatchNorm(self.slots, axis_name=self.axis_name)(x, train=train)
+            x = nn.relu(x)
+        return nn.Dense(self.out_dim, kernel_init=init)(x)
 
 
 class MLPDiscriminator(nn.Module):
-    """Maps samples [B, D] (or m packed samples, [B, m*D]) to logits [B]."""
+    """Maps samples [B, D] (or m packed samples, [B, m*D]) to logits [B].
+
+    Hidden layers are ReLU units, or maxout units of ``maxout_pieces`` pieces
+    when that is above 1 (PacGAN's 2-D D).
+    """
 
     hidden: int = 128
     depth: int = 3
     conditioning: str | None = None
     num_classes: int | None = None
+    maxout_pieces: int = 1
+    weight_init: str | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array, labels: jax.Array | None = None, *, train: bool):
+        init = kernel_init(self.weight_init)
         for _ in range(self.depth):
-            x = nn.relu(nn.Dense(self.hidden)(x))
-        return DiscriminatorHead(self.conditioning, self.num_classes)(x, labels, train=train)
+            if self.maxout_pieces > 1:
+                x = Maxout(self.hidden, self.maxout_pieces, kernel_init=init)(x)
+            else:
+                x = nn.relu(nn.Dense(self.hidden, kernel_init=init)(x))
+        return DiscriminatorHead(self.conditioning, self.num_classes, kernel_init=init)(
+            x, labels, train=train
+        )

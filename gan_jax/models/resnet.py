@@ -18,13 +18,20 @@ Chainer code's is 2e-5).
 
 from typing import NamedTuple
 
-import jax.numpy as jnp
 import flax.linen as nn
+import jax.numpy as jnp
 
 from gan_jax.models.conv import Conv
 from gan_jax.models.layers import (
-    DiscriminatorHead, batch_norm, bn_axis, check_resolution, class_condition,
-    generator_batch_norm, generator_classes, spectral, square_image,
+    DiscriminatorHead,
+    batch_norm,
+    bn_axis,
+    check_resolution,
+    class_condition,
+    generator_batch_norm,
+    generator_classes,
+    spectral,
+    square_image,
 )
 
 
@@ -45,10 +52,10 @@ PLANS = {
 # 3x3 convolutions inside the residual branches (ReLU follows) and gain 1 for
 # shortcuts, the dense input, the output convolution and D's head. WGAN-GP's
 # tflib ``he_init`` draws from the same distribution.
-_residual_init = nn.initializers.variance_scaling(2.0, "fan_avg", "uniform")
+_residual_init = nn.initializers.variance_scaling(2.0, 'fan_avg', 'uniform')
 _glorot = nn.initializers.glorot_uniform()
 
-POOLINGS = {"sum": jnp.sum, "mean": jnp.mean}
+POOLINGS = {'sum': jnp.sum, 'mean': jnp.mean}
 
 
 def plan(resolution: int) -> Plan:
@@ -56,8 +63,8 @@ def plan(resolution: int) -> Plan:
         return PLANS[resolution]
     except KeyError:
         raise ValueError(
-            f"Unsupported ResNet resolution {resolution!r}; accepted are "
-            f"{', '.join(map(str, sorted(PLANS)))}."
+            f'Unsupported ResNet resolution {resolution!r}; accepted are '
+            f'{", ".join(map(str, sorted(PLANS)))}.'
         ) from None
 
 
@@ -71,7 +78,7 @@ def _downsample(x):
 
 
 def _conv(features, kernel, init, name, enabled, train):
-    conv = Conv(features, (kernel, kernel), padding="SAME", kernel_init=init, name=name)
+    conv = Conv(features, (kernel, kernel), padding='SAME', kernel_init=init, name=name)
     return spectral(conv, enabled, train)
 
 
@@ -88,16 +95,18 @@ class GBlock(nn.Module):
     @nn.compact
     def __call__(self, x, condition, *, train: bool):
         def norm(h):
-            return nn.relu(generator_batch_norm(h, condition, train=train, axis_name=self.bn_axis_name))
+            return nn.relu(
+                generator_batch_norm(h, condition, train=train, axis_name=self.bn_axis_name)
+            )
 
         def conv(kernel, init, name):
             return _conv(self.features, kernel, init, name, self.spectral_norm, train)
 
-        h = conv(3, _residual_init, "conv1")(_upsample(norm(x)))
-        h = conv(3, _residual_init, "conv2")(norm(h))
+        h = conv(3, _residual_init, 'conv1')(_upsample(norm(x)))
+        h = conv(3, _residual_init, 'conv2')(norm(h))
         # A 1x1 convolution commutes with nearest upsampling: convolving first
         # is the references' upsample-then-convolve at a quarter of the cost.
-        return h + _upsample(conv(1, _glorot, "shortcut")(x))
+        return h + _upsample(conv(1, _glorot, 'shortcut')(x))
 
 
 class DBlock(nn.Module):
@@ -122,15 +131,15 @@ class DBlock(nn.Module):
 
         hidden = self.features if self.optimised else x.shape[-1]
         h = x if self.optimised else nn.relu(x)
-        h = conv(hidden, 3, _residual_init, "conv1")(h)
-        h = conv(self.features, 3, _residual_init, "conv2")(nn.relu(h))
+        h = conv(hidden, 3, _residual_init, 'conv1')(h)
+        h = conv(self.features, 3, _residual_init, 'conv2')(nn.relu(h))
         if self.downsample:
             h = _downsample(h)
         if self.optimised:
-            return h + conv(self.features, 1, _glorot, "shortcut")(_downsample(x))
+            return h + conv(self.features, 1, _glorot, 'shortcut')(_downsample(x))
         if x.shape[-1] == self.features and not self.downsample:
             return h + x
-        skip = conv(self.features, 1, _glorot, "shortcut")(x)
+        skip = conv(self.features, 1, _glorot, 'shortcut')(x)
         return h + (_downsample(skip) if self.downsample else skip)
 
 
@@ -159,7 +168,7 @@ class ResNetGenerator(nn.Module):
             x = GBlock(features, self.spectral_norm, self.bn_axis_name)(x, condition, train=train)
         # The output BN is unconditional in the references.
         x = nn.relu(batch_norm(train, self.bn_axis_name)(x))
-        return jnp.tanh(_conv(self.channels, 3, _glorot, "output", self.spectral_norm, train)(x))
+        return jnp.tanh(_conv(self.channels, 3, _glorot, 'output', self.spectral_norm, train)(x))
 
 
 class ResNetDiscriminator(nn.Module):
@@ -170,12 +179,12 @@ class ResNetDiscriminator(nn.Module):
     conditioning: str | None = None  # A name in layers.HEADS.
     num_classes: int | None = None
     spectral_norm: bool = True
-    pooling: str = "sum"  # Global pooling: SNGAN sums, WGAN-GP averages.
+    pooling: str = 'sum'  # Global pooling: SNGAN sums, WGAN-GP averages.
 
     def __post_init__(self):
         plan(self.resolution)
         if self.pooling not in POOLINGS:
-            raise ValueError(f"model.d_pooling={self.pooling!r} is not one of {sorted(POOLINGS)}.")
+            raise ValueError(f'model.d_pooling={self.pooling!r} is not one of {sorted(POOLINGS)}.')
         # An unbound head, so a bad conditioning fails here rather than at init.
         DiscriminatorHead(self.conditioning, self.num_classes, parent=None)
         super().__post_init__()
@@ -185,11 +194,16 @@ class ResNetDiscriminator(nn.Module):
         check_resolution(x, self.resolution)
         layout = plan(self.resolution)
         for i, multiple in enumerate(layout.d_widths):
-            x = DBlock(self.width * multiple, downsample=i < layout.d_downsample, optimised=i == 0,
-                       spectral_norm=self.spectral_norm)(x, train=train)
+            x = DBlock(
+                self.width * multiple,
+                downsample=i < layout.d_downsample,
+                optimised=i == 0,
+                spectral_norm=self.spectral_norm,
+            )(x, train=train)
         features = POOLINGS[self.pooling](nn.relu(x), axis=(1, 2))
-        head = DiscriminatorHead(self.conditioning, self.num_classes, self.spectral_norm,
-                                 kernel_init=_glorot)
+        head = DiscriminatorHead(
+            self.conditioning, self.num_classes, self.spectral_norm, kernel_init=_glorot
+        )
         return head(features, labels, train=train)
 
 
@@ -199,12 +213,22 @@ def build(model_config, image_shape) -> tuple[ResNetGenerator, ResNetDiscriminat
     ``model_config.conditioning`` set makes G class-conditional too; its
     ``d_pooling`` ('sum' for SNGAN, 'mean' for WGAN-GP) picks D's global pooling.
     """
-    resolution, channels = square_image(image_shape, "resnet")
+    resolution, channels = square_image(image_shape, 'resnet')
     return (
-        ResNetGenerator(resolution, channels, model_config.g_width,
-                        generator_classes(model_config), model_config.g_spectral_norm,
-                        bn_axis(model_config)),
-        ResNetDiscriminator(resolution, model_config.d_width, model_config.conditioning,
-                            model_config.num_classes, model_config.d_spectral_norm,
-                            model_config.d_pooling),
+        ResNetGenerator(
+            resolution,
+            channels,
+            model_config.g_width,
+            generator_classes(model_config),
+            model_config.g_spectral_norm,
+            bn_axis(model_config),
+        ),
+        ResNetDiscriminator(
+            resolution,
+            model_config.d_width,
+            model_config.conditioning,
+            model_config.num_classes,
+            model_config.d_spectral_norm,
+            model_config.d_pooling,
+        ),
     )

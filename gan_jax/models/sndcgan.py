@@ -17,15 +17,22 @@ Chainer's default slope 0.2, and BN over each of the M_g*M_g*8w dense outputs.
 Kernels start from N(0, 0.02), as in chainer-gan-lib and pytorch-gan-collections.
 """
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 
 from gan_jax.models.conv import Conv
 from gan_jax.models.conv_transpose import PhaseConvTranspose
 from gan_jax.models.layers import (
-    DiscriminatorHead, bn_axis, check_resolution, class_condition, dcgan_normal,
-    generator_batch_norm, generator_classes, spectral, square_image,
+    DiscriminatorHead,
+    bn_axis,
+    check_resolution,
+    class_condition,
+    dcgan_normal,
+    generator_batch_norm,
+    generator_classes,
+    spectral,
+    square_image,
 )
 
 GRIDS = {32: 4, 48: 6}  # Resolution -> M_g, G's first and D's last grid.
@@ -40,8 +47,8 @@ def grid(resolution: int) -> int:
         return GRIDS[resolution]
     except KeyError:
         raise ValueError(
-            f"Unsupported SN-DCGAN resolution {resolution!r}; accepted are "
-            f"{', '.join(map(str, sorted(GRIDS)))}."
+            f'Unsupported SN-DCGAN resolution {resolution!r}; accepted are '
+            f'{", ".join(map(str, sorted(GRIDS)))}.'
         ) from None
 
 
@@ -65,7 +72,9 @@ class SNDCGANGenerator(nn.Module):
         condition = class_condition(labels, self.num_classes)
 
         def bn_relu(x):
-            return nn.relu(generator_batch_norm(x, condition, train=train, axis_name=self.bn_axis_name))
+            return nn.relu(
+                generator_batch_norm(x, condition, train=train, axis_name=self.bn_axis_name)
+            )
 
         def sn(module):
             return spectral(module, self.spectral_norm, train)
@@ -76,7 +85,9 @@ class SNDCGANGenerator(nn.Module):
         x = bn_relu(x.reshape(z.shape[0], size, size, features))
         for _ in range(3):
             features //= 2
-            x = bn_relu(sn(PhaseConvTranspose(features, (4, 4), (2, 2), kernel_init=dcgan_normal))(x))
+            x = bn_relu(
+                sn(PhaseConvTranspose(features, (4, 4), (2, 2), kernel_init=dcgan_normal))(x)
+            )
         return jnp.tanh(sn(Conv(self.channels, (3, 3), padding=1, kernel_init=dcgan_normal))(x))
 
 
@@ -99,21 +110,37 @@ class SNDCGANDiscriminator(nn.Module):
     def __call__(self, x: jax.Array, labels=None, *, train: bool):
         check_resolution(x, self.resolution)
         for multiple, kernel, stride in D_LAYERS:
-            conv = Conv(multiple * self.width, (kernel, kernel), strides=stride, padding=1,
-                        kernel_init=dcgan_normal)
+            conv = Conv(
+                multiple * self.width,
+                (kernel, kernel),
+                strides=stride,
+                padding=1,
+                kernel_init=dcgan_normal,
+            )
             x = nn.leaky_relu(spectral(conv, self.spectral_norm, train)(x), LEAK)
-        head = DiscriminatorHead(self.conditioning, self.num_classes, self.spectral_norm,
-                                 kernel_init=dcgan_normal)
+        head = DiscriminatorHead(
+            self.conditioning, self.num_classes, self.spectral_norm, kernel_init=dcgan_normal
+        )
         return head(x.reshape(x.shape[0], -1), labels, train=train)
 
 
 def build(model_config, image_shape) -> tuple[SNDCGANGenerator, SNDCGANDiscriminator]:
     """(G, D) for square (R, R, C) images, R in ``GRIDS``; widths from g_width/d_width (64)."""
-    resolution, channels = square_image(image_shape, "sndcgan")
+    resolution, channels = square_image(image_shape, 'sndcgan')
     return (
-        SNDCGANGenerator(resolution, channels, model_config.g_width,
-                         generator_classes(model_config), model_config.g_spectral_norm,
-                         bn_axis(model_config)),
-        SNDCGANDiscriminator(resolution, model_config.d_width, model_config.conditioning,
-                             model_config.num_classes, model_config.d_spectral_norm),
+        SNDCGANGenerator(
+            resolution,
+            channels,
+            model_config.g_width,
+            generator_classes(model_config),
+            model_config.g_spectral_norm,
+            bn_axis(model_config),
+        ),
+        SNDCGANDiscriminator(
+            resolution,
+            model_config.d_width,
+            model_config.conditioning,
+            model_config.num_classes,
+            model_config.d_spectral_norm,
+        ),
     )

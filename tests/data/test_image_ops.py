@@ -10,9 +10,9 @@ def _with_red_borders(height, width, border):
     image = np.zeros((height, width, 3), np.uint8)
     image[...] = RED
     if width > height:
-        image[:, border:width - border] = GREEN
+        image[:, border : width - border] = GREEN
     else:
-        image[border:height - border] = GREEN
+        image[border : height - border] = GREEN
     return image
 
 

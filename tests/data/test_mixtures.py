@@ -11,27 +11,28 @@ from gan_jax.metrics.modes import mixture_mode_stats
 def _examples(source):
     """Every point and mode label, read through the public random-access interface."""
     examples = [source[i] for i in range(len(source))]
-    return np.stack([e["image"] for e in examples]), np.array([e["label"] for e in examples])
+    return np.stack([e['image'] for e in examples]), np.array([e['label'] for e in examples])
 
 
-@pytest.fixture(scope="module", params=["ring", "grid"])
+@pytest.fixture(scope='module', params=['ring', 'grid'])
 def mixture_data(request):
     source = MixtureSource(MIXTURES[request.param])
     return source, *_examples(source)
 
 
 def test_ring_is_pacgans():
-    ring = MIXTURES["ring"]
+    ring = MIXTURES['ring']
     angles = 2 * np.pi * np.arange(8) / 8
-    np.testing.assert_allclose(ring.centers, np.stack([np.cos(angles), np.sin(angles)], 1),
-                               rtol=0, atol=1e-15)
+    np.testing.assert_allclose(
+        ring.centers, np.stack([np.cos(angles), np.sin(angles)], 1), rtol=0, atol=1e-15
+    )
     np.testing.assert_array_equal(ring.centers[0], [1, 0])  # First mode at angle 0...
     np.testing.assert_allclose(np.diff(np.unwrap(np.arctan2(*ring.centers.T[::-1]))), np.pi / 4)
     assert ring.std == 0.01  # ...then counter-clockwise, radius 1.
 
 
 def test_grid_is_pacgans():
-    grid = MIXTURES["grid"]
+    grid = MIXTURES['grid']
     expected = [(x, y) for x in (-4, -2, 0, 2, 4) for y in (-4, -2, 0, 2, 4)]
     np.testing.assert_array_equal(grid.centers, expected)
     np.testing.assert_array_equal(grid.centers[5 * 3 + 1], [2, -2])  # Mode 5i + j: x = -4 + 2i.
@@ -63,15 +64,15 @@ def test_modes_are_equiprobable(mixture_data):
 def test_the_data_scores_as_a_perfect_generator(mixture_data):
     source, points, _ = mixture_data
     stats = mixture_mode_stats(points, source.mixture.centers, source.mixture.std)
-    assert stats["modes_covered"] == source.num_classes
+    assert stats['modes_covered'] == source.num_classes
     # 2-D isotropic Gaussian: P(|x - mu| < 3 std) = 1 - exp(-9/2); 5 binomial standard errors.
     p = 1 - np.exp(-4.5)
-    assert abs(stats["high_quality_fraction"] - p) < 5 * np.sqrt(p * (1 - p) / len(points))
-    assert stats["reverse_kl"] < 1e-3
+    assert abs(stats['high_quality_fraction'] - p) < 5 * np.sqrt(p * (1 - p) / len(points))
+    assert stats['reverse_kl'] < 1e-3
 
 
 def test_fixed_for_a_seed_and_different_across_seeds():
-    ring = MIXTURES["ring"]
+    ring = MIXTURES['ring']
     first, again = _examples(MixtureSource(ring, seed=0)), _examples(MixtureSource(ring, seed=0))
     other = _examples(MixtureSource(ring, seed=1))
     for a, b, c in zip(first, again, other):
@@ -79,15 +80,19 @@ def test_fixed_for_a_seed_and_different_across_seeds():
         assert not np.array_equal(a, c)
 
 
-@pytest.mark.parametrize("name, seed", [("ring", 3), ("grid", 7)])
+@pytest.mark.parametrize('name, seed', [('ring', 3), ('grid', 7)])
 def test_draws_in_pacgans_order(name, seed):
     """ALI's GaussianMixtureDistribution, which PacGAN uses: all modes, then sample by sample
     mean + cholesky(cov) @ normal(2), from one RandomState."""
     mixture = MIXTURES[name]
     rng = np.random.RandomState(seed)
-    modes = rng.choice(len(mixture.centers), size=300, replace=True,
-                       p=[1 / len(mixture.centers)] * len(mixture.centers))
-    cholesky = np.linalg.cholesky(mixture.std ** 2 * np.eye(2))
+    modes = rng.choice(
+        len(mixture.centers),
+        size=300,
+        replace=True,
+        p=[1 / len(mixture.centers)] * len(mixture.centers),
+    )
+    cholesky = np.linalg.cholesky(mixture.std**2 * np.eye(2))
     reference = [mixture.centers[m] + cholesky.dot(rng.normal(size=(2,))) for m in modes]
     points, labels = _examples(MixtureSource(mixture, num_samples=300, seed=seed))
     np.testing.assert_array_equal(points, np.asarray(reference, np.float32))
@@ -96,17 +101,28 @@ def test_draws_in_pacgans_order(name, seed):
 
 def test_iterator_batches_points_unchanged(mixture_data):
     source = mixture_data[0]
-    steps = list(itertools.islice(make_train_iterator(
-        source, global_batch=8, batches_per_step=2, seed=0, process_index=1, process_count=2,
-        num_threads=2), 3))
+    steps = list(
+        itertools.islice(
+            make_train_iterator(
+                source,
+                global_batch=8,
+                batches_per_step=2,
+                seed=0,
+                process_index=1,
+                process_count=2,
+                num_threads=2,
+            ),
+            3,
+        )
+    )
     for step in steps:
-        assert step["image"].shape == (2, 4, 2) and step["image"].dtype == np.float32
-        assert step["label"].shape == (2, 4) and step["label"].dtype == np.int32
-        distances = np.linalg.norm(step["image"][..., None, :] - source.mixture.centers, axis=-1)
-        np.testing.assert_array_equal(distances.argmin(-1), step["label"])
+        assert step['image'].shape == (2, 4, 2) and step['image'].dtype == np.float32
+        assert step['label'].shape == (2, 4) and step['label'].dtype == np.int32
+        distances = np.linalg.norm(step['image'][..., None, :] - source.mixture.centers, axis=-1)
+        np.testing.assert_array_equal(distances.argmin(-1), step['label'])
 
 
-@pytest.mark.parametrize("name, modes", [("ring", 8), ("grid", 25)])
+@pytest.mark.parametrize('name, modes', [('ring', 8), ('grid', 25)])
 def test_get_source(data_config, name, modes):
     source = get_source(data_config(source=name), resolution=32)
     assert isinstance(source, MixtureSource) and source.mixture is MIXTURES[name]
@@ -116,4 +132,4 @@ def test_get_source(data_config, name, modes):
 
 def test_get_source_rejects_channels_for_points(data_config):
     with pytest.raises(ValueError, match="data.source='ring' is 2-D points; data.channels"):
-        get_source(data_config(source="ring", channels=3), resolution=32)
+        get_source(data_config(source='ring', channels=3), resolution=32)

@@ -13,21 +13,23 @@ def _steps(source, count, **kwargs):
 
 
 def _labels(steps):
-    return np.stack([step["label"] for step in steps])
+    return np.stack([step['label'] for step in steps])
 
 
 def test_element_shapes(indexed_source):
     step = _steps(indexed_source, 1, process_index=1, process_count=2)[0]
-    assert step["image"].shape == (2, 3, 2, 2, 1) and step["image"].dtype == np.uint8
-    assert step["label"].shape == (2, 3) and step["label"].dtype == np.int32
+    assert step['image'].shape == (2, 3, 2, 2, 1) and step['image'].dtype == np.uint8
+    assert step['label'].shape == (2, 3) and step['label'].dtype == np.int32
 
 
-@pytest.mark.parametrize("process_count", [2, 3])
+@pytest.mark.parametrize('process_count', [2, 3])
 def test_processes_together_see_the_single_process_stream(indexed_source, process_count):
     single = _steps(indexed_source, 5)
-    shares = [_steps(indexed_source, 5, process_index=p, process_count=process_count)
-              for p in range(process_count)]
-    for key in ("image", "label"):
+    shares = [
+        _steps(indexed_source, 5, process_index=p, process_count=process_count)
+        for p in range(process_count)
+    ]
+    for key in ('image', 'label'):
         joined = np.concatenate([np.stack([s[key] for s in share]) for share in shares], axis=2)
         np.testing.assert_array_equal(joined, np.stack([s[key] for s in single]))
 
@@ -41,17 +43,26 @@ def test_every_epoch_is_a_new_permutation(indexed_source):
 
 
 def test_seed_changes_the_order(indexed_source):
-    assert not np.array_equal(_labels(_steps(indexed_source, 2, seed=0)),
-                              _labels(_steps(indexed_source, 2, seed=1)))
-    np.testing.assert_array_equal(_labels(_steps(indexed_source, 2, seed=5)),
-                                  _labels(_steps(indexed_source, 2, seed=5)))
+    assert not np.array_equal(
+        _labels(_steps(indexed_source, 2, seed=0)), _labels(_steps(indexed_source, 2, seed=1))
+    )
+    np.testing.assert_array_equal(
+        _labels(_steps(indexed_source, 2, seed=5)), _labels(_steps(indexed_source, 2, seed=5))
+    )
 
 
 def test_start_step_skips_steps_and_counts_them_in_the_state(indexed_source):
-    iterator = make_train_iterator(indexed_source, global_batch=6, batches_per_step=2, seed=0,
-                                   start_step=3, process_index=1, process_count=2)
+    iterator = make_train_iterator(
+        indexed_source,
+        global_batch=6,
+        batches_per_step=2,
+        seed=0,
+        start_step=3,
+        process_index=1,
+        process_count=2,
+    )
     reference = _steps(indexed_source, 7, process_index=1, process_count=2)
-    assert iterator.get_state() == {"next_index": 3}
+    assert iterator.get_state() == {'next_index': 3}
     np.testing.assert_array_equal(_labels(itertools.islice(iterator, 4)), _labels(reference[3:]))
 
 
@@ -67,6 +78,7 @@ def test_state_round_trip_resumes_identically(indexed_source):
 
 
 def test_global_batch_must_divide_over_processes(indexed_source):
-    with pytest.raises(ValueError, match="global_batch=6 .* process_count=4"):
-        make_train_iterator(indexed_source, global_batch=6, batches_per_step=1, seed=0,
-                            process_count=4)
+    with pytest.raises(ValueError, match='global_batch=6 .* process_count=4'):
+        make_train_iterator(
+            indexed_source, global_batch=6, batches_per_step=1, seed=0, process_count=4
+        )

@@ -8,8 +8,6 @@ import scipy.linalg
 from gan_jax.metrics.fid import (
     MomentAccumulator,
     frechet_distance,
-    load_stats,
-    save_stats,
 )
 
 
@@ -36,7 +34,7 @@ def _fid_svd(x1, x2):
     that of R1 R2^T (orthonormal Q_i do not change singular values), a small matrix.
     Well conditioned even when n < d, and shares no step with the eigh route."""
     (mu1, cov1), (mu2, cov2) = _moments(x1), _moments(x2)
-    r1, r2 = np.linalg.qr(x1 - mu1, mode="r"), np.linalg.qr(x2 - mu2, mode="r")
+    r1, r2 = np.linalg.qr(x1 - mu1, mode='r'), np.linalg.qr(x2 - mu2, mode='r')
     nuclear = np.linalg.svd(r1 @ r2.T, compute_uv=False).sum()
     trace_sqrt = nuclear / np.sqrt((len(x1) - 1) * (len(x2) - 1))
     diff = mu1 - mu2
@@ -64,7 +62,7 @@ def test_commuting_covariances_closed_form():
     assert got == pytest.approx(expected, rel=1e-10)
 
 
-@pytest.mark.parametrize("n", [2000, 40], ids=["full_rank", "rank_deficient"])
+@pytest.mark.parametrize('n', [2000, 40], ids=['full_rank', 'rank_deficient'])
 def test_matches_sqrtm_and_svd_identity(n):
     # Measured relative differences: vs sqrtm 4e-14 (n=2000) and 2e-8 (n=40, where sqrtm
     # of the singular product is itself only that accurate); vs the SVD identity 1.4e-14
@@ -76,7 +74,7 @@ def test_matches_sqrtm_and_svd_identity(n):
     assert got == pytest.approx(_fid_svd(x1, x2), rel=1e-12)
 
 
-@pytest.mark.parametrize("n", [2000, 40], ids=["full_rank", "rank_deficient"])
+@pytest.mark.parametrize('n', [2000, 40], ids=['full_rank', 'rank_deficient'])
 def test_distance_to_itself_is_zero(n):
     # Relative to tr(C) round-off leaves 2e-14 (n=2000) and 1e-15 (n=40); square roots of
     # round-off eigenvalues in the null space, if kept, would show up as ~1e-8.
@@ -101,20 +99,8 @@ def test_streaming_moments_match_np_cov():
 
 def test_accumulator_rejects_bad_input():
     acc = MomentAccumulator(3)
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ValueError, match='shape'):
         acc.update(np.zeros((4, 2)))
     acc.update(np.zeros((1, 3)))
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match='at least 2'):
         acc.result()
-
-
-def test_stats_round_trip(tmp_path):
-    rng = np.random.default_rng(5)
-    mean, cov = _moments(_features(rng, 50, 8))
-    path = tmp_path / "ref.npz"
-    save_stats(path, mean, cov, 50, extractor="inception_v3_pool3", image_size=299)
-    stats, protocol = load_stats(path)
-    np.testing.assert_array_equal(stats.mean, mean)
-    np.testing.assert_array_equal(stats.cov, cov)
-    assert stats.count == 50
-    assert protocol == {"extractor": "inception_v3_pool3", "image_size": 299}

@@ -20,7 +20,7 @@ def test_confident_uniformly_spread_predictions_score_num_classes():
     assert std < 1e-12
 
 
-@pytest.mark.parametrize("logits", [np.array([2.0, -1.0, 0.5]), ONE_HOT_SCALE * np.eye(3)[1]])
+@pytest.mark.parametrize('logits', [np.array([2.0, -1.0, 0.5]), ONE_HOT_SCALE * np.eye(3)[1]])
 def test_identical_predictions_score_one(logits):
     # p(y) equals every p(y|x), so all KL terms vanish: IS = exp(0) = 1. The one-hot case
     # has two classes nobody predicts (p = 0, log p(y) = -1000), which must not give NaN.
@@ -57,5 +57,5 @@ def test_matches_scipy_entropy_with_uneven_splits():
 
 
 def test_rejects_more_splits_than_samples():
-    with pytest.raises(ValueError, match="splits"):
+    with pytest.raises(ValueError, match='splits'):
         inception_score(np.zeros((3, 4)), splits=4)

@@ -20,7 +20,7 @@ def _mmd2_double_loop(x, y):
     return xx + yy - 2.0 * xy
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope='module')
 def small_sets():
     rng = np.random.default_rng(0)
     return rng.standard_normal((30, 5)), rng.standard_normal((30, 5)) + 0.3

@@ -12,10 +12,11 @@ def _moments(apply_fn, images, batch_size=1000):
     acc = fid.MomentAccumulator(128)
     apply_fn = jax.jit(apply_fn)
     for start in range(0, len(images), batch_size):
-        acc.update(np.asarray(apply_fn(images[start:start + batch_size])['features']))
+        acc.update(np.asarray(apply_fn(images[start : start + batch_size])['features']))
     return acc.result()
 
 
+@pytest.mark.slow
 def test_fid_lenet_mnist_test_vs_train_is_small_and_other_data_is_far(shared_data_dir):
     if not (shared_data_dir / 'mnist').is_dir():
         pytest.skip(f'real MNIST not found in {shared_data_dir}')
@@ -26,8 +27,10 @@ def test_fid_lenet_mnist_test_vs_train_is_small_and_other_data_is_far(shared_dat
     train_stats = _moments(lenet, train_images)
     real_vs_real = fid.frechet_distance(*_moments(lenet, test_images), *train_stats)
     other = fid.frechet_distance(*_moments(lenet, fashion_images), *train_stats)
-    print(f'FID-LeNet-MNIST: MNIST test vs train {real_vs_real:.4f}; '
-          f'Fashion-MNIST test vs MNIST train {other:.1f}')
+    print(
+        f'FID-LeNet-MNIST: MNIST test vs train {real_vs_real:.4f}; '
+        f'Fashion-MNIST test vs MNIST train {other:.1f}'
+    )
     # Two samples of one distribution: near zero (10k vs 60k images, sampling noise
     # only); another dataset: orders of magnitude larger.
     assert 0 < real_vs_real < 0.05 * other

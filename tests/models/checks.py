@@ -8,7 +8,7 @@ import pytest
 
 def rbg_key(seed: int) -> jax.Array:
     """An RBG key: XLA on CPU compiles its sampling faster than threefry's."""
-    return jax.random.key(seed, impl="rbg")
+    return jax.random.key(seed, impl='rbg')
 
 
 def abstract_variables(module, x, labels=None):
@@ -16,8 +16,9 @@ def abstract_variables(module, x, labels=None):
     return jax.eval_shape(lambda: module.init(jax.random.key(0), x, labels, train=False))
 
 
-def check_conditional_training_pass(generator, discriminator, *, z_dim, image_shape,
-                                    min_image_change, min_score_change):
+def check_conditional_training_pass(
+    generator, discriminator, *, z_dim, image_shape, min_image_change, min_score_change
+):
     """A compiled train-mode pass and its gradients; labels steer both G and D.
 
     Asserts finite outputs in [-1, 1], that other labels give other images
@@ -30,18 +31,20 @@ def check_conditional_training_pass(generator, discriminator, *, z_dim, image_sh
     @jax.jit
     def run(z):
         g_vars = generator.init(rbg_key(2), z, labels, train=False)
-        d_vars = discriminator.init(rbg_key(3), jnp.zeros((4, *image_shape)), labels,
-                                    train=False)
+        d_vars = discriminator.init(rbg_key(3), jnp.zeros((4, *image_shape)), labels, train=False)
 
         def loss(g_params, d_params):
-            fake, _ = generator.apply(g_vars | {"params": g_params}, z, labels, train=True,
-                                      mutable=["batch_stats"])
-            logits, _ = discriminator.apply(d_vars | {"params": d_params}, fake, labels,
-                                            train=True, mutable=["batch_stats"])
+            fake, _ = generator.apply(
+                g_vars | {'params': g_params}, z, labels, train=True, mutable=['batch_stats']
+            )
+            logits, _ = discriminator.apply(
+                d_vars | {'params': d_params}, fake, labels, train=True, mutable=['batch_stats']
+            )
             return jnp.mean(jax.nn.softplus(-logits)), (fake, logits)
 
         grads, (fake, logits) = jax.grad(loss, argnums=(0, 1), has_aux=True)(
-            g_vars["params"], d_vars["params"])
+            g_vars['params'], d_vars['params']
+        )
         # Eval mode treats examples independently: one batch holds both label sets.
         both = jnp.concatenate([labels, other])
         images = generator.apply(g_vars, jnp.concatenate([z, z]), both, train=False)
@@ -51,21 +54,21 @@ def check_conditional_training_pass(generator, discriminator, *, z_dim, image_sh
     fake, logits, grads, images, scores = run(z)
     assert fake.shape == (4, *image_shape) and float(jnp.abs(fake).max()) <= 1.0
     assert float(jnp.abs(images).max()) <= 1.0 and jnp.all(jnp.isfinite(logits))
-    assert bool(jnp.all(jnp.abs(images[:4] - images[4:]).max(axis=(1, 2, 3))
-                        > min_image_change))
+    assert bool(jnp.all(jnp.abs(images[:4] - images[4:]).max(axis=(1, 2, 3)) > min_image_change))
     assert bool(jnp.all(jnp.abs(scores[:4] - scores[4:]) > min_score_change))
     leaves = jax.tree.leaves(grads)
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in leaves)
     assert all(float(jnp.abs(g).max()) > 0.0 for g in leaves if g.ndim >= 2)
 
 
-def check_bad_resolution_is_rejected(build, config, generator_cls, discriminator_cls,
-                                     resolution, accepted):
+def check_bad_resolution_is_rejected(
+    build, config, generator_cls, discriminator_cls, resolution, accepted
+):
     """build() names the bad resolution and the accepted ones; both modules refuse it too."""
-    with pytest.raises(ValueError, match=rf"resolution {resolution}\b.*{accepted}"):
+    with pytest.raises(ValueError, match=rf'resolution {resolution}\b.*{accepted}'):
         build(config, (resolution, resolution, 3))
     for module in (discriminator_cls, generator_cls):
-        with pytest.raises(ValueError, match=rf"{resolution}\b"):
+        with pytest.raises(ValueError, match=rf'{resolution}\b'):
             module(resolution)
 
 
@@ -88,10 +91,12 @@ def assert_same_penalty_gradients(reference, fast, params, x):
     What a fast layer with a hand-written backward must keep exact for WGAN-GP,
     R1 or DRAGAN to train through it.
     """
+
     def penalty(module):
         def fn(p):
             grad_x = jax.grad(lambda x: jnp.sum(jnp.tanh(module.apply(p, x)) ** 2))(x)
-            return jnp.sum(grad_x ** 2)
+            return jnp.sum(grad_x**2)
+
         return fn
 
     g_ref, g_fast = jax.grad(penalty(reference))(params), jax.grad(penalty(fast))(params)

@@ -19,9 +19,16 @@ def explicit_gradients(monkeypatch):
     """The written-out gradients, also where the backend would use JAX's own (GPUs)."""
     monkeypatch.setattr(conv_lib, 'EXPLICIT_GRADIENT_BACKENDS', (jax.default_backend(),))
 
+
 CASES = [  # kernel, stride, padding, input size
-    (4, 2, 'SAME', 8), (4, 2, 'SAME', 7), (3, 1, 1, 7), (1, 1, 'SAME', 5), (3, 2, 'VALID', 9),
-    (4, 2, ((1, 2), (0, 1)), 7), (5, 3, 'SAME', 11)]
+    (4, 2, 'SAME', 8),
+    (4, 2, 'SAME', 7),
+    (3, 1, 1, 7),
+    (1, 1, 'SAME', 5),
+    (3, 2, 'VALID', 9),
+    (4, 2, ((1, 2), (0, 1)), 7),
+    (5, 3, 'SAME', 11),
+]
 
 
 def _pair(kernel, stride, padding):
@@ -29,6 +36,7 @@ def _pair(kernel, stride, padding):
     return reference, Conv(5, (kernel, kernel), stride, padding=padding)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('kernel, stride, padding, size', CASES)
 def test_same_parameters_outputs_and_gradients_as_flax_conv(kernel, stride, padding, size):
     x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size, 3))
@@ -55,19 +63,24 @@ def test_second_order_gradients_match_flax_conv(kernel, stride, padding, size):
     assert_same_penalty_gradients(reference, fast, params, x)
 
 
-@pytest.mark.parametrize('kernel, dilation, padding, size', [
-    ((4, 4), (2, 2), ((2, 2), (2, 2)), (5, 5)),  # A strided convolution's input gradient.
-    ((3, 5), (3, 1), ((0, 1), (3, 2)), (4, 6)),  # Outputs that no phase count divides.
-    ((4, 3), (2, 2), ((-1, 2), (1, -1)), (6, 5)),  # Cropping (negative padding).
-])
+@pytest.mark.parametrize(
+    'kernel, dilation, padding, size',
+    [
+        ((4, 4), (2, 2), ((2, 2), (2, 2)), (5, 5)),  # A strided convolution's input gradient.
+        ((3, 5), (3, 1), ((0, 1), (3, 2)), (4, 6)),  # Outputs that no phase count divides.
+        ((4, 3), (2, 2), ((-1, 2), (1, -1)), (6, 5)),  # Cropping (negative padding).
+    ],
+)
+@pytest.mark.slow
 def test_dilated_conv_equals_xla_dilated_convolution(kernel, dilation, padding, size):
     keys = jax.random.split(jax.random.PRNGKey(0), 3)
     x = jax.random.normal(keys[0], (2, *size, 3))
     w = jax.random.normal(keys[1], (*kernel, 3, 4))
 
     def reference(x, w):
-        return lax.conv_general_dilated(x, w, (1, 1), padding, lhs_dilation=dilation,
-                                        dimension_numbers=conv_lib.DIMENSIONS)
+        return lax.conv_general_dilated(
+            x, w, (1, 1), padding, lhs_dilation=dilation, dimension_numbers=conv_lib.DIMENSIONS
+        )
 
     def by_phase(x, w):
         return conv_lib.dilated_conv(x, w, dilation, padding)
@@ -95,10 +108,11 @@ def test_gradients_in_a_loop_are_standard_layout_convolutions():
 
         def loss(p, x):
             out, grad_x = jax.value_and_grad(lambda x: jnp.sum(module.apply(p, x) ** 2))(x)
-            return out + jnp.sum(grad_x ** 2)
+            return out + jnp.sum(grad_x**2)
 
         def steps(p):
             return lax.scan(lambda p, _: (p, jax.grad(loss)(p, x)), p, None, length=2)[1]
+
         return _convolution_layouts(steps, params)
 
     standard = {'[b, 0, 1, f]x[0, 1, i, o]->[b, 0, 1, f]'}

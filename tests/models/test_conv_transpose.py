@@ -11,8 +11,10 @@ from gan_jax.models.conv_transpose import PhaseConvTranspose, same_padding
 from tests.models.checks import assert_same_gradients, assert_same_penalty_gradients
 
 
-@pytest.mark.parametrize('kernel, stride, size', [
-    (4, 2, 7), (3, 2, 5), (5, 2, 4), (4, 4, 3), (2, 2, 5)])
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    'kernel, stride, size', [(4, 2, 7), (3, 2, 5), (5, 2, 4), (4, 4, 3), (2, 2, 5)]
+)
 def test_same_outputs_and_gradients_as_flax_conv_transpose(kernel, stride, size):
     x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size, 3))
     reference = nn.ConvTranspose(5, (kernel, kernel), (stride, stride), padding='SAME')
@@ -20,7 +22,8 @@ def test_same_outputs_and_gradients_as_flax_conv_transpose(kernel, stride, size)
     params = reference.init(jax.random.PRNGKey(1), x)
     params = jax.tree.map(lambda p: p + 0.1, params)  # A nonzero bias too.
     assert jax.tree.map(jnp.shape, fast.init(jax.random.PRNGKey(1), x)) == jax.tree.map(
-        jnp.shape, params)
+        jnp.shape, params
+    )
 
     y_ref, y_fast = reference.apply(params, x), fast.apply(params, x)
     assert y_fast.shape == y_ref.shape == (2, size * stride, size * stride, 5)

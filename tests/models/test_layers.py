@@ -31,12 +31,17 @@ CASES = [
 def _train(module, variables, x, steps):
     stats = variables['batch_stats']
     for _ in range(steps):
-        _, updates = module.apply({'params': variables['params'], 'batch_stats': stats}, x,
-                                  train=True, mutable=['batch_stats'])
+        _, updates = module.apply(
+            {'params': variables['params'], 'batch_stats': stats},
+            x,
+            train=True,
+            mutable=['batch_stats'],
+        )
         stats = updates['batch_stats']
     return stats
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name, layer, x', CASES, ids=[c[0] for c in CASES])
 def test_power_iteration_finds_the_largest_singular_value(name, layer, x):
     module = _Wrapped(layer)
@@ -69,14 +74,15 @@ def test_evaluation_leaves_the_vectors_frozen_and_training_updates_them():
     x = jnp.ones((2, 4))
     variables = module.init(jax.random.key(0), x, train=False)
     _, updates = module.apply(variables, x, train=False, mutable=['batch_stats'])
-    jax.tree.map(np.testing.assert_array_equal, updates['batch_stats'],
-                 variables['batch_stats'])
+    jax.tree.map(np.testing.assert_array_equal, updates['batch_stats'], variables['batch_stats'])
     out_a = module.apply(variables, x, train=False)
     out_b = module.apply(variables, x, train=False)
     np.testing.assert_array_equal(out_a, out_b)
     trained = _train(module, variables, x, 1)
-    assert any(not np.allclose(a, b) for a, b in zip(jax.tree.leaves(trained),
-                                                      jax.tree.leaves(variables['batch_stats'])))
+    assert any(
+        not np.allclose(a, b)
+        for a, b in zip(jax.tree.leaves(trained), jax.tree.leaves(variables['batch_stats']))
+    )
 
 
 def test_init_stores_the_initialisers_weights_unnormalised():
@@ -102,19 +108,33 @@ def test_conditional_batch_norm_starts_as_batch_norm_with_unit_gain():
     assert params['gain']['kernel'].shape == params['bias']['kernel'].shape == (4, 3)
     # Zero projections: exactly BatchNorm without affine parameters (gain 1, not 0).
     zero = jax.tree.map(jnp.zeros_like, params)
-    out, _ = module.apply({'params': zero, 'batch_stats': variables['batch_stats']}, x,
-                          condition, train=True, mutable=['batch_stats'])
+    out, _ = module.apply(
+        {'params': zero, 'batch_stats': variables['batch_stats']},
+        x,
+        condition,
+        train=True,
+        mutable=['batch_stats'],
+    )
     mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
     np.testing.assert_allclose(out, (x - mean) / np.sqrt(var + 1e-5), rtol=1e-4, atol=1e-5)
     # Per-class gain and bias: class c's rows of the tables.
     gain = jnp.arange(12.0).reshape(4, 3) / 10
     bias = -jnp.arange(12.0).reshape(4, 3) / 5
-    out2, _ = module.apply({'params': {'gain': {'kernel': gain}, 'bias': {'kernel': bias}},
-                            'batch_stats': variables['batch_stats']}, x, condition,
-                           train=True, mutable=['batch_stats'])
+    out2, _ = module.apply(
+        {
+            'params': {'gain': {'kernel': gain}, 'bias': {'kernel': bias}},
+            'batch_stats': variables['batch_stats'],
+        },
+        x,
+        condition,
+        train=True,
+        mutable=['batch_stats'],
+    )
     labels = np.array([0, 1, 2, 0, 1, 2])
-    expected = (np.asarray(out) * (1 + np.asarray(gain)[labels][:, None, None])
-                + np.asarray(bias)[labels][:, None, None])
+    expected = (
+        np.asarray(out) * (1 + np.asarray(gain)[labels][:, None, None])
+        + np.asarray(bias)[labels][:, None, None]
+    )
     np.testing.assert_allclose(out2, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -125,20 +145,25 @@ def test_projection_head_adds_the_class_embedding_inner_product():
     variables = head.init(jax.random.key(1), h, labels, train=False)
     p = variables['params']
     logits = head.apply(variables, h, labels, train=False)
-    expected = (h @ p['Dense_0']['kernel'])[:, 0] + p['Dense_0']['bias'][0] + jnp.sum(
-        p['Embed_0']['embedding'][labels] * h, axis=1)
+    expected = (
+        (h @ p['Dense_0']['kernel'])[:, 0]
+        + p['Dense_0']['bias'][0]
+        + jnp.sum(p['Embed_0']['embedding'][labels] * h, axis=1)
+    )
     np.testing.assert_allclose(logits, expected, rtol=1e-5)
 
 
 def test_acgan_head_returns_class_logits_and_unconditional_only_logits():
     h = jnp.ones((3, 4))
     acgan = layers.DiscriminatorHead('acgan', num_classes=7)
-    logits, class_logits = acgan.apply(acgan.init(jax.random.key(0), h, None, train=False), h,
-                                       None, train=False)
+    logits, class_logits = acgan.apply(
+        acgan.init(jax.random.key(0), h, None, train=False), h, None, train=False
+    )
     assert logits.shape == (3,) and class_logits.shape == (3, 7)
     plain = layers.DiscriminatorHead()
-    assert plain.apply(plain.init(jax.random.key(0), h, None, train=False), h, None,
-                       train=False).shape == (3,)
+    assert plain.apply(
+        plain.init(jax.random.key(0), h, None, train=False), h, None, train=False
+    ).shape == (3,)
 
 
 def test_heads_reject_bad_settings():
