@@ -263,3 +263,57 @@ def make_step(preset, batch, compile_models=False, device='cpu'):
         return d_loss.detach(), g_loss.detach()
 
     return step, g, d
+
+
+class Maxout(nn.Module):
+    """``features`` maxout units of ``pieces`` contiguous linear pieces (Blocks' LinearMaxout)."""
+
+    def __init__(self, in_features, features, pieces):
+        super().__init__()
+        self.linear = nn.Linear(in_features, features * pieces)
+        self.features, self.pieces = features, pieces
+
+    def forward(self, x):
+        return self.linear(x).view(x.shape[0], self.features, self.pieces).amax(-1)
+
+
+def pacgan_2d(pack):
+    """PacGAN's 2-D networks (fjxmlzn/PacGAN, pacgan_task.py): the parameter counts of
+    gan_jax's ``experiments/pacgan.py:ring`` (G 484,802; D 2000 pack + 403,201)."""
+    layers = []
+    for fan_in in (2, 400, 400, 400):
+        layers += [nn.Linear(fan_in, 400, bias=False), nn.BatchNorm1d(400, eps=1e-4), nn.ReLU()]
+    g = nn.Sequential(*layers, nn.Linear(400, 2))
+    d = nn.Sequential(
+        Maxout(2 * pack, 200, 5), Maxout(200, 200, 5), Maxout(200, 200, 5), nn.Linear(200, 1)
+    )
+    return g, d
+
+
+def make_pacgan_2d_step(pack, batch=100):
+    """(step(real_packed), G, D): the authors' update, one D and one G step from the same
+    parameters on the same fakes (ALI's algorithm), G called once per packing slot.
+
+    ``real_packed`` is [batch, 2 pack]; Adam(1e-4, betas (0.8, 0.999)) for both.
+    """
+    torch.manual_seed(0)
+    g, d = pacgan_2d(pack)
+    g_opt = torch.optim.Adam(g.parameters(), 1e-4, betas=(0.8, 0.999))
+    d_opt = torch.optim.Adam(d.parameters(), 1e-4, betas=(0.8, 0.999))
+    g_params, d_params = list(g.parameters()), list(d.parameters())
+
+    def step(real):
+        fake = torch.cat([g(torch.randn(batch, 2)) for _ in range(pack)], dim=1)
+        d_fake = d(fake)
+        d_loss = F.softplus(-d(real)).mean() + F.softplus(d_fake).mean()
+        g_loss = F.softplus(-d_fake).mean()
+        d_grads = torch.autograd.grad(d_loss, d_params, retain_graph=True)
+        g_grads = torch.autograd.grad(g_loss, g_params)
+        for params, grads in ((d_params, d_grads), (g_params, g_grads)):
+            for p, grad in zip(params, grads):
+                p.grad = grad
+        d_opt.step()
+        g_opt.step()
+        return d_loss.detach(), g_loss.detach()
+
+    return step, g, d

@@ -38,6 +38,10 @@ def get_config(arg=None):
     # D and G both step from the parameters before the update, as one simultaneous
     # gradient step (PacGAN's 2-D and the Unrolled GAN demo code); needs n_dis 1.
     c.train.simultaneous = False
+    # Updates per compiled call (one lax.scan): the host dispatches once per call, which
+    # pays off for small models; the log, sample, eval and checkpoint intervals must be
+    # multiples of it.
+    c.train.steps_per_call = 1
     # What G and D compute in during training: 'float32', or 'bfloat16' (mixed
     # precision: parameters, optimiser state and losses stay float32).
     c.train.compute_dtype = 'float32'
@@ -126,6 +130,10 @@ def get_config(arg=None):
     c.data.channels = config_dict.placeholder(int)  # Force 1 or 3; None: dataset's.
     c.data.resolution = 32
     c.data.num_threads = 4  # Host threads decoding and batching.
+    # Hold the whole dataset on the device and draw every real example there,
+    # uniformly with replacement (small datasets: the 2-D mixtures); False: Grain
+    # reshuffles the dataset every epoch on the host.
+    c.data.on_device = False
 
     c.log = ml_collections.ConfigDict()
     c.log.every_steps = 50  # Scalars to metrics.jsonl, TensorBoard, progress bar.

@@ -45,6 +45,16 @@ class Setup(NamedTuple):
             simultaneous=config.train.simultaneous,
         )
 
+    def make_train_steps(self, config):
+        """``train.steps_per_call`` updates per call, reading host batches or the device's
+        dataset (``data.on_device``); see step.make_train_steps."""
+        return step_lib.make_train_steps(
+            self.make_update(config),
+            steps_per_call=config.train.steps_per_call,
+            n_dis=config.train.n_dis,
+            device_batch=config.train.batch_size if config.data.on_device else None,
+        )
+
 
 def g_batch_size(config):
     """Fakes per G step over all devices: ``train.g_batch_size``, else D's batch size."""

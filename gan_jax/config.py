@@ -32,6 +32,7 @@ RENAMED_KEYS = {
 # resumed run a different experiment.
 RESUMABLE_CHANGES = (
     'train.steps',
+    'train.steps_per_call',
     'dry_run',
     'log.',
     'checkpoint.',

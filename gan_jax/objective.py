@@ -477,10 +477,12 @@ def validate(
             f'train.pack={config.train.pack} with model.conditioning='
             f'{conditioning!r}: a packed D input mixes several labels.'
         )
-    if config.train.simultaneous and config.train.n_dis != 1:
+    g_batch = config.train.g_batch_size
+    if config.train.simultaneous and (config.train.n_dis != 1 or g_batch is not None):
         errors.append(
-            f'train.simultaneous=True takes one D and one G step from the same '
-            f'parameters; it needs train.n_dis=1, not {config.train.n_dis}.'
+            'train.simultaneous=True takes one D and one G step from the same parameters '
+            f'on the same fakes; it needs train.n_dis=1 (not {config.train.n_dis}) and '
+            f'train.g_batch_size=None (not {g_batch}).'
         )
     if config.train.unroll_steps < 0:
         errors.append(f'train.unroll_steps={config.train.unroll_steps} must be >= 0.')

@@ -159,9 +159,12 @@ class _Update:
     def __call__(self, state, batch):
         """n_dis D steps, each on its own real batch; one G step against the new D; the EMA.
 
-        With ``simultaneous`` the G step is against D before its step instead.
+        With ``simultaneous`` the G step is against D before its step, on the D step's
+        fakes (same latents, labels and augmentation), as one simultaneous gradient step.
         """
         d_key, g_key = jax.random.split(jax.random.fold_in(state.rng, state.step))
+        if self.simultaneous:
+            g_key = jax.random.fold_in(d_key, 0)  # The key of D step 0 (d_loop).
         reals = inputs_to_float(batch['image'])
         labels = batch['label'] if self.num_classes is not None else None
         d_before = DState(state.d_params, state.d_batch_stats, state.d_opt_state, state.aux)
@@ -263,9 +266,9 @@ class _Update:
                 fake_class_logits=fake_cls,
                 z=z,
                 regenerate=regenerate,
-                example_keys=lambda k: _example_keys(k, real.shape[0]),
+                example_keys=lambda k: _example_keys(k, real_in.shape[0]),
                 global_mean=_global_mean,
-                global_batch=real.shape[0] * lax.axis_size(AXIS),
+                global_batch=real_in.shape[0] * lax.axis_size(AXIS),
                 key=terms_key,
                 d_index=d_index,
                 aux=d.aux,
@@ -410,8 +413,62 @@ def make_update(
     )
 
 
-def compile_update(update, mesh):
-    """``jax.jit(jax.shard_map(update))``: state replicated, batch split on axis 1."""
+# Folded into a step's key for the real examples drawn on the device.
+DATA_STREAM = 0x64617461
+
+
+def sample_device_batch(table, key, *, n_dis, global_batch):
+    """This device's share of ``n_dis`` real batches drawn from a whole dataset on the device.
+
+    ``table`` is {'image': [N, ...], 'label': [N]}; each example is drawn uniformly
+    with replacement, keyed by its D step and global index, so 1 or N devices and
+    hosts draw the same global batches. Returns arrays of shape (n_dis, local, ...).
+    """
+    local = global_batch // lax.axis_size(AXIS)
+    size = table['label'].shape[0]
+
+    def draw(j):
+        keys = _example_keys(jax.random.fold_in(key, j), local)
+        return jax.vmap(lambda k: jax.random.randint(k, (), 0, size))(keys)
+
+    indices = jax.vmap(draw)(jnp.arange(n_dis))
+    return jax.tree.map(lambda column: column[indices], table)
+
+
+def make_train_steps(update, *, steps_per_call, n_dis, device_batch=None):
+    """``(state, data) -> (state, metrics of the last step)``: ``steps_per_call`` updates.
+
+    ``data`` is this device's real batches for all of them, (steps_per_call *
+    n_dis, local_batch, ...), or with ``device_batch`` (the global batch size)
+    the whole dataset, from which each step draws its own (``sample_device_batch``).
+    Several steps run as one ``lax.scan``, so the host dispatches once per call.
+    """
+
+    def one_step(state, batch):
+        if device_batch is not None:
+            key = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), DATA_STREAM)
+            batch = sample_device_batch(batch, key, n_dis=n_dis, global_batch=device_batch)
+        return update(state, batch)
+
+    def steps(state, data):
+        if steps_per_call == 1:
+            return one_step(state, data)
+        if device_batch is not None:
+            state, metrics = lax.scan(
+                lambda s, _: one_step(s, data), state, None, length=steps_per_call
+            )
+        else:
+            batches = jax.tree.map(lambda x: x.reshape(steps_per_call, n_dis, *x.shape[1:]), data)
+            state, metrics = lax.scan(one_step, state, batches)
+        return state, jax.tree.map(lambda m: m[-1], metrics)
+
+    return steps
+
+
+def compile_update(steps, mesh, *, device_data=False):
+    """``jax.jit(jax.shard_map(steps))``: state replicated; host batches split on axis 1,
+    a dataset on the device (``device_data``) replicated."""
+    data_spec = P() if device_data else P(None, AXIS)
     return parallel.jit_sharded(
-        update, mesh, in_specs=(P(), P(None, AXIS)), out_specs=(P(), P()), donate_argnums=0
+        steps, mesh, in_specs=(P(), data_spec), out_specs=(P(), P()), donate_argnums=0
     )

@@ -4,6 +4,7 @@
 it directly. Every process runs it; only process 0 writes logs and samples.
 """
 
+import itertools
 import os
 import signal
 import sys
@@ -138,6 +139,50 @@ def _evaluate(evaluator, best, state, step, workdir, writer, is_main):
         logging.info('New best %s %.4g at step %d.', best.metric, best.value, step)
 
 
+def _check_steps_per_call(config, step):
+    """Every interval must be a multiple of ``train.steps_per_call``; fails naming the key."""
+    per_call = config.train.steps_per_call
+    intervals = {
+        'train.steps': config.train.steps,
+        'log.every_steps': config.log.every_steps,
+        'log.sample_every_steps': config.log.sample_every_steps,
+        'checkpoint.every_steps': config.checkpoint.every_steps,
+        'eval.every_steps': config.eval.every_steps,
+        'the step to resume from': step,
+    }
+    bad = {k: v for k, v in intervals.items() if per_call < 1 or v % per_call}
+    if bad:
+        raise ValueError(
+            f'train.steps_per_call={per_call} must be >= 1 and divide {bad}: the steps of one '
+            'call run as one program, so logs, samples, evaluations and checkpoints fall '
+            'between calls.'
+        )
+
+
+def _real_data(config, source, mesh, step):
+    """What each compiled call reads: the whole dataset on the device (``data.on_device``),
+    or host batches for ``train.steps_per_call`` steps, starting at ``step``.
+
+    The host stream's position is a function of the step, so a run resumes on any
+    number of processes and devices.
+    """
+    if config.data.on_device:
+        table = jax.device_put(data_lib.as_arrays(source), parallel.replicated(mesh))
+        return itertools.repeat(table)
+    per_call = config.train.steps_per_call
+    iterator = data_lib.make_train_iterator(
+        source,
+        global_batch=config.train.batch_size,
+        batches_per_step=config.train.n_dis * per_call,
+        seed=config.seed,
+        process_index=jax.process_index(),
+        process_count=jax.process_count(),
+        start_step=step // per_call,
+        num_threads=config.data.num_threads,
+    )
+    return data_lib.device_prefetch(iterator, parallel.batch_sharding(mesh))
+
+
 def train(config, workdir, command=None):
     """Trains (or resumes) the run in ``workdir``; returns the final train state."""
     parallel.check_batch_divisible(config.train.batch_size)
@@ -163,7 +208,9 @@ def train(config, workdir, command=None):
                 workdir, evaluator.best_key(), eval_lib.BEST_DIRECTION[config.eval.best_metric]
             )
     state = jax.jit(init_state, out_shardings=parallel.replicated(mesh))()
-    update = step_lib.compile_update(setup.make_update(config), mesh)
+    train_steps = step_lib.compile_update(
+        setup.make_train_steps(config), mesh, device_data=config.data.on_device
+    )
 
     checkpointer = ckpt_lib.Checkpointer(
         os.path.join(workdir, 'checkpoints'), keep=config.checkpoint.keep
@@ -173,19 +220,9 @@ def train(config, workdir, command=None):
         state = checkpointer.restore(last_saved, ckpt_lib.abstract_state(init_state, mesh))
         logging.info('Resumed from the checkpoint of step %d in %s.', last_saved, workdir)
     step = int(to_host(state.step))
-    # The data position is a function of the step, so a run resumes on any number
-    # of processes and devices.
-    data_iterator = data_lib.make_train_iterator(
-        source,
-        global_batch=config.train.batch_size,
-        batches_per_step=config.train.n_dis,
-        seed=config.seed,
-        process_index=jax.process_index(),
-        process_count=jax.process_count(),
-        start_step=step,
-        num_threads=config.data.num_threads,
-    )
-    batches = data_lib.device_prefetch(data_iterator, parallel.batch_sharding(mesh))
+    per_call = config.train.steps_per_call
+    _check_steps_per_call(config, step)
+    data = _real_data(config, source, mesh, step)
 
     extent = _scatter_extent(source) if len(source.image_shape) == 1 else None
     sampler = (*_make_sampler(generator, config, to_host(state.rng), setup.num_classes), extent)
@@ -195,8 +232,8 @@ def train(config, workdir, command=None):
     total = config.train.steps
     try:
         while step < total:
-            state, metrics = update(state, next(batches))
-            step += 1
+            state, metrics = train_steps(state, next(data))
+            step += per_call
             last = step == total
             if step % config.log.every_steps == 0 or last:
                 scalars = to_host(metrics)

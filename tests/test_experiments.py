@@ -78,16 +78,27 @@ _REPLICATION = {
     'eval.metrics': 'modes',
     'eval.num_samples': 25_600,
 }
+# fjxmlzn/PacGAN synthetic_data_experiments/2DRing_GAN&PacGAN config.py and pacgan_task.py
+# (gen_hidden_size 400 x 4 with BatchNorm, disc_hidden_size 200 x 3 maxout of 5 pieces,
+# IsotropicGaussian(0.02), Adam(1e-4, beta1 0.8), batch_size 100, 400 epochs of 1000
+# iterations, num_log_figure_sample 2500, ALI's simultaneous D and G update).
 _PACGAN_2D = {
     'model.name': 'mlp',
     'model.z_dim': 2,
     'model.g_width': 400,
     'model.g_depth': 4,
+    'model.g_batch_norm': True,
     'model.d_width': 200,
     'model.d_depth': 3,
+    'model.d_maxout_pieces': 5,
+    'model.weight_init': 'N02',
     'train.pack': 2,
     'train.batch_size': 200,
+    'train.simultaneous': True,
+    'train.n_dis': 1,
+    'optim.name': 'adam',
     'optim.g_lr': 1e-4,
+    'optim.d_lr': 1e-4,
     'optim.b1': 0.8,
     'optim.b2': 0.999,
     'train.steps': 400_000,

@@ -176,7 +176,9 @@ def test_mnist_preset_trains_on_real_mnist(tmp_path, prepared_tfds_mnist):
         '--config.log.every_steps=1',
     )
     assert run.returncode == 0, run.stderr[-4000:]
-    assert 'mnist' in json.loads((tmp_path / 'config.json').read_text())['config']['data']['name']
+    assert (
+        'mnist' in json.loads((tmp_path / 'config.json').read_text())['config']['data']['tfds_name']
+    )
     assert [m['step'] for m in _train_lines(tmp_path)] == [1, 2]
     # Evaluated at the end with the MNIST classifier against the MNIST train split.
     reference = json.loads((tmp_path / 'eval_2.json').read_text())['protocol']['reference']

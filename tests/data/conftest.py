@@ -13,7 +13,12 @@ def data_config():
 
     def make(**fields):
         config = dict(
-            source='digits', tfds_name=None, path=None, tfds_data_dir=None, download=False, channels=None
+            source='digits',
+            tfds_name=None,
+            path=None,
+            tfds_data_dir=None,
+            download=False,
+            channels=None,
         )
         return ml_collections.ConfigDict({**config, **fields})
 

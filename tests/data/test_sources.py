@@ -37,6 +37,8 @@ def test_unreachable_download_fails_fast(data_config, tmp_path, monkeypatch):
         raise socket.gaierror(-2, 'Name or service not known')
 
     monkeypatch.setattr(socket, 'getaddrinfo', offline)
-    config = data_config(source='tfds', tfds_name='mnist', tfds_data_dir=str(tmp_path), download=True)
+    config = data_config(
+        source='tfds', tfds_name='mnist', tfds_data_dir=str(tmp_path), download=True
+    )
     with pytest.raises(DatasetUnavailableError, match='cannot resolve download host'):
         get_source(config, resolution=28)

@@ -1,0 +1,336 @@
+"""Runs a published table (experiments/tables.py) row x seed, and reports ours beside theirs.
+
+Each run is ``launch.py`` in its own folder ``<root>/<table>/<row>/seed<k>``:
+a finished run (its final ``eval_<steps>.json`` exists) is skipped, an
+interrupted one resumes from its checkpoint. ``report`` collects whatever has
+finished into ``<out>/<table>.md``, ``.json`` and figures.
+"""
+
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Run(NamedTuple):
+    row: object  # experiments.tables.Row
+    seed: int
+    workdir: str
+
+    def argv(self, extra=()):
+        """The launch.py command line of this run (``extra``: more launch.py arguments)."""
+        overrides = {**self.row.overrides, 'seed': self.seed}
+        return [
+            sys.executable,
+            'launch.py',  # Run from REPO.
+            f'--config={self.row.config}',
+            *(f'--config.{k}={v}' for k, v in overrides.items()),
+            *extra,
+            f'--workdir={self.workdir}',
+        ]
+
+
+def slug(name):
+    """'ring / PacGAN2' -> 'ring-pacgan2': a row's folder name."""
+    return re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')
+
+
+def plan(table, root, seeds=None, rows=None):
+    """The runs of ``table``, row-major (row 0's seeds first); ``rows`` selects by name.
+
+    An unknown row name fails, listing the table's rows.
+    """
+    names = [row.name for row in table.rows]
+    unknown = sorted(set(rows or ()) - set(names))
+    if unknown:
+        raise ValueError(f'--rows: {unknown} not in {table.name}; its rows are {names}.')
+    chosen = [row for row in table.rows if not rows or row.name in rows]
+    return [
+        Run(row, seed, os.path.join(root, table.name, slug(row.name), f'seed{seed}'))
+        for row in chosen
+        for seed in range(table.seeds if seeds is None else seeds)
+    ]
+
+
+def _final_step(workdir):
+    with open(os.path.join(workdir, 'config.json')) as f:
+        return json.load(f)['config']['train']['steps']
+
+
+def final_eval(workdir):
+    """The run's evaluation at its last step, or None while it has not finished."""
+    if not os.path.exists(os.path.join(workdir, 'config.json')):
+        return None
+    path = os.path.join(workdir, f'eval_{_final_step(workdir)}.json')
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def execute(run, extra_args=()):
+    """Runs (or resumes) one run unless it has finished; logs the wall time of each stretch."""
+    if final_eval(run.workdir) is not None:
+        print(f'finished already: {run.workdir}', flush=True)
+        return
+    os.makedirs(run.workdir, exist_ok=True)
+    start = time.time()
+    argv = run.argv(extra_args)
+    with open(os.path.join(run.workdir, 'launch.log'), 'a') as log:
+        code = subprocess.call(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    with open(os.path.join(run.workdir, 'stretches.jsonl'), 'a') as f:
+        f.write(json.dumps({'start': start, 'seconds': time.time() - start, 'exit': code}) + '\n')
+    if code:
+        raise RuntimeError(
+            f'{" ".join(argv)} exited with {code}; see {run.workdir}/launch.log. Running the '
+            'same command again resumes it.'
+        )
+
+
+def _last_command(workdir):
+    """The launch.py command line that last ran in ``workdir`` (from its config.json)."""
+    with open(os.path.join(workdir, 'config.json')) as f:
+        return ' '.join(json.load(f)['commands'][-1])
+
+
+def _wall_seconds(workdir):
+    path = os.path.join(workdir, 'stretches.jsonl')
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return sum(json.loads(line)['seconds'] for line in f)
+
+
+def eval_series(workdir):
+    """{metric: [(step, value), ...]} from every eval_<step>.json of a run (first of each step)."""
+    series = {}
+    steps = sorted(
+        int(m.group(1))
+        for name in os.listdir(workdir)
+        if (m := re.fullmatch(r'eval_(\d+)\.json', name))
+    )
+    for step in steps:
+        with open(os.path.join(workdir, f'eval_{step}.json')) as f:
+            for key, value in json.load(f)['metrics'].items():
+                series.setdefault(key, []).append((step, value))
+    return series
+
+
+def mean_and_standard_error(values):
+    """(mean, standard error of the mean with ddof 1); the error is None for one value."""
+    values = np.asarray(values, np.float64)
+    if len(values) < 2:
+        return float(values.mean()), None
+    return float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values)))
+
+
+def consistent(published, mean, error):
+    """Whether |ours - theirs| <= 2 combined standard errors.
+
+    With one seed our error is unknown: the check then uses the published error alone.
+    """
+    return abs(mean - published.mean) <= 2 * math.hypot(published.standard_error, error or 0.0)
+
+
+def collect(table, runs):
+    """Per run and per cell results of the finished runs."""
+    per_run, by_row = [], {}
+    for run in runs:
+        result = final_eval(run.workdir)
+        if result is None:
+            continue
+        per_run.append(
+            {
+                'row': run.row.name,
+                'seed': run.seed,
+                'steps': result['protocol']['step'],
+                'wall_seconds': _wall_seconds(run.workdir),
+                'metrics': result['metrics'],
+                'command': _last_command(run.workdir),
+            }
+        )
+        by_row.setdefault(run.row.name, []).append(result['metrics'])
+    cells = []
+    for row in table.rows:
+        for metric, published in row.published.items():
+            values = [m[metric] for m in by_row.get(row.name, []) if not math.isnan(m[metric])]
+            cell = {'row': row.name, 'metric': metric, 'published': published._asdict()}
+            if values:
+                mean, error = mean_and_standard_error(values)
+                cell.update(
+                    ours={'mean': mean, 'standard_error': error, 'seeds': len(values)},
+                    consistent=consistent(published, mean, error),
+                )
+            cells.append(cell)
+    return per_run, cells
+
+
+def _environment():
+    commit = subprocess.run(
+        ['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, cwd=REPO
+    ).stdout.strip()
+    cpu = platform.processor() or platform.machine()
+    if os.path.exists('/proc/cpuinfo'):
+        with open('/proc/cpuinfo') as f:
+            names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
+        cpu = f'{names[0]} x {len(names)}' if names else cpu
+    return {'commit': commit, 'machine': cpu, 'date': datetime.date.today().isoformat()}
+
+
+def _format(value, scale, error=None):
+    text = f'{value * scale:.3g}'
+    return text if error is None else f'{text} ± {error * scale:.2g}'
+
+
+def _metric_info(table, metric):
+    family = metric.split('-')[0]
+    for name, label, scale in table.metrics:
+        if name == family:
+            return label, scale
+    return metric, 1.0
+
+
+def _verdict(cell, scale):
+    if 'ours' not in cell:
+        return ''
+    diff = (cell['ours']['mean'] - cell['published']['mean']) * scale
+    text = 'consistent' if cell['consistent'] else f'differs by {diff:+.3g}'
+    return text + ('' if cell['ours']['seeds'] >= 2 else ' (1 seed: published error only)')
+
+
+def write_report(table, runs, out_dir, command):
+    """Writes ``<out_dir>/<table>.json`` and ``.md`` (and figures); returns the .md path.
+
+    ``command`` is the reproduce.py command line, recorded in the report.
+    """
+    per_run, cells = collect(table, runs)
+    env = _environment()
+    figures = write_figures(table, runs, out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, f'{table.name}.json'), 'w') as f:
+        record = {**env, 'command': command, 'table': table.name, 'cells': cells, 'runs': per_run}
+        json.dump(record, f, indent=1)
+    lines = [
+        f'# {table.title}',
+        '',
+        f'Source: {table.source}.',
+        '',
+        f'Produced by `{command}` at commit {env["commit"]} on '
+        f'{env["machine"]}, {env["date"]}: {len(per_run)} of {len(runs)} planned runs '
+        'finished. Ours: mean ± standard error over seeds of the final evaluation. '
+        'Verdict: consistent when the difference is within 2 combined standard errors.',
+        '',
+        '| row | metric | published (runs) | ours (seeds) | verdict |',
+        '|---|---|---|---|---|',
+    ]
+    for cell in cells:
+        label, scale = _metric_info(table, cell['metric'])
+        p = cell['published']
+        ours = cell.get('ours')
+        ours_text = (
+            f'{_format(ours["mean"], scale, ours["standard_error"])} ({ours["seeds"]})'
+            if ours
+            else 'not run yet'
+        )
+        lines.append(
+            f'| {cell["row"]} | {label} | {_format(p["mean"], scale, p["standard_error"])} '
+            f'({p["runs"]}) | {ours_text} | {_verdict(cell, scale)} |'
+        )
+    lines += [
+        '',
+        '## Runs',
+        '',
+        '| row | seed | steps | wall time | final metrics |',
+        '|---|---|---|---|---|',
+    ]
+    for r in per_run:
+        wall = '' if r['wall_seconds'] is None else f'{r["wall_seconds"] / 60:.0f} min'
+        metrics = ', '.join(f'{k} {v:.4g}' for k, v in r['metrics'].items())
+        lines.append(f'| {r["row"]} | {r["seed"]} | {r["steps"]} | {wall} | {metrics} |')
+    lines += ['', 'The launch.py command of each run (from the repository root):', '']
+    lines += [f'    python {r["command"]}' for r in per_run]
+    if figures:
+        lines += ['', '## Figures', '']
+        lines += [f'![{name}]({os.path.basename(path)})' for name, path in figures]
+    path = os.path.join(out_dir, f'{table.name}.md')
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    return path
+
+
+def write_figures(table, runs, out_dir):
+    """The metrics over training per row, and (2-D mixtures) seed 0's final samples."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    from matplotlib import pyplot as plt
+
+    finished = [run for run in runs if final_eval(run.workdir) is not None]
+    if not finished:
+        return []
+    os.makedirs(out_dir, exist_ok=True)
+    figures = []
+    families = [name for name, _, _ in table.metrics]
+    fig, axes = plt.subplots(1, len(families), figsize=(5 * len(families), 3.8))
+    for row in table.rows:
+        row_runs = [run for run in finished if run.row is row]
+        if not row_runs:
+            continue
+        for ax, family in zip(axes, families):
+            metric = next(m for m in row.published if m.split('-')[0] == family)
+            series = [eval_series(run.workdir).get(metric, []) for run in row_runs]
+            steps = sorted(set.intersection(*(set(s for s, _ in one) for one in series)))
+            values = np.array([[dict(one)[s] for s in steps] for one in series])
+            _, scale = _metric_info(table, metric)
+            with warnings.catch_warnings():  # KL is NaN while no sample is high quality.
+                warnings.simplefilter('ignore', RuntimeWarning)
+                ax.plot(steps, np.nanmean(values, axis=0) * scale, label=row.name)
+            ax.set_title(_metric_info(table, metric)[0])
+            ax.set_xlabel('generator steps')
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    path = os.path.join(out_dir, f'{table.name}_curves.png')
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    figures.append(('metrics over training (mean over seeds)', path))
+    if table.figure == 'mixture':
+        figures.append(('final samples, seed 0', _mixture_figure(table, finished, out_dir, plt)))
+    return figures
+
+
+def _mixture_figure(table, finished, out_dir, plt):
+    from gan_jax import runs as runs_lib
+    from gan_jax.data.mixtures import MIXTURES
+
+    shown = [run for run in finished if run.seed == min(r.seed for r in finished)]
+    fig, axes = plt.subplots(1, len(shown), figsize=(2.6 * len(shown), 2.8), squeeze=False)
+    for ax, run in zip(axes[0], shown):
+        loaded = runs_lib.load_run(run.workdir, step='latest')
+        points = loaded.generate(loaded.config.eval.num_samples, seed=loaded.config.eval.seed)
+        mixture = MIXTURES[loaded.config.data.source]
+        ax.scatter(points[:, 0], points[:, 1], s=1, c='tab:blue')
+        for cx, cy in mixture.centers:
+            ax.add_patch(plt.Circle((cx, cy), 3 * mixture.std, fill=False, color='tab:red'))
+        extent = 1.3 * float(np.abs(mixture.centers).max()) + 0.2
+        ax.set_xlim(-extent, extent)
+        ax.set_ylim(-extent, extent)
+        ax.set_aspect('equal')
+        ax.set_title(f'{run.row.name} (seed {run.seed})', fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    path = os.path.join(out_dir, f'{table.name}_samples.png')
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path

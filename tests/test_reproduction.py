@@ -1,0 +1,88 @@
+"""reproduce.py's machinery: the plan of runs, resuming and skipping, the verdicts, the report."""
+
+import json
+import math
+import os
+
+import pytest
+
+from experiments import tables
+from gan_jax import reproduction
+
+TABLE = tables.TABLES['pacgan_table1']
+
+
+def test_plan_is_rows_times_seeds_in_their_own_folders(tmp_path):
+    runs = reproduction.plan(TABLE, str(tmp_path), seeds=2, rows=['grid / PacGAN3', 'ring / GAN'])
+    assert [(r.row.name, r.seed) for r in runs] == [
+        ('ring / GAN', 0),
+        ('ring / GAN', 1),
+        ('grid / PacGAN3', 0),
+        ('grid / PacGAN3', 1),
+    ]
+    assert runs[3].workdir == str(tmp_path / 'pacgan_table1' / 'grid-pacgan3' / 'seed1')
+    argv = runs[3].argv()
+    assert '--config=experiments/pacgan.py:grid' in argv
+    assert '--config.train.pack=3' in argv and '--config.train.batch_size=300' in argv
+    assert '--config.seed=1' in argv
+    assert len(reproduction.plan(TABLE, str(tmp_path))) == 8 * TABLE.seeds
+
+
+def test_unknown_row_names_the_rows():
+    with pytest.raises(ValueError, match=r"\['ring / PacGAN9'\].*'ring / GAN'"):
+        reproduction.plan(TABLE, '/tmp', rows=['ring / PacGAN9'])
+
+
+def test_pacgan_table1_holds_the_published_numbers():
+    # Lin et al. 2018, Table 1, as in the authors' repository (results/Table1.png).
+    cells = {row.name: row.published for row in TABLE.rows}
+    assert cells['ring / GAN']['modes-ring'] == (6.3, 0.5, 10)
+    assert cells['ring / PacGAN2']['high_quality-ring'] == (0.956, 0.020, 10)
+    assert cells['grid / GAN']['kl-grid'] == (0.70, 0.07, 10)
+    assert cells['grid / PacGAN4']['modes-grid'] == (24.8, 0.2, 10)
+
+
+def test_mean_and_standard_error_and_the_two_error_rule():
+    mean, error = reproduction.mean_and_standard_error([7.0, 8.0, 8.0])
+    assert mean == pytest.approx(23 / 3)
+    assert error == pytest.approx(math.sqrt(1 / 3) / math.sqrt(3))  # std (ddof 1) / sqrt(n)
+    assert reproduction.mean_and_standard_error([5.0]) == (5.0, None)
+    published = tables.Published(7.9, 0.1, 10)
+    # Combined error sqrt(0.1^2 + 0.2^2) = 0.2236: within 2 of them is |diff| <= 0.447.
+    assert reproduction.consistent(published, 7.5, 0.2)
+    assert not reproduction.consistent(published, 7.4, 0.2)
+    assert not reproduction.consistent(published, 7.6, None)  # One seed: 2 x 0.1 only.
+
+
+@pytest.mark.slow
+def test_runs_resume_skip_when_finished_and_report(tmp_path):
+    runs = reproduction.plan(TABLE, str(tmp_path / 'runs'), seeds=2, rows=['ring / PacGAN2'])
+    short = [
+        f'--config.{kv}'
+        for kv in (
+            'train.steps=200',
+            'train.steps_per_call=100',
+            'log.every_steps=100',
+            'log.sample_every_steps=200',
+            'checkpoint.every_steps=100',
+            'eval.every_steps=100',
+            'model.g_width=16',
+            'model.d_width=8',
+        )
+    ]
+    for run in runs:
+        reproduction.execute(run, short)
+    first = os.path.getmtime(os.path.join(runs[0].workdir, 'eval_200.json'))
+    reproduction.execute(runs[0], short)  # Finished: skipped.
+    assert os.path.getmtime(os.path.join(runs[0].workdir, 'eval_200.json')) == first
+    report = reproduction.write_report(TABLE, runs, str(tmp_path / 'out'), 'python reproduce.py')
+    text = open(report).read()
+    assert '2 of 2 planned runs finished' in text
+    assert '| ring / PacGAN2 | modes captured | 7.9 ± 0.1 (10) |' in text
+    record = json.load(open(tmp_path / 'out' / 'pacgan_table1.json'))
+    cell = next(c for c in record['cells'] if c['metric'] == 'modes-ring' and 'ours' in c)
+    finals = [r['metrics']['modes-ring'] for r in record['runs']]
+    assert cell['ours']['mean'] == pytest.approx(sum(finals) / 2) and cell['ours']['seeds'] == 2
+    assert os.path.exists(tmp_path / 'out' / 'pacgan_table1_samples.png')
+    series = reproduction.eval_series(runs[0].workdir)['modes-ring']
+    assert [step for step, _ in series] == [100, 200]

@@ -1,0 +1,133 @@
+"""One full update equals the textbook algorithm written out in plain JAX.
+
+The reference below uses only the models' ``apply``, ``jax.grad`` of the losses
+as the papers write them and plain SGD; it shares no code with step.py except
+the documented randomness contract (the step key ``fold_in(rng, step)`` splits
+into the D and G keys; D step ``j`` uses ``fold_in(d_key, j)``; each step's
+first of four split keys draws its latents by global example index). A G that
+maximised its loss, stepped against the pre-update D, or fakes that leaked a
+gradient into G during D's step would each change the numbers.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax import builder, parallel, sampling
+from gan_jax import step as step_lib
+from tests import helpers
+
+LR = 0.05
+BATCH = 8
+
+
+def _config(loss, n_dis, simultaneous):
+    return helpers.tiny_config(
+        **{
+            'data.source': 'ring',
+            'model.name': 'mlp',
+            'model.z_dim': 3,
+            'model.g_width': 6,
+            'model.d_width': 5,
+            'model.g_depth': 1,
+            'model.d_depth': 1,
+            'train.batch_size': BATCH,
+            'train.n_dis': n_dis,
+            'train.loss': loss,
+            'train.simultaneous': simultaneous,
+            'optim.name': 'sgd',
+            'optim.g_lr': LR,
+            'optim.d_lr': LR,
+        }
+    )
+
+
+# (D's loss, G's loss) of the logits, as the papers write them.
+LOSSES = {
+    'non_saturating': (
+        lambda r, f: jnp.mean(jax.nn.softplus(-r)) + jnp.mean(jax.nn.softplus(f)),
+        lambda f: jnp.mean(jax.nn.softplus(-f)),
+    ),
+    'hinge': (
+        lambda r, f: jnp.mean(jax.nn.relu(1 - r)) + jnp.mean(jax.nn.relu(1 + f)),
+        lambda f: -jnp.mean(f),
+    ),
+    'wasserstein': (lambda r, f: jnp.mean(f) - jnp.mean(r), lambda f: -jnp.mean(f)),
+}
+
+
+def _reference(setup, state, reals, losses, simultaneous):
+    """(G params, D params) after one update, written out; ``losses`` = (D's, G's)."""
+    d_loss, g_loss = losses
+    generate = lambda g, z: setup.generator.apply({'params': g}, z, train=True)
+    discriminate = lambda d, x: setup.discriminator.apply({'params': d}, x, train=True)
+    z_dim = 3
+    d_key, g_key = jax.random.split(jax.random.fold_in(state.rng, state.step))
+    g, d = state.g_params, state.d_params
+    d_before = d
+    for j, real in enumerate(reals):
+        z_key = jax.random.split(jax.random.fold_in(d_key, j), 4)[0]
+        fake = generate(g, sampling.sample_latents(z_key, jnp.arange(BATCH), z_dim))
+        grads = jax.grad(lambda p: d_loss(discriminate(p, real), discriminate(p, fake)))(d)
+        d = jax.tree.map(lambda p, gr: p - LR * gr, d, grads)
+    if simultaneous:
+        g_key, d_for_g = jax.random.fold_in(d_key, 0), d_before
+    else:
+        d_for_g = d
+    z = sampling.sample_latents(jax.random.split(g_key, 4)[0], jnp.arange(BATCH), z_dim)
+    grads = jax.grad(lambda p: g_loss(discriminate(d_for_g, generate(p, z))))(g)
+    g = jax.tree.map(lambda p, gr: p - LR * gr, g, grads)
+    return g, d
+
+
+def _update(config, state, reals):
+    setup = builder.build(config)
+    update = step_lib.compile_update(setup.make_update(config), parallel.make_mesh())
+    batch = {'image': reals, 'label': jnp.zeros(reals.shape[:2], jnp.int32)}
+    new, _ = update(jax.tree.map(jnp.copy, state), batch)
+    return new
+
+
+def _max_diff(a, b):
+    return max(
+        float(jnp.max(jnp.abs(x - y))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))
+    )
+
+
+@pytest.mark.parametrize(
+    'loss, n_dis, simultaneous',
+    [
+        ('non_saturating', 1, False),
+        ('non_saturating', 2, False),
+        ('non_saturating', 1, True),
+        ('hinge', 1, False),
+        ('hinge', 2, False),
+        ('wasserstein', 2, False),
+    ],
+)
+def test_one_update_equals_the_written_out_algorithm(loss, n_dis, simultaneous):
+    config = _config(loss, n_dis, simultaneous)
+    setup = builder.build(config)
+    state = setup.init_state()
+    reals = jax.random.normal(jax.random.PRNGKey(1), (n_dis, BATCH, 2))
+    expected_g, expected_d = _reference(setup, state, reals, LOSSES[loss], simultaneous)
+    new = _update(config, state, reals)
+    for got, want in ((new.g_params, expected_g), (new.d_params, expected_d)):
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert _max_diff(new.g_params, state.g_params) > 1e-4  # It moved.
+
+
+def test_a_wrong_update_would_fail_the_comparison():
+    # G ascending its loss, or stepping against D before its step, moves G elsewhere.
+    config = _config('non_saturating', 1, False)
+    setup = builder.build(config)
+    state = setup.init_state()
+    reals = jax.random.normal(jax.random.PRNGKey(1), (1, BATCH, 2))
+    new = _update(config, state, reals)
+    d_loss, g_loss = LOSSES['non_saturating']
+    ascending, _ = _reference(setup, state, reals, (d_loss, lambda f: -g_loss(f)), False)
+    stale_d, _ = _reference(setup, state, reals, (d_loss, g_loss), True)
+    assert _max_diff(new.g_params, ascending) > 1e-4
+    assert _max_diff(new.g_params, stale_d) > 1e-6
