@@ -101,11 +101,14 @@ def term_key(key, name):
     return jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
 
 
-def add_terms(gan_loss, terms, batch):
-    """``gan_loss + sum(weight * term(batch))``; returns (total, {name: unweighted value})."""
+def add_terms(gan_loss, terms, batch, side):
+    """``gan_loss + sum(weight * term(batch))``; returns (total, {name: unweighted value}).
+
+    ``side`` ('d' or 'g') keeps a D term's draws apart from a G term of the same name.
+    """
     values = {'gan': gan_loss}
     for term in terms:
-        values[term.name] = term.fn(batch._replace(key=term_key(batch.key, term.name)))
+        values[term.name] = term.fn(batch._replace(key=term_key(batch.key, f'{side}/{term.name}')))
     return gan_loss + sum(t.weight * values[t.name] for t in terms), values
 
 
@@ -119,6 +122,18 @@ def _flat_metrics(tree):
         '_'.join(str(getattr(k, 'key', k)) for k in path): leaf
         for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
     }
+
+
+class StepData(NamedTuple):
+    """What a step's losses read besides the parameters and the fakes."""
+
+    real_in: Any  # D's real inputs (augmented, packed).
+    real_labels: Any
+    fake_labels: Any
+    z: Any
+    key: Any  # The regularisers' key.
+    regenerate: Any  # z -> D inputs of G(z), no gradient to G (D's regularisers); or None.
+    d_index: Any  # D updates of the run before this one; None in the G step.
 
 
 class DState(NamedTuple):
@@ -159,20 +174,23 @@ class _Update:
     def __call__(self, state, batch):
         """n_dis D steps, each on its own real batch; one G step against the new D; the EMA.
 
-        With ``simultaneous`` the G step is against D before its step, on the D step's
-        fakes (same latents, labels and augmentation), as one simultaneous gradient step.
+        With ``simultaneous`` one D and one G step instead, both from the parameters
+        before the update and on the same fakes (``simultaneous_step``).
         """
         d_key, g_key = jax.random.split(jax.random.fold_in(state.rng, state.step))
-        if self.simultaneous:
-            g_key = jax.random.fold_in(d_key, 0)  # The key of D step 0 (d_loop).
         reals = inputs_to_float(batch['image'])
         labels = batch['label'] if self.num_classes is not None else None
-        d_before = DState(state.d_params, state.d_batch_stats, state.d_opt_state, state.aux)
-        d, d_metrics = self.d_loop(state, reals, labels, d_key)
-        last_labels = None if labels is None else labels[-1]
-        g_params, g_batch_stats, g_opt_state, g_metrics = self.g_step(
-            state, d_before if self.simultaneous else d, reals[-1], last_labels, g_key
-        )
+        if self.simultaneous:
+            real_labels = None if labels is None else labels[0]
+            d, g, metrics = self.simultaneous_step(
+                state, reals[0], real_labels, jax.random.fold_in(d_key, 0)
+            )
+        else:
+            d, d_metrics = self.d_loop(state, reals, labels, d_key)
+            last_labels = None if labels is None else labels[-1]
+            g, g_metrics = self.g_step(state, d, reals[-1], last_labels, g_key)
+            metrics = {**d_metrics, **g_metrics}
+        g_params, g_batch_stats, g_opt_state = g
         ema_params = (
             None
             if self.ema_decay is None
@@ -189,7 +207,7 @@ class _Update:
             ema_params=ema_params,
             aux=d.aux,
         )
-        return new_state, {**d_metrics, **g_metrics, **_flat_metrics(d.aux)}
+        return new_state, {**metrics, **_flat_metrics(d.aux)}
 
     # ---- Shared by both steps ---------------------------------------------------
     def to_d_input(self, images, key, aux):
@@ -201,6 +219,17 @@ class _Update:
     def discriminate(self, d_params, d_batch_stats, x, labels):
         """D's (logits, class logits) in train mode, its batch statistics discarded."""
         return split_logits(self.apply(self.discriminator, d_params, d_batch_stats, x, labels)[0])
+
+    def draw(self, key, local_batch):
+        """A step's random draws: (latents, fake labels, augmentation key, regularisers' key)."""
+        z_key, label_key, aug_key, terms_key = jax.random.split(key, 4)
+        indices = _global_indices(local_batch)
+        z = sample_latents(z_key, indices, self.z_dim)
+        return z, sample_labels(label_key, indices, self.num_classes), aug_key, terms_key
+
+    def generate(self, g_params, g_batch_stats, latents, labels):
+        """G(latents) in train mode: (images, G's new batch statistics)."""
+        return self.apply(self.generator, g_params, g_batch_stats, latents, labels)
 
     # ---- Discriminator ----------------------------------------------------------
     def d_loop(self, state, reals, labels, key):
@@ -232,124 +261,175 @@ class _Update:
 
     def d_step(self, d, real, real_labels, g_params, g_batch_stats, key, *, d_index):
         """One D update on one real batch; ``d_index`` counts the run's earlier D updates."""
-        z_key, label_key, aug_key, terms_key = jax.random.split(key, 4)
-        indices = _global_indices(real.shape[0])
-        z = sample_latents(z_key, indices, self.z_dim)
-        fake_labels = sample_labels(label_key, indices, self.num_classes)
+        z, fake_labels, aug_key, terms_key = self.draw(key, real.shape[0])
+        regenerate = self._regenerate(g_params, g_batch_stats, fake_labels, aug_key, d.aux)
+        real_in = self.to_d_input(real, jax.random.fold_in(aug_key, 0), d.aux)
+        data = StepData(real_in, real_labels, fake_labels, z, terms_key, regenerate, d_index)
+        (loss, outputs), grads = jax.value_and_grad(self.d_loss, has_aux=True)(
+            d.params, d, regenerate(z), data
+        )
+        return self.apply_d(d, grads, loss, outputs)
 
+    def _regenerate(self, g_params, g_batch_stats, labels, aug_key, aux):
         def regenerate(latents):
             """D inputs of G(latents), augmented like this step's fakes; no gradient to G."""
-            images, _ = self.apply(self.generator, g_params, g_batch_stats, latents, fake_labels)
-            return self.to_d_input(lax.stop_gradient(images), jax.random.fold_in(aug_key, 1), d.aux)
+            images, _ = self.generate(g_params, g_batch_stats, latents, labels)
+            return self.to_d_input(lax.stop_gradient(images), jax.random.fold_in(aug_key, 1), aux)
 
-        real_in = self.to_d_input(real, jax.random.fold_in(aug_key, 0), d.aux)
-        fake_in = regenerate(z)
+        return regenerate
 
-        def loss_fn(params):
-            real_out, stats = self.apply(
-                self.discriminator, params, d.batch_stats, real_in, real_labels
-            )
-            fake_out, stats = self.apply(self.discriminator, params, stats, fake_in, fake_labels)
-            (real_logits, real_cls), (fake_logits, fake_cls) = (
-                split_logits(real_out),
-                split_logits(fake_out),
-            )
-            batch = obj_lib.DiscriminatorBatch(
-                discriminate=lambda x, lab: self.discriminate(params, stats, x, lab)[0],
-                real=real_in,
-                fake=fake_in,
-                real_labels=real_labels,
-                fake_labels=fake_labels,
-                real_logits=real_logits,
-                fake_logits=fake_logits,
-                real_class_logits=real_cls,
-                fake_class_logits=fake_cls,
-                z=z,
-                regenerate=regenerate,
-                example_keys=lambda k: _example_keys(k, real_in.shape[0]),
-                global_mean=_global_mean,
-                global_batch=real_in.shape[0] * lax.axis_size(AXIS),
-                key=terms_key,
-                d_index=d_index,
-                aux=d.aux,
-            )
-            aux = self.objective.update_aux(d.aux, batch)
-            local, values = add_terms(
-                self.loss.discriminator(real_logits, fake_logits),
-                self.objective.d_terms,
-                batch._replace(aux=aux),
-            )
-            return lax.pmean(local, AXIS), (stats, aux, values, real_logits, fake_logits)
+    def d_loss(self, params, d, fake_in, data):
+        """D's loss (averaged over devices) and (statistics, aux, values, logits) for its update."""
+        real_in, real_labels, fake_labels = data.real_in, data.real_labels, data.fake_labels
+        real_out, stats = self.apply(
+            self.discriminator, params, d.batch_stats, real_in, real_labels
+        )
+        fake_out, stats = self.apply(self.discriminator, params, stats, fake_in, fake_labels)
+        (real_logits, real_cls), (fake_logits, fake_cls) = (
+            split_logits(real_out),
+            split_logits(fake_out),
+        )
+        batch = obj_lib.DiscriminatorBatch(
+            discriminate=lambda x, lab: self.discriminate(params, stats, x, lab)[0],
+            real=real_in,
+            fake=fake_in,
+            real_labels=real_labels,
+            fake_labels=fake_labels,
+            real_logits=real_logits,
+            fake_logits=fake_logits,
+            real_class_logits=real_cls,
+            fake_class_logits=fake_cls,
+            z=data.z,
+            regenerate=data.regenerate,
+            example_keys=lambda k: _example_keys(k, real_in.shape[0]),
+            global_mean=_global_mean,
+            global_batch=real_in.shape[0] * lax.axis_size(AXIS),
+            key=data.key,
+            d_index=data.d_index,
+            aux=d.aux,
+        )
+        aux = self.objective.update_aux(d.aux, batch)
+        local, values = add_terms(
+            self.loss.discriminator(real_logits, fake_logits),
+            self.objective.d_terms,
+            batch._replace(aux=aux),
+            side='d',
+        )
+        return lax.pmean(local, AXIS), (stats, aux, values, real_logits, fake_logits)
 
-        (d_loss, (stats, aux, values, real_logits, fake_logits)), grads = jax.value_and_grad(
-            loss_fn, has_aux=True
-        )(d.params)
+    def apply_d(self, d, grads, loss, outputs):
+        """D's optimiser step: (new DState, D's metrics)."""
+        stats, aux, values, real_logits, fake_logits = outputs
         updates, opt_state = self.d_tx.update(grads, d.opt_state, d.params)
         params = self.objective.constrain_d(optax.apply_updates(d.params, updates))
-        # Per-device BatchNorm statistics differ between devices; averaging them
-        # keeps the state replicated (a no-op for cross-replica BatchNorm).
         metrics = {
-            'd_loss': d_loss,
+            'd_loss': loss,
             'd_real_logit': _global_mean(real_logits),
             'd_fake_logit': _global_mean(fake_logits),
             **{f'd_{name}': lax.pmean(v, AXIS) for name, v in values.items() if name != 'gan'},
         }
+        # Per-device BatchNorm statistics differ between devices; averaging them
+        # keeps the state replicated (a no-op for cross-replica BatchNorm).
         return DState(params, lax.pmean(stats, AXIS), opt_state, aux), metrics
 
     # ---- Generator --------------------------------------------------------------
     def g_step(self, state, d, real, real_labels, key):
         """One G update against D after its steps (``d``), looking ahead if unrolled.
 
-        Returns G's (params, batch statistics, optimiser state, metrics). ``real``
-        is the last D step's real batch (relativistic losses, unrolled D).
+        Returns ((params, batch statistics, optimiser state), metrics). ``real`` is
+        the last D step's real batch (relativistic losses, unrolled D).
         """
-        z_key, label_key, aug_key, terms_key = jax.random.split(key, 4)
         local_batch = (
             self.g_batch_size // lax.axis_size(AXIS) if self.g_batch_size else real.shape[0]
         )
-        indices = _global_indices(local_batch)
-        z = sample_latents(z_key, indices, self.z_dim)
-        fake_labels = sample_labels(label_key, indices, self.num_classes)
+        z, fake_labels, aug_key, terms_key = self.draw(key, local_batch)
         real_in = self.to_d_input(real, jax.random.fold_in(aug_key, 0), d.aux)
-
-        def generate(g_params, latents):
-            return self.apply(self.generator, g_params, state.g_batch_stats, latents, fake_labels)
+        data = StepData(real_in, real_labels, fake_labels, z, terms_key, None, None)
 
         def loss_fn(g_params):
-            images, g_stats = generate(g_params, z)
+            images, g_stats = self.generate(g_params, state.g_batch_stats, z, fake_labels)
             fake_in = self.to_d_input(images, jax.random.fold_in(aug_key, 1), d.aux)
-            d_params = self.unrolled(d, real_in, fake_in, real_labels, fake_labels)
-            # D runs in train mode as in its own step; its statistics are discarded.
-            fake_logits, fake_cls = self.discriminate(d_params, d.batch_stats, fake_in, fake_labels)
-            real_logits = None
-            if self.loss.relativistic:
-                real_logits = self.discriminate(d_params, d.batch_stats, real_in, real_labels)[0]
-            batch = obj_lib.GeneratorBatch(
-                g_params=g_params,
-                images=images,
-                fake_logits=fake_logits,
-                fake_class_logits=fake_cls,
-                fake_labels=fake_labels,
-                z=z,
-                generate=lambda latents: generate(g_params, latents)[0],
-                example_keys=lambda k: _example_keys(k, z.shape[0]),
-                key=terms_key,
-            )
-            local, values = add_terms(
-                self.loss.generator(fake_logits, real_logits), self.objective.g_terms, batch
-            )
-            return lax.pmean(local, AXIS), (g_stats, values)
+            return self.g_loss(g_params, d.params, state, d, (images, g_stats, fake_in), data)
 
-        (g_loss, (g_stats, values)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.g_params
+        (loss, outputs), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
+        return self.apply_g(state, grads, loss, outputs)
+
+    def g_loss(self, g_params, d_params, state, d, fakes, data):
+        """G's loss (averaged over devices) against D's ``d_params``, looking ahead if
+        unrolled, and (G's new statistics, values) for its update.
+
+        ``fakes`` is (images, G's new statistics, D's inputs of the images).
+        """
+        images, g_stats, fake_in = fakes
+        real_in, real_labels, fake_labels = data.real_in, data.real_labels, data.fake_labels
+        d_params = self.unrolled(
+            d._replace(params=d_params), real_in, fake_in, real_labels, fake_labels
         )
+        # D runs in train mode as in its own step; its statistics are discarded.
+        fake_logits, fake_cls = self.discriminate(d_params, d.batch_stats, fake_in, fake_labels)
+        real_logits = None
+        if self.loss.relativistic:
+            real_logits = self.discriminate(d_params, d.batch_stats, real_in, real_labels)[0]
+        batch = obj_lib.GeneratorBatch(
+            g_params=g_params,
+            images=images,
+            fake_logits=fake_logits,
+            fake_class_logits=fake_cls,
+            fake_labels=fake_labels,
+            z=data.z,
+            generate=lambda z: self.generate(g_params, state.g_batch_stats, z, fake_labels)[0],
+            example_keys=lambda k: _example_keys(k, data.z.shape[0]),
+            key=data.key,
+        )
+        local, values = add_terms(
+            self.loss.generator(fake_logits, real_logits), self.objective.g_terms, batch, side='g'
+        )
+        return lax.pmean(local, AXIS), (g_stats, values)
+
+    def apply_g(self, state, grads, loss, outputs):
+        """G's optimiser step: ((params, batch statistics, optimiser state), G's metrics)."""
+        g_stats, values = outputs
         updates, opt_state = self.g_tx.update(grads, state.g_opt_state, state.g_params)
         params = optax.apply_updates(state.g_params, updates)
         metrics = {
-            'g_loss': g_loss,
+            'g_loss': loss,
             **{f'g_{name}': lax.pmean(v, AXIS) for name, v in values.items() if name != 'gan'},
         }
-        return params, lax.pmean(g_stats, AXIS), opt_state, metrics
+        return (params, lax.pmean(g_stats, AXIS), opt_state), metrics
+
+    # ---- Both at once -----------------------------------------------------------
+    def simultaneous_step(self, state, real, real_labels, key):
+        """One D and one G step from the same parameters on the same fakes (ALI's and
+        PacGAN's algorithm): one forward pass, one backward pass of both losses.
+
+        Returns (DState, G's (params, statistics, optimiser state), metrics).
+        """
+        d = DState(state.d_params, state.d_batch_stats, state.d_opt_state, state.aux)
+        z, fake_labels, aug_key, terms_key = self.draw(key, real.shape[0])
+        regenerate = self._regenerate(
+            state.g_params, state.g_batch_stats, fake_labels, aug_key, d.aux
+        )
+        real_in = self.to_d_input(real, jax.random.fold_in(aug_key, 0), d.aux)
+        data = StepData(real_in, real_labels, fake_labels, z, terms_key, regenerate, state.step)
+
+        def both_losses(d_params, g_params):
+            images, g_stats = self.generate(g_params, state.g_batch_stats, z, fake_labels)
+            fake_in = self.to_d_input(images, jax.random.fold_in(aug_key, 1), d.aux)
+            d_loss, d_out = self.d_loss(d_params, d, lax.stop_gradient(fake_in), data)
+            # Each loss reaches only its own network's parameters, so one backward
+            # pass of their sum gives both gradients.
+            fakes = (images, g_stats, fake_in)
+            g_loss, g_out = self.g_loss(
+                g_params, lax.stop_gradient(d_params), state, d, fakes, data
+            )
+            return d_loss + g_loss, (d_loss, g_loss, d_out, g_out)
+
+        (d_grads, g_grads), (d_loss, g_loss, d_out, g_out) = jax.grad(
+            both_losses, argnums=(0, 1), has_aux=True
+        )(d.params, state.g_params)
+        d, d_metrics = self.apply_d(d, d_grads, d_loss, d_out)
+        g, g_metrics = self.apply_g(state, g_grads, g_loss, g_out)
+        return d, g, {**d_metrics, **g_metrics}
 
     def unrolled(self, d, real, fake, real_labels, fake_labels):
         """D after ``unroll_steps`` more updates on this batch, differentiable w.r.t. G.
