@@ -31,6 +31,7 @@ for n in 1 8; do
   XLA_FLAGS=--xla_force_host_platform_device_count=$n bench devices_$n \
     benchmarks/train_step.py --no_torch --steps 5 --repeats 3
 done
+bench mode_collapse benchmarks/mode_collapse.py --packs 1,2,4 --steps 300 --repeats 3
 bench eval benchmarks/eval_throughput.py
 bench compile_time benchmarks/compile_time.py
 bench loop_dcgan benchmarks/update_time.py --config dcgan:cifar10 --batch 64 --n_dis 2
@@ -45,6 +46,6 @@ tail -n 3 "$OUT/conv_transpose.log"
 tail -n 1 "$OUT/compile_time.log"
 tail -n 2 "$OUT/eval.log"
 echo "XLA's default convolutions: $(tail -n 1 "$OUT/dcgan32_ynn.log")"
-for f in input_digits input_cifar10 devices_1 devices_8 loop_dcgan loop_sndcgan loop_wgan_gp; do
+for f in mode_collapse input_digits input_cifar10 devices_1 devices_8 loop_dcgan loop_sndcgan loop_wgan_gp; do
   [ -f "$OUT/$f.log" ] && echo "$f: $(tail -n 1 "$OUT/$f.log")"
 done

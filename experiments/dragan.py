@@ -9,8 +9,9 @@ networks, one D step per G step (the notebook's values).
 
 Variants (``experiments/dragan.py:<variant>``):
   cifar10  The paper's CIFAR-10 comparison with the DCGAN architecture (width 64,
-           z of 100, batch 64), 200k generator updates (the notebook's loop; the
-           paper's count was not found). Published: Inception score 6.90, as
+           z of 100), batch 128 (the notebook's batch_size; no source for another
+           was found), 200k generator updates (the notebook's loop; the paper's
+           count was not found). Published: Inception score 6.90, as
            quoted from the paper in pfnet-research/chainer-gan-lib's README
            ("Inception (Official)"); 50k samples, 10 splits here.
   smoke    cifar10 shrunk to three CPU steps on offline data.
@@ -28,7 +29,7 @@ def _cifar10(c):
     c.train.loss = 'non_saturating'
     c.reg.penalty = 'dragan'
     c.reg.penalty_weight = 10.0
-    c.train.batch_size = 64
+    c.train.batch_size = 128  # DRAGAN.ipynb: batch_size = 128.
     c.optim.g_lr = c.optim.d_lr = 1e-4
     c.optim.b1, c.optim.b2 = 0.5, 0.9
     common.tfds_images(c, 'cifar10', 32)

@@ -1,14 +1,17 @@
 """SNGAN (Miyato, Kataoka, Koyama & Yoshida, ICLR 2018, arXiv:1802.05957): spectral norm in D.
 
 Variants (``experiments/sngan.py:<variant>``):
-  cifar10_resnet  The ResNet run (appendix B.4) with the hinge loss. Published:
+  cifar10_resnet  The ResNet run (architecture: appendix B.4; optimiser: appendix
+                  B.2) with the hinge loss. Published:
                   Inception score 8.22 +- .05 and FID 21.7 +- .21 on CIFAR-10,
                   unconditional (Table 2, "SN-GANs" ResNet with the hinge loss).
                   Settings from the authors' config (pfnet-research/sngan_projection,
                   configs/sn_cifar10_unconditional.yml): G width 256, D width 128,
                   z of 128, sum pooling, 5 D steps per G step, D batch 64 and 128
                   fakes per G step (n_gen_samples), Adam lr 2e-4 with betas (0,
-                  0.9), linearly decayed to 0 over 50k G steps.
+                  0.9), linearly decayed to 0 over 50k G steps: the preset
+                  follows this repository config; the paper itself trains 100k
+                  G updates (--config.train.steps=100000 for that).
   cifar10_cnn     The standard CNN (Table 3). Published: Inception score 7.42 +- .08
                   and FID 29.3 on CIFAR-10 (Table 2, "SN-GANs", the non-saturating
                   loss). Settings from the authors' library (pfnet-research/

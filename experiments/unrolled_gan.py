@@ -25,7 +25,9 @@ Variants (``experiments/unrolled_gan.py:<variant>``):
 
 Not matched: the demo's tanh hidden units and orthogonal init (gain 1.4) and its
 simultaneous D/G updates (gan_jax's MLP uses ReLU, Flax's default init, and D
-then G); the paper's own ring has radius 2 and std 0.02 (PacGAN's ring is used);
+then G); the demo places its modes at linspace(0, 2 pi, 8), whose first and last
+angles coincide, so its ring has 7 distinct modes, one with twice the weight
+(PacGAN's ring of 8 is used here); the paper's own ring has radius 2 and std 0.02;
 the Stacked MNIST networks are gan_jax's 28x28 DCGAN (G width 16, D width 8 or
 4) approximating the replication's 3x3-kernel G (64-32-16-8 channels) and
 3-layer D (4-8-16 or 2-4-8 channels).

@@ -16,16 +16,17 @@ Variants (``experiments/wgan.py:<variant>``):
   cifar10       The weight-clipping baseline of WGAN-GP (Gulrajani et al. 2017,
                 figure 3: Inception score vs generator iterations), as in
                 igul222/improved_wgan_training gan_cifar.py with MODE='wgan':
-                the same optimiser and clipping, width 128 (DIM), 200k generator
-                updates. Published: a curve, no table entry.
+                the same optimiser and clipping, width 128 (DIM), z of 128, 200k
+                generator updates. Published: a curve, no table entry.
   smoke         lsun_bedroom shrunk to three CPU steps on offline data.
 
 Evaluation: Inception score (50k samples, 10 splits) and FID every 5k steps.
 
 Not matched: main.py trains the critic 100 times (not 5) for the first 25
 generator updates and every 500th (n_dis is one number per run here);
-gan_cifar.py's 5x5 kernels and BatchNorm-free critic (gan_jax's DCGAN uses 4x4
-kernels and BatchNorm after D's first layer).
+gan_cifar.py's 5x5 kernels and its critic's BatchNorm (in MODE='wgan' after the
+second and third convolutions; gan_jax's DCGAN D uses 4x4 kernels and BatchNorm
+after every convolution but the first).
 """
 
 from experiments import common
@@ -51,6 +52,7 @@ def _lsun_bedroom(c):
 
 def _cifar10(c):
     _wgan(c, width=128)
+    c.model.z_dim = 128  # gan_cifar.py's Generator: tf.random_normal([n_samples, 128]).
     common.tfds_images(c, 'cifar10', 32)
     common.long_run(c, 200_000)
 

@@ -130,6 +130,7 @@ PUBLISHED = {
         **_WGAN,
         'data.tfds_name': 'cifar10',
         'model.g_width': 128,
+        'model.z_dim': 128,  # gan_cifar.py: tf.random_normal([n_samples, 128]).
         'train.steps': 200_000,
     },
     ('wgan_gp', 'cifar10_resnet'): {
@@ -173,6 +174,7 @@ PUBLISHED = {
         'optim.b1': 0.5,
         'optim.b2': 0.9,
         'train.n_dis': 1,
+        'train.batch_size': 128,  # kodalinaveen3/DRAGAN DRAGAN.ipynb: batch_size = 128.
         'model.name': 'dcgan',
     },
     ('sngan', 'cifar10_resnet'): {
