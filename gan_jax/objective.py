@@ -235,14 +235,17 @@ def orthogonality(params) -> Array:
 
     W = reshape(kernel, (-1, out)): the off-diagonal Gram matrix of the output
     filters (Brock et al. 2019, eq. 3). Only params named 'kernel' are included,
-    so embeddings (BigGAN's shared class embedding) and biases are not.
+    so embeddings (BigGAN's shared class embedding) and biases are not. Computed
+    from the smaller Gram matrix, with no identity matrix: ||W^T W||_F^2 equals
+    ||W W^T||_F^2 and the diagonal of W^T W holds the squared column norms, so
+    the sum is ||G||_F^2 - sum_j ||w_j||^4 with G the smaller of the two.
     """
     total = jnp.zeros(())
     for path, leaf in jax.tree_util.tree_leaves_with_path(params):
         if getattr(path[-1], 'key', None) == 'kernel' and leaf.ndim >= 2:
             w = leaf.reshape(-1, leaf.shape[-1])
-            gram = w.T @ w
-            total += jnp.sum((gram * (1.0 - jnp.eye(gram.shape[0]))) ** 2)
+            gram = w @ w.T if w.shape[0] < w.shape[1] else w.T @ w
+            total += jnp.sum(gram**2) - jnp.sum(jnp.sum(w**2, axis=0) ** 2)
     return total
 
 

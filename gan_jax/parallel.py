@@ -6,6 +6,7 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -80,6 +81,30 @@ def initialize_distributed(coordinator_address=None, num_processes=None, process
     jax.distributed.initialize(
         coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id
     )
+
+
+def run_on_process_zero(fn):
+    """Calls ``fn()`` on process 0 only; if it raises, every process raises.
+
+    Process 0 re-raises its exception; the others raise a RuntimeError with its
+    type and message, so that no process goes on into a collective alone.
+    """
+    error = None
+    if jax.process_index() == 0:
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - every failure must reach every process.
+            error = e
+    if jax.process_count() > 1:
+        message = np.zeros(8192, np.uint8)
+        if error is not None:
+            text = f'{type(error).__name__} on process 0: {error}'.encode()[: message.size - 1]
+            message[: len(text)] = np.frombuffer(text, np.uint8)
+        message = np.asarray(multihost_utils.broadcast_one_to_all(message))
+        if error is None and message.any():
+            raise RuntimeError(bytes(message).rstrip(b'\0').decode(errors='replace'))
+    if error is not None:
+        raise error
 
 
 def check_batch_divisible(global_batch, key='train.batch_size'):

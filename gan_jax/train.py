@@ -15,7 +15,7 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
-from gan_jax import builder, parallel, sampling
+from gan_jax import builder, parallel, run_lock, sampling
 from gan_jax import checkpoint as ckpt_lib
 from gan_jax import config as config_lib
 from gan_jax import data as data_lib
@@ -188,7 +188,6 @@ def train(config, workdir, command=None):
     parallel.check_batch_divisible(config.train.batch_size)
     parallel.check_batch_divisible(builder.g_batch_size(config), 'train.g_batch_size')
     setup = builder.build(config)
-    source, generator, init_state = setup.source, setup.generator, setup.init_state
     is_main = jax.process_index() == 0
     if config.dry_run:
         if is_main:
@@ -196,8 +195,29 @@ def train(config, workdir, command=None):
         return None
 
     os.makedirs(workdir, exist_ok=True)
-    if is_main:
-        config_lib.save_or_check(config, workdir, command or sys.argv)
+    lock = run_lock.RunLock(workdir)
+
+    def claim_folder():
+        lock.acquire()
+        try:
+            config_lib.save_or_check(config, workdir, command or sys.argv)
+        except Exception:
+            lock.release()
+            raise
+
+    # Every process stops with process 0's error (another live run, another config).
+    parallel.run_on_process_zero(claim_folder)
+    try:
+        return _train_in_folder(config, workdir, setup, lock)
+    finally:
+        if is_main:
+            lock.release()
+
+
+def _train_in_folder(config, workdir, setup, lock):
+    """The training loop of ``train``, once the run holds its folder."""
+    source, generator, init_state = setup.source, setup.generator, setup.init_state
+    is_main = jax.process_index() == 0
     mesh = parallel.make_mesh()
     # Built before training so that missing extractor weights fail at once.
     evaluator, best = None, None
@@ -243,6 +263,8 @@ def train(config, workdir, command=None):
                     scalars['steps_per_sec'] = progress.steps_per_sec
                     scalars['images_per_sec'] = progress.steps_per_sec * config.train.batch_size
                 writer.write_scalars(step, scalars)
+                if is_main:
+                    lock.refresh()
             if step % config.log.sample_every_steps == 0 or last:
                 _write_samples(sampler, state, step, workdir, writer, is_main)
             if evaluator and (step % config.eval.every_steps == 0 or last):

@@ -49,8 +49,12 @@ def set_overrides(config, overrides):
 
 
 def python_env(devices=1):
+    """A subprocess environment with ``devices`` simulated CPU devices (and CPU only, so
+    that on a GPU machine a 1-vs-N comparison still compares 1 and N devices)."""
     env = dict(os.environ)
     env['XLA_FLAGS'] = f'--xla_force_host_platform_device_count={devices}'
+    env['JAX_PLATFORMS'] = 'cpu'
+    env['GAN_JAX_TEST_DEVICES'] = str(devices)
     env['PYTHONPATH'] = REPO + os.pathsep + env.get('PYTHONPATH', '')
     return env
 

@@ -50,3 +50,38 @@ def test_flatten():
         'a.c.d': 2,
         'e': 3,
     }
+
+
+def test_a_renamed_key_names_its_new_name():
+    known = {'reg', 'reg.bcr_real_weight', 'reg.penalty_weight'}
+    message = config_lib.unknown_key_message('reg.bcr_real', known)
+    assert (
+        message
+        == "Unknown config key 'reg.bcr_real': did you mean 'reg.bcr_real_weight'? (renamed)"
+    )
+
+
+def test_a_misspelt_key_gets_the_closest_key_and_its_section():
+    known = {'train', 'train.steps', 'train.batch_size', 'log', 'log.every_steps'}
+    message = config_lib.unknown_key_message('train.stepz', known)
+    assert "Did you mean 'train.steps'?" in message
+    assert 'Valid keys under train: train.batch_size, train.steps.' in message
+    far = config_lib.unknown_key_message('train.zzzzzz', known)
+    assert 'Did you mean' not in far and 'Valid keys under train' in far
+
+
+def test_every_renamed_key_points_at_a_key_of_the_base_config():
+    from experiments import base
+
+    known = set(config_lib.flatten(base.get_config().to_dict()))
+    for old, new in config_lib.RENAMED_KEYS.items():
+        assert new in known and old not in known, (old, new)
+
+
+def test_an_old_run_folder_is_read_with_the_new_names(tmp_path):
+    saved = {'commands': [['launch.py']], 'config': {'reg': {'bcr_real': 2.0}, 'seed': 3}}
+    (tmp_path / 'config.json').write_text(json.dumps(saved))
+    loaded = config_lib.load_run_config(str(tmp_path))
+    assert loaded.reg.bcr_real_weight == 2.0 and loaded.seed == 3
+    with pytest.raises(FileNotFoundError, match='must be a run folder'):
+        config_lib.load_run_config(str(tmp_path / 'missing'))

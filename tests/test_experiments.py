@@ -16,6 +16,7 @@ from gan_jax import step as step_lib
 from tests import helpers
 
 PRESETS = (
+    'dcgan',
     'wgan',
     'wgan_gp',
     'lsgan',
@@ -118,6 +119,16 @@ _WGAN = {
     'model.name': 'dcgan',
 }
 _IMAGE_EVAL = {'eval.metrics': 'is,fid', 'eval.extractor': 'inception', 'eval.num_samples': 50_000}
+_DCGAN = {
+    'model.name': 'dcgan',
+    'train.loss': 'non_saturating',
+    'train.n_dis': 1,
+    'train.batch_size': 128,
+    'optim.name': 'adam',
+    'optim.g_lr': 2e-4,
+    'optim.d_lr': 2e-4,
+    'optim.b1': 0.5,
+}
 PUBLISHED = {
     ('wgan', 'lsun_bedroom'): {
         **_WGAN,
@@ -298,6 +309,12 @@ PUBLISHED = {
         'train.unroll_steps': 10,
         'model.d_width': 4,
     },
+    # Radford et al. 2016, section 3: Adam lr 2e-4 beta1 0.5, batch 128 (the digits run: 64).
+    ('dcgan', 'digits'): {**_DCGAN, 'data.source': 'digits', 'train.batch_size': 64},
+    ('dcgan', 'mnist'): {**_DCGAN, 'data.tfds_name': 'mnist', 'data.resolution': 28},
+    ('dcgan', 'fashion_mnist'): {**_DCGAN, 'data.tfds_name': 'fashion_mnist'},
+    ('dcgan', 'cifar10'): {**_DCGAN, 'data.tfds_name': 'cifar10', 'data.resolution': 32},
+    ('dcgan', 'celeb_a'): {**_DCGAN, 'data.tfds_name': 'celeb_a', 'data.resolution': 64},
 }
 
 # Two updates of the 128x128 presets at their real widths took 125 s (BigGAN, width 96)
@@ -348,13 +365,15 @@ def test_every_preset_and_variant_is_covered():
 
 @pytest.mark.parametrize('preset', PRESETS)
 def test_unknown_or_missing_variant_fails_listing_the_variants(preset):
-    for arg in ('nope', None):
+    # dcgan.py alone has a default variant: the default run (launch.py --config dcgan.py).
+    if preset == 'dcgan':
+        assert _preset(preset).get_config(None) == _preset(preset).get_config('digits')
+    for arg in ('nope',) if preset == 'dcgan' else ('nope', None):
         with pytest.raises(ValueError, match='smoke') as error:
             _preset(preset).get_config(arg)
         assert all(v in str(error.value) for v in _preset(preset).VARIANTS)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize('preset, variant', VARIANTS + [(p, 'smoke') for p in PRESETS])
 def test_config_is_locked_and_builds_and_describes(preset, variant, tmp_path):
     config = _locked(preset, variant)

@@ -172,10 +172,11 @@ def test_orthogonality_against_numpy():
     params = {
         'conv': {'kernel': rng.normal(size=(3, 3, 4, 5)), 'bias': rng.normal(size=5)},
         'dense': {'kernel': rng.normal(size=(6, 2))},
+        'wide': {'kernel': rng.normal(size=(3, 7))},  # More outputs than inputs.
         'shared': {'embedding': rng.normal(size=(10, 8))},
     }
     expected = 0.0
-    for kernel in (params['conv']['kernel'], params['dense']['kernel']):
+    for kernel in (params['conv']['kernel'], params['dense']['kernel'], params['wide']['kernel']):
         w = kernel.reshape(-1, kernel.shape[-1])
         gram = w.T @ w
         expected += np.sum((gram - np.diag(np.diag(gram))) ** 2)
@@ -184,6 +185,15 @@ def test_orthogonality_against_numpy():
     )
     # Orthonormal filters cost nothing.
     assert obj_lib.orthogonality({'k': {'kernel': jnp.eye(4)[:, :3]}}) == 0.0
+
+
+def test_orthogonality_never_builds_the_large_gram_matrix():
+    # BigGAN-128's G input layer: 120 x 24,576; its filters' Gram matrix would hold
+    # 24,576^2 floats (2.4 GB). No intermediate may be that large.
+    kernel = jax.ShapeDtypeStruct((120, 24_576), jnp.float32)
+    jaxpr = jax.make_jaxpr(obj_lib.orthogonality)({'linear': {'kernel': kernel}})
+    sizes = [v.aval.size for eqn in jaxpr.eqns for v in eqn.outvars]
+    assert max(sizes) == 120 * 24_576
 
 
 def test_pack_joins_consecutive_examples_along_the_last_axis():

@@ -7,6 +7,7 @@ Run as a script by tests that need a fresh process (see tests/helpers.py):
 
 import argparse
 import json
+import os
 
 import jax
 import numpy as np
@@ -25,6 +26,10 @@ def main():
     args = parser.parse_args()
     if args.coordinator:
         parallel.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+    expected = int(os.environ.get('GAN_JAX_TEST_DEVICES', jax.local_device_count()))
+    assert jax.local_device_count() == expected and jax.default_backend() == 'cpu', (
+        f'expected {expected} CPU devices, got {jax.local_devices()}'
+    )
     from gan_jax import train
     from tests import helpers
 
