@@ -31,7 +31,7 @@ class Setup(NamedTuple):
 
     def make_update(self, config):
         """The per-device update (before step.compile_update)."""
-        return step_lib.make_update(
+        return step_lib.Update(
             generator=self.generator,
             discriminator=self.discriminator,
             g_tx=self.g_tx,

@@ -145,8 +145,19 @@ class DState(NamedTuple):
     aux: dict
 
 
-class _Update:
-    """The per-device update ``(state, batch) -> (state, metrics)``; see ``make_update``."""
+class Update:
+    """The per-device update ``(state, batch) -> (state, metrics)``.
+
+    ``batch['image']`` has shape (n_dis, local_batch, ...): one real batch per
+    discriminator step, as in compare_gan and mimicry; ``batch['label']`` holds
+    their labels (used when the models are class-conditional, ``num_classes``).
+    ``objective`` (objective.py) says what D and G minimise; ``ema_decay`` maps
+    the step to the EMA decay, or is None without an EMA. ``g_batch_size`` is the
+    global number of fakes in the G step (SNGAN: twice D's), split over the mesh
+    axis inside the update; None: D's batch. ``dtype`` is what G and D compute in
+    (``compute_dtype``). ``simultaneous``: G steps against D's parameters from
+    before the D step (``train.simultaneous``).
+    """
 
     def __init__(
         self,
@@ -159,9 +170,9 @@ class _Update:
         z_dim,
         num_classes,
         ema_decay,
-        g_batch_size,
-        dtype,
-        simultaneous,
+        g_batch_size=None,
+        dtype=jnp.float32,
+        simultaneous=False,
     ):
         self.generator, self.discriminator = generator, discriminator
         self.g_tx, self.d_tx, self.objective = g_tx, d_tx, objective
@@ -450,47 +461,6 @@ class _Update:
             steps=self.objective.unroll_steps,
             constrain=self.objective.constrain_d,
         )
-
-
-def make_update(
-    *,
-    generator,
-    discriminator,
-    g_tx,
-    d_tx,
-    objective,
-    z_dim,
-    num_classes,
-    ema_decay,
-    g_batch_size=None,
-    dtype=jnp.float32,
-    simultaneous=False,
-):
-    """Returns the per-device update ``(state, batch) -> (state, metrics)``.
-
-    ``batch['image']`` has shape (n_dis, local_batch, ...): one real batch per
-    discriminator step, as in compare_gan and mimicry; ``batch['label']`` holds
-    their labels (used when the models are class-conditional, ``num_classes``).
-    ``objective`` (objective.py) says what D and G minimise; ``ema_decay`` maps
-    the step to the EMA decay, or is None without an EMA. ``g_batch_size`` is the
-    global number of fakes in the G step (SNGAN: twice D's), split over the mesh
-    axis inside the update; None: D's batch. ``dtype`` is what G and D compute in
-    (``compute_dtype``). ``simultaneous``: G steps against D's parameters from
-    before the D step (``train.simultaneous``).
-    """
-    return _Update(
-        generator=generator,
-        discriminator=discriminator,
-        g_tx=g_tx,
-        d_tx=d_tx,
-        objective=objective,
-        z_dim=z_dim,
-        num_classes=num_classes,
-        ema_decay=ema_decay,
-        g_batch_size=g_batch_size,
-        dtype=dtype,
-        simultaneous=simultaneous,
-    )
 
 
 # Folded into a step's key for the real examples drawn on the device.

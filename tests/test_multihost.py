@@ -17,11 +17,10 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
-def test_two_processes_end_with_identical_params(tmp_path):
-    overrides = {'train.steps': 3, 'log.sample_every_steps': 3, 'checkpoint.every_steps': 3}
+def _start_two_processes(tmp_path, overrides):
+    """Two processes of one run in tmp_path/run, each dumping its weights to p<i>.npz."""
     coordinator = f'127.0.0.1:{_free_port()}'
-    procs = [
+    return [
         subprocess.Popen(
             [
                 sys.executable,
@@ -46,7 +45,12 @@ def test_two_processes_end_with_identical_params(tmp_path):
         )
         for i in range(2)
     ]
-    for proc in procs:
+
+
+@pytest.mark.slow
+def test_two_processes_end_with_identical_params(tmp_path):
+    overrides = {'train.steps': 3, 'log.sample_every_steps': 3, 'checkpoint.every_steps': 3}
+    for proc in _start_two_processes(tmp_path, overrides):
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err[-4000:]
     p0, p1 = (dict(np.load(tmp_path / f'p{i}.npz')) for i in range(2))
@@ -69,3 +73,9 @@ def test_two_processes_end_with_identical_params(tmp_path):
         tmp_path / 'straight', tmp_path / 'straight.npz', longer, devices=2
     )
     assert helpers.max_abs_diff(resumed, straight) < 1e-5
+    # Resuming with another experiment's config: both processes stop with the error
+    # (process 0 checks the config; the other must not go on into a collective alone).
+    changed = {**overrides, 'optim.g_lr': 1e-3}
+    for proc in _start_two_processes(tmp_path, changed):
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode != 0 and 'different config' in err, err[-4000:]
