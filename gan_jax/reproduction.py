@@ -112,15 +112,20 @@ def _wall_seconds(workdir):
         return sum(json.loads(line)['seconds'] for line in f)
 
 
-def eval_series(workdir):
-    """{metric: [(step, value), ...]} from every eval_<step>.json of a run (first of each step)."""
-    series = {}
-    steps = sorted(
+def _evaluated_steps(workdir):
+    if not os.path.isdir(workdir):
+        return []
+    return sorted(
         int(m.group(1))
         for name in os.listdir(workdir)
         if (m := re.fullmatch(r'eval_(\d+)\.json', name))
     )
-    for step in steps:
+
+
+def eval_series(workdir):
+    """{metric: [(step, value), ...]} from every eval_<step>.json of a run (first of each step)."""
+    series = {}
+    for step in _evaluated_steps(workdir):
         with open(os.path.join(workdir, f'eval_{step}.json')) as f:
             for key, value in json.load(f)['metrics'].items():
                 series.setdefault(key, []).append((step, value))
@@ -258,8 +263,24 @@ def write_report(table, runs, out_dir, command):
         wall = '' if r['wall_seconds'] is None else f'{r["wall_seconds"] / 60:.0f} min'
         metrics = ', '.join(f'{k} {v:.4g}' for k, v in r['metrics'].items())
         lines.append(f'| {r["row"]} | {r["seed"]} | {r["steps"]} | {wall} | {metrics} |')
+    in_progress = [
+        (run, steps[-1])
+        for run in runs
+        if final_eval(run.workdir) is None and (steps := _evaluated_steps(run.workdir))
+    ]
+    if in_progress:
+        lines += ['', '## In progress', '', '| row | seed | last evaluated step | metrics there |']
+        lines += ['|---|---|---|---|']
+        for run, step in in_progress:
+            with open(os.path.join(run.workdir, f'eval_{step}.json')) as f:
+                metrics = ', '.join(f'{k} {v:.4g}' for k, v in json.load(f)['metrics'].items())
+            lines.append(f'| {run.row.name} | {run.seed} | {step} | {metrics} |')
     lines += ['', 'The launch.py command of each run (from the repository root):', '']
-    lines += [f'    python {r["command"]}' for r in per_run]
+    lines += [
+        f'    python {_last_command(run.workdir)}'
+        for run in runs
+        if os.path.exists(os.path.join(run.workdir, 'config.json'))
+    ]
     if figures:
         lines += ['', '## Figures', '']
         lines += [f'![{name}]({os.path.basename(path)})' for name, path in figures]
@@ -276,15 +297,15 @@ def write_figures(table, runs, out_dir):
     matplotlib.use('Agg')
     from matplotlib import pyplot as plt
 
-    finished = [run for run in runs if final_eval(run.workdir) is not None]
-    if not finished:
+    started = [run for run in runs if _evaluated_steps(run.workdir)]
+    if not started:
         return []
     os.makedirs(out_dir, exist_ok=True)
     figures = []
     families = [name for name, _, _ in table.metrics]
     fig, axes = plt.subplots(1, len(families), figsize=(5 * len(families), 3.8))
     for row in table.rows:
-        row_runs = [run for run in finished if run.row is row]
+        row_runs = [run for run in started if run.row is row]
         if not row_runs:
             continue
         for ax, family in zip(axes, families):
@@ -303,8 +324,9 @@ def write_figures(table, runs, out_dir):
     path = os.path.join(out_dir, f'{table.name}_curves.png')
     fig.savefig(path, dpi=80)
     plt.close(fig)
-    figures.append(('metrics over training (mean over seeds)', path))
-    if table.figure == 'mixture':
+    figures.append(('metrics over training (mean over seeds, runs in progress included)', path))
+    finished = [run for run in runs if final_eval(run.workdir) is not None]
+    if table.figure == 'mixture' and finished:
         figures.append(('final samples, seed 0', _mixture_figure(table, finished, out_dir, plt)))
     return figures
 
