@@ -9,9 +9,13 @@ saved: it is a function of the step (data/pipeline.py).
 
 import json
 import os
+import shutil
+import time
 
 import jax
 import orbax.checkpoint as ocp
+from absl import logging
+from jax.experimental import multihost_utils
 
 from gan_jax import parallel
 
@@ -59,6 +63,47 @@ class Checkpointer:
                 f'{self.directory}; to start afresh, use another --workdir.'
             ) from e
         return restored['state']
+
+    def restore_newest_readable(self, abstract_state):
+        """(state, step) of the newest checkpoint that reads, or (None, None) without any.
+
+        Newer checkpoints that cannot be read are moved to ``<directory>_unreadable/``
+        (never deleted) and logged, so an unattended run continues from the last good
+        one. If none can be read, nothing is moved and CheckpointError names them all.
+        """
+        unreadable = []
+        for step in reversed(self.all_steps()):
+            try:
+                state = self.restore(step, abstract_state)
+            except CheckpointError as error:
+                unreadable.append((step, error))
+                continue
+            for bad_step, error in unreadable:
+                aside = self._move_aside(bad_step)
+                logging.error(
+                    'Checkpoint %d could not be read (%s); moved to %s and resuming from step %d.',
+                    bad_step,
+                    error.__cause__,
+                    aside,
+                    step,
+                )
+            return state, step
+        if unreadable:
+            steps = [step for step, _ in unreadable]
+            raise CheckpointError(
+                f'No checkpoint in {self.directory} can be read (steps {steps}): {unreadable[0][1]}'
+            ) from unreadable[0][1]
+        return None, None
+
+    def _move_aside(self, step):
+        """Moves checkpoint ``step`` out of the manager's folder; returns where it went."""
+        aside = os.path.join(f'{self.directory}_unreadable', f'{step}-{int(time.time())}')
+        if jax.process_index() == 0:
+            os.makedirs(os.path.dirname(aside), exist_ok=True)
+            shutil.move(os.path.join(self.directory, str(step)), aside)
+        multihost_utils.sync_global_devices(f'moved checkpoint {step} aside')
+        self._manager.reload()
+        return aside
 
     def wait(self):
         """Blocks until pending asynchronous saves are on disk."""

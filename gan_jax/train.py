@@ -235,9 +235,11 @@ def _train_in_folder(config, workdir, setup, lock):
     checkpointer = ckpt_lib.Checkpointer(
         os.path.join(workdir, 'checkpoints'), keep=config.checkpoint.keep
     )
-    last_saved = checkpointer.latest_step()
-    if last_saved is not None:
-        state = checkpointer.restore(last_saved, ckpt_lib.abstract_state(init_state, mesh))
+    restored, last_saved = checkpointer.restore_newest_readable(
+        ckpt_lib.abstract_state(init_state, mesh)
+    )
+    if restored is not None:
+        state = restored
         logging.info('Resumed from the checkpoint of step %d in %s.', last_saved, workdir)
     step = int(to_host(state.step))
     per_call = config.train.steps_per_call

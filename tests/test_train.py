@@ -117,17 +117,49 @@ def test_divergence_raises_and_keeps_last_good_checkpoint(tmp_path, monkeypatch)
 
 
 @pytest.mark.slow
-def test_corrupt_checkpoint_fails_clearly_and_is_kept(tmp_path):
+def _damage(step_dir, how):
+    """Truncates every array file of a checkpoint, or deletes its largest file."""
+    files = sorted(
+        (p for p in step_dir.rglob('*') if p.is_file() and p.stat().st_size > 0),
+        key=lambda p: p.stat().st_size,
+    )
+    assert files
+    if how == 'truncated':
+        for path in files:
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        files[-1].unlink()
+
+
+@pytest.mark.parametrize('how', ['truncated', 'missing_file'])
+def test_unreadable_checkpoint_is_moved_aside_and_the_run_resumes_from_the_last_good_one(
+    tmp_path, how
+):
+    def config(steps):
+        return helpers.tiny_config(**{'train.steps': steps, 'checkpoint.every_steps': 3})
+
+    train.train(config(3), str(tmp_path))
+    at_6 = _weights(train.train(config(6), str(tmp_path)))  # Checkpoint 6, then damaged.
+    _damage(tmp_path / 'checkpoints' / '6', how)
+    assert int(train.train(config(9), str(tmp_path)).step) == 9
+    moved = list((tmp_path / 'checkpoints_unreadable').iterdir())
+    assert [p.name.split('-')[0] for p in moved] == ['6']  # Kept, not deleted.
+    # The run went back to step 3 and redid steps 4-6 bit for bit.
+    redone = ckpt_lib.Checkpointer(str(tmp_path / 'checkpoints'), keep=None)
+    mesh = parallel.make_mesh()
+    again = redone.restore(6, ckpt_lib.abstract_state(builder.build(config(9)).init_state, mesh))
+    redone.close()
+    for a, b in zip(jax.tree.leaves(_weights(again)), jax.tree.leaves(at_6)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_no_readable_checkpoint_fails_clearly_and_keeps_them(tmp_path):
     workdir = str(tmp_path)
     train.train(helpers.tiny_config(**{'train.steps': 3}), workdir)
-    state_dir = tmp_path / 'checkpoints' / '3' / 'state'
-    damaged = 0
-    for path in state_dir.rglob('*'):
-        if path.is_file() and path.stat().st_size > 0:
-            path.write_bytes(b'\0garbage')
-            damaged += 1
-    assert damaged
-    with pytest.raises(ckpt_lib.CheckpointError, match=r'step 3 .*could not be read'):
+    _damage(tmp_path / 'checkpoints' / '3', 'truncated')
+    with pytest.raises(
+        ckpt_lib.CheckpointError, match=r'No checkpoint .* can be read \(steps \[3\]\)'
+    ):
         train.train(helpers.tiny_config(**{'train.steps': 6}), workdir)
     assert (tmp_path / 'checkpoints' / '3').exists()
 
