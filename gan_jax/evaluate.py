@@ -288,6 +288,7 @@ class Evaluator:
             'extractor': self.extractor.name,
             'extractor_sha256': self.extractor.weights_sha256,
             'resize': self.extractor.resize,
+            'logits': self.extractor.logits,
         }
 
     def _real_batches(self, n):

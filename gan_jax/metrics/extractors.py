@@ -33,6 +33,8 @@ class Extractor:
     variables: Any  # Passed to ``apply`` as an argument, so large weights are not
     # baked into the compiled program as constants.
     apply: Callable  # (variables, uint8 images) -> {'features': [N, d], 'logits': [N, K]}
+    # What ``logits`` are (the Inception Score's input), for the protocol.
+    logits: str = 'the classifier head, with its bias'
 
 
 def _inception(weights_path):
@@ -52,10 +54,16 @@ def _inception(weights_path):
 
     def apply(variables, images):
         out = inception.fid_inception_apply(variables, images)
-        return {'features': out['pool'], 'logits': out['logits']}
+        return {'features': out['pool'], 'logits': out['logits_unbiased']}
 
     return Extractor(
-        INCEPTION, '', weights.sha256, inception.RESIZE_METHOD, weights.variables, apply
+        INCEPTION,
+        '',
+        weights.sha256,
+        inception.RESIZE_METHOD,
+        weights.variables,
+        apply,
+        logits="pool3 @ W without the bias (OpenAI's Inception Score code)",
     )
 
 

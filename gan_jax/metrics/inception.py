@@ -191,7 +191,13 @@ class InceptionE(nn.Module):
 
 
 class FIDInceptionV3(nn.Module):
-    """Images [N, 299, 299, 3] in [-1, 1] -> {'pool': [N, 2048], 'logits': [N, 1008]}."""
+    """Images [N, 299, 299, 3] in [-1, 1] -> {'pool', 'logits', 'logits_unbiased'}.
+
+    'pool' [N, 2048] are FID's features; 'logits' [N, 1008] = pool @ W + b, and
+    'logits_unbiased' = pool @ W without the bias: what OpenAI's Inception Score
+    code reads (the softmax of pool3 times the weight matrix) and torch-fidelity
+    calls logits_unbiased, so the Inception Score is computed from those.
+    """
 
     @nn.compact
     def __call__(self, x: jax.Array) -> dict[str, jax.Array]:
@@ -215,7 +221,9 @@ class FIDInceptionV3(nn.Module):
         x = InceptionE('max', name='Mixed_7c')(x)
         pool = jnp.mean(x, axis=(1, 2))
         logits = nn.Dense(NUM_CLASSES, precision=_HIGHEST, name='fc')(pool)
-        return {'pool': pool, 'logits': logits}
+        kernel = self.variables['params']['fc']['kernel']
+        unbiased = jnp.dot(pool, kernel, precision=_HIGHEST)
+        return {'pool': pool, 'logits': logits, 'logits_unbiased': unbiased}
 
 
 def preprocess(images: jax.Array) -> jax.Array:
@@ -239,7 +247,8 @@ def preprocess(images: jax.Array) -> jax.Array:
 def fid_inception_apply(variables, images_uint8: jax.Array) -> dict[str, jax.Array]:
     """pytorch-fid's InceptionV3(resize_input=True, normalize_input=True) on uint8 NHWC images.
 
-    Returns {'pool': [N, 2048], 'logits': [N, 1008]}; jittable.
+    Returns {'pool': [N, 2048], 'logits': [N, 1008], 'logits_unbiased': [N, 1008]};
+    jittable.
     """
     return FIDInceptionV3().apply(variables, preprocess(images_uint8))
 

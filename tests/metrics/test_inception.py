@@ -150,7 +150,13 @@ def test_parity_with_pytorch_fid(reference, converted):
         images = rng.integers(0, 256, (2, size, size, 3), dtype=np.uint8)
         with torch.no_grad():  # pytorch-fid takes NCHW in [0, 1]; the net ends avgpool -> fc.
             pool = wrapper(torch.from_numpy(images).permute(0, 3, 1, 2) / 255.0)[0].flatten(1)
-            expected = {'pool': pool.numpy(), 'logits': net.fc(pool).numpy()}
+            expected = {
+                'pool': pool.numpy(),
+                'logits': net.fc(pool).numpy(),
+                # The Inception Score's input: pool3 times the weights, no bias.
+                'logits_unbiased': (pool @ net.fc.weight.T).numpy(),
+            }
+            assert float(net.fc.bias.abs().max()) > 1e-3  # So the two differ.
         got = apply(variables, jnp.asarray(images))
         for key, want in expected.items():
             assert got[key].shape == want.shape
@@ -219,3 +225,15 @@ def test_missing_weights_say_where_to_get_them(tmp_path):
         assert isinstance(info.value, convert_inception.FIDWeightsNotFoundError)
         assert convert_inception.FID_WEIGHTS_URL in str(info.value)
         assert 'python -m gan_jax.metrics.convert_inception --pth' in str(info.value)
+
+
+def test_the_inception_score_reads_the_unbiased_logits(converted):
+    from gan_jax.metrics import extractors
+
+    path, (variables, _) = converted
+    extractor = extractors.get_extractor('inception', inception_weights=str(path))
+    images = jnp.asarray(np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3), np.uint8))
+    got = extractor.apply(extractor.variables, images)
+    full = fid_inception_apply(variables, images)
+    np.testing.assert_array_equal(got['logits'], full['logits_unbiased'])
+    assert 'without the bias' in extractor.logits
