@@ -22,6 +22,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from gan_jax import data as data_lib
 from gan_jax import parallel
 from gan_jax.data.mixtures import MIXTURES
 from gan_jax.metrics import classifiers, fid, inception_score, kid, modes, prdc
@@ -167,13 +168,28 @@ def _collect(batches, keep):
     )
 
 
+def _reference_source(config, source):
+    """The source of the reference images: the training source, or for TFDS the split
+    ``eval.reference_split``; another split of a single-split source fails."""
+    split, data_config = config.eval.reference_split, config.data
+    if split == 'train':
+        return source
+    if data_config.source != 'tfds':
+        raise ValueError(
+            f'eval.reference_split={split!r}: data.source={data_config.source!r} has one '
+            "split; use 'train' (the whole dataset) or a TFDS dataset."
+        )
+    return data_lib.get_source(data_config, resolution=data_config.resolution, split=split)
+
+
 class Evaluator:
     """Computes the configured metrics of a generator against its training data."""
 
     def __init__(self, config, generator, source, mesh, num_classes=None):
         """``num_classes``: a conditional G's classes, drawn in turn (balanced); else None."""
         ec, data_source = config.eval, config.data.source
-        self.config, self.source, self.mesh = config, source, mesh
+        self.config, self.mesh = config, mesh
+        self.source = _reference_source(config, source)
         self.metrics = parse_metrics(ec.metrics)
         _check_metrics_fit_data(ec.metrics, self.metrics, ec.best_metric, data_source)
         if ec.batch_size % jax.device_count():
@@ -284,20 +300,29 @@ class Evaluator:
             'split': ec.reference_split if dc.source == 'tfds' else 'all',
             'resolution': dc.resolution,
             'num_images': n,
-            'images': 'first num_images in dataset order, uint8',
+            'images': 'num_images drawn without replacement, uint8',
+            'subset_seed': ec.seed,
             'extractor': self.extractor.name,
             'extractor_sha256': self.extractor.weights_sha256,
             'resize': self.extractor.resize,
             'logits': self.extractor.logits,
         }
 
+    def reference_indices(self, n):
+        """The reference images: ``n`` of the source in a seeded random order (``eval.seed``),
+        so a subset (``eval.reference_num``, the rows KID and PRDC keep) is not biased
+        toward the source's first classes (a folder dataset is sorted by class)."""
+        order = np.random.default_rng(self.config.eval.seed).permutation(len(self.source))
+        return order[:n]
+
     def _real_batches(self, n):
-        """Feature batches of source images 0..n-1, each process loading its rows."""
+        """Feature batches of the n reference images, each process loading its rows."""
         batch = self.config.eval.batch_size
         rows = batch // jax.process_count()
         first_row = jax.process_index() * rows
+        order = self.reference_indices(n)
         for start in range(0, n, batch):
-            indices = [min(start + first_row + r, n - 1) for r in range(rows)]
+            indices = [order[min(start + first_row + r, n - 1)] for r in range(rows)]
             local = np.stack([self.source[i]['image'] for i in indices])
             images = jax.make_array_from_process_local_data(self._split, local)
             features, logits = self._real(self._extractor_vars, images)

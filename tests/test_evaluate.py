@@ -152,3 +152,52 @@ def test_standalone_evaluation_on_1_and_4_devices(tmp_path):
         cwd=helpers.REPO,
     )
     assert bad.returncode != 0 and "--step='7'" in bad.stderr and '[3]' in bad.stderr
+
+
+def _evaluator(config, source):
+    import jax
+
+    from gan_jax import parallel
+
+    return eval_lib.Evaluator(config, None, source, parallel.make_mesh(jax.devices()[:1]))
+
+
+def test_reference_images_are_a_seeded_subset_not_the_first_classes():
+    import numpy as np
+
+    from gan_jax.data.source import ArraySource
+
+    # A class-sorted source, as a folder dataset is: 10 classes x 50 images.
+    labels = np.repeat(np.arange(10), 50)
+    images = np.zeros((500, 28, 28, 1), np.uint8)
+    source = ArraySource(images, labels, name='sorted', resolution=28, channels=1, num_classes=10)
+    config = helpers.tiny_config(**EVAL)
+    first = _evaluator(config, source).reference_indices(50)
+    assert len(set(first)) == 50 and len(set(labels[first])) >= 8  # Dataset order: 1 class.
+    assert list(first) == list(_evaluator(config, source).reference_indices(50))
+    other = helpers.tiny_config(**{**EVAL, 'eval.seed': 1})
+    assert list(first) != list(_evaluator(other, source).reference_indices(50))
+
+
+def test_reference_split_is_honoured(prepared_tfds_mnist):
+    config = helpers.tiny_config(
+        **{
+            **EVAL,
+            'data.source': 'tfds',
+            'data.tfds_name': 'mnist',
+            'data.tfds_data_dir': prepared_tfds_mnist,
+            'data.resolution': 28,
+            'eval.reference_split': 'test',
+        }
+    )
+    setup = builder.build(config)
+    assert len(setup.source) == 60_000
+    evaluator = _evaluator(config, setup.source)
+    assert len(evaluator.source) == 10_000  # MNIST's test split, not the training source.
+    assert evaluator._reference_protocol()['split'] == 'test'
+
+
+def test_reference_split_of_a_single_split_source_fails():
+    config = helpers.tiny_config(**{**EVAL, 'eval.reference_split': 'test'})
+    with pytest.raises(ValueError, match=r"eval.reference_split='test'.*'digits' has one split"):
+        _evaluator(config, builder.build(config).source)
