@@ -113,6 +113,7 @@ def smoke(c):
         c.train.g_batch_size = ratio * c.train.batch_size
     c.model.g_width = c.model.d_width = 16 if c.model.name == 'mlp' else 8
     c.train.steps = 3
+    c.train.steps_per_call = 1
     c.log.every_steps = 1
     c.log.sample_every_steps = 3
     c.log.num_samples = 16
