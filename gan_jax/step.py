@@ -101,14 +101,15 @@ def term_key(key, name):
     return jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
 
 
-def add_terms(gan_loss, terms, batch, side):
+def add_terms(gan_loss, terms, batch):
     """``gan_loss + sum(weight * term(batch))``; returns (total, {name: unweighted value}).
 
-    ``side`` ('d' or 'g') keeps a D term's draws apart from a G term of the same name.
+    Each term draws from ``term_key(batch.key, name)``. The D and G steps have keys
+    of their own, except in a simultaneous step, where D's and G's zCR share draws.
     """
     values = {'gan': gan_loss}
     for term in terms:
-        values[term.name] = term.fn(batch._replace(key=term_key(batch.key, f'{side}/{term.name}')))
+        values[term.name] = term.fn(batch._replace(key=term_key(batch.key, term.name)))
     return gan_loss + sum(t.weight * values[t.name] for t in terms), values
 
 
@@ -324,7 +325,6 @@ class Update:
             self.loss.discriminator(real_logits, fake_logits),
             self.objective.d_terms,
             batch._replace(aux=aux),
-            side='d',
         )
         return lax.pmean(local, AXIS), (stats, aux, values, real_logits, fake_logits)
 
@@ -393,7 +393,7 @@ class Update:
             key=data.key,
         )
         local, values = add_terms(
-            self.loss.generator(fake_logits, real_logits), self.objective.g_terms, batch, side='g'
+            self.loss.generator(fake_logits, real_logits), self.objective.g_terms, batch
         )
         return lax.pmean(local, AXIS), (g_stats, values)
 
