@@ -93,7 +93,7 @@ def run_on_process_zero(fn):
     if jax.process_index() == 0:
         try:
             fn()
-        except Exception as e:  # noqa: BLE001 - every failure must reach every process.
+        except Exception as e:  # Every failure must reach every process.
             error = e
     if jax.process_count() > 1:
         message = np.zeros(8192, np.uint8)

@@ -5,10 +5,13 @@ import os
 import subprocess
 import sys
 
+import jax
+import numpy as np
 import pytest
 
-from gan_jax import builder, train
+from gan_jax import builder, parallel, train
 from gan_jax import evaluate as eval_lib
+from gan_jax.data.source import ArraySource
 from gan_jax.metrics import extractors
 from tests import helpers
 
@@ -155,18 +158,10 @@ def test_standalone_evaluation_on_1_and_4_devices(tmp_path):
 
 
 def _evaluator(config, source):
-    import jax
-
-    from gan_jax import parallel
-
     return eval_lib.Evaluator(config, None, source, parallel.make_mesh(jax.devices()[:1]))
 
 
 def test_reference_images_are_a_seeded_subset_not_the_first_classes():
-    import numpy as np
-
-    from gan_jax.data.source import ArraySource
-
     # A class-sorted source, as a folder dataset is: 10 classes x 50 images.
     labels = np.repeat(np.arange(10), 50)
     images = np.zeros((500, 28, 28, 1), np.uint8)

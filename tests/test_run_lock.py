@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,8 +21,6 @@ def _write_owner(tmp_path, **owner):
 
 
 def test_a_live_process_on_this_host_holds_the_folder(tmp_path):
-    import socket
-
     # The parent of this process is alive for as long as the test runs.
     _write_owner(tmp_path, host=socket.gethostname(), pid=os.getppid(), started=time.time())
     with pytest.raises(run_lock.RunFolderBusyError, match=f'process {os.getppid()} on'):
@@ -29,8 +28,6 @@ def test_a_live_process_on_this_host_holds_the_folder(tmp_path):
 
 
 def test_a_dead_process_leaves_a_stale_lock_that_is_taken_over(tmp_path):
-    import socket
-
     dead = subprocess.Popen([sys.executable, '-c', 'pass'])
     dead.wait()
     _write_owner(tmp_path, host=socket.gethostname(), pid=dead.pid, started=time.time())
