@@ -14,6 +14,7 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_AND_DUMP = os.path.join(REPO, 'tests', 'train_and_dump.py')
 EVALUATE = os.path.join(REPO, 'evaluate.py')
+RECORD_GRADIENTS = os.path.join(REPO, 'tests', 'record_gradients.py')
 
 
 def tiny_config(**overrides):

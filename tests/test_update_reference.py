@@ -22,9 +22,15 @@ LR = 0.05
 BATCH = 8
 
 
-def _config(loss, n_dis, simultaneous):
+PENALTY_WEIGHT = 0.7
+
+
+def _config(loss, n_dis, simultaneous, penalty=None, every=1):
     return helpers.tiny_config(
         **{
+            'reg.penalty': penalty,
+            'reg.penalty_weight': PENALTY_WEIGHT,
+            'reg.penalty_every_d_steps': every,
             'data.source': 'ring',
             'model.name': 'mlp',
             'model.z_dim': 3,
@@ -57,8 +63,19 @@ LOSSES = {
 }
 
 
-def _reference(setup, state, reals, losses, simultaneous):
-    """(G params, D params) after one update, written out; ``losses`` = (D's, G's)."""
+def _half_squared_input_gradient(discriminate, x):
+    """R1/R2 (Mescheder et al. 2018): the batch mean of ||dD(x_i)/dx_i||^2 / 2."""
+    per_example = jax.vmap(jax.grad(lambda xi: discriminate(xi[None]).reshape(())))(x)
+    return 0.5 * jnp.mean(jnp.sum(per_example**2, axis=1))
+
+
+def _reference(setup, state, reals, losses, simultaneous, penalty=None, every=1):
+    """(G params, D params) after one update, written out; ``losses`` = (D's, G's).
+
+    ``penalty`` 'r1' (at the reals) or 'r2' (at the fakes) is added to D's loss
+    in the D steps whose index is a multiple of ``every``, times ``every`` (lazy
+    regularisation, Karras et al. 2020).
+    """
     d_loss, g_loss = losses
     generate = lambda g, z: setup.generator.apply({'params': g}, z, train=True)
     discriminate = lambda d, x: setup.discriminator.apply({'params': d}, x, train=True)
@@ -69,7 +86,16 @@ def _reference(setup, state, reals, losses, simultaneous):
     for j, real in enumerate(reals):
         z_key = jax.random.split(jax.random.fold_in(d_key, j), 4)[0]
         fake = generate(g, sampling.sample_latents(z_key, jnp.arange(BATCH), z_dim))
-        grads = jax.grad(lambda p: d_loss(discriminate(p, real), discriminate(p, fake)))(d)
+
+        def loss(p, real=real, fake=fake, j=j):
+            value = d_loss(discriminate(p, real), discriminate(p, fake))
+            if penalty is not None and j % every == 0:
+                at = real if penalty == 'r1' else fake
+                penalty_value = _half_squared_input_gradient(lambda x: discriminate(p, x), at)
+                value += every * PENALTY_WEIGHT * penalty_value
+            return value
+
+        grads = jax.grad(loss)(d)
         d = jax.tree.map(lambda p, gr: p - LR * gr, d, grads)
     if simultaneous:
         g_key, d_for_g = jax.random.fold_in(d_key, 0), d_before
@@ -96,22 +122,27 @@ def _max_diff(a, b):
 
 
 @pytest.mark.parametrize(
-    'loss, n_dis, simultaneous',
+    'loss, n_dis, simultaneous, penalty, every',
     [
-        ('non_saturating', 1, False),
-        ('non_saturating', 2, False),
-        ('non_saturating', 1, True),
-        ('hinge', 1, False),
-        ('hinge', 2, False),
-        ('wasserstein', 2, False),
+        ('non_saturating', 1, False, None, 1),
+        ('non_saturating', 2, False, None, 1),
+        ('non_saturating', 1, True, None, 1),
+        ('hinge', 1, False, None, 1),
+        ('hinge', 2, False, None, 1),
+        ('wasserstein', 2, False, None, 1),
+        ('non_saturating', 2, False, 'r1', 1),
+        ('non_saturating', 2, False, 'r1', 2),
+        ('hinge', 2, False, 'r2', 1),
     ],
 )
-def test_one_update_equals_the_written_out_algorithm(loss, n_dis, simultaneous):
-    config = _config(loss, n_dis, simultaneous)
+def test_one_update_equals_the_written_out_algorithm(loss, n_dis, simultaneous, penalty, every):
+    config = _config(loss, n_dis, simultaneous, penalty, every)
     setup = builder.build(config)
     state = setup.init_state()
     reals = jax.random.normal(jax.random.PRNGKey(1), (n_dis, BATCH, 2))
-    expected_g, expected_d = _reference(setup, state, reals, LOSSES[loss], simultaneous)
+    expected_g, expected_d = _reference(
+        setup, state, reals, LOSSES[loss], simultaneous, penalty, every
+    )
     new = _update(config, state, reals)
     for got, want in ((new.g_params, expected_g), (new.d_params, expected_d)):
         for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
