@@ -23,7 +23,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from gan_jax import data as data_lib
-from gan_jax import parallel
+from gan_jax import parallel, standing
 from gan_jax.data.mixtures import MIXTURES
 from gan_jax.metrics import classifiers, fid, inception_score, kid, modes, prdc
 from gan_jax.metrics import extractors as extractors_lib
@@ -189,6 +189,7 @@ class Evaluator:
         """``num_classes``: a conditional G's classes, drawn in turn (balanced); else None."""
         ec, data_source = config.eval, config.data.source
         self.config, self.mesh = config, mesh
+        self._generator, self._num_classes, self._standing = generator, num_classes, None
         self.source = _reference_source(config, source)
         self.metrics = parse_metrics(ec.metrics)
         _check_metrics_fit_data(ec.metrics, self.metrics, ec.best_metric, data_source)
@@ -429,19 +430,41 @@ class Evaluator:
         outputs = np.concatenate(list(self._generated_batches(self._modes, n, g_variables)))
         return {_MODE_NAMES[k] + self._modes_label: v for k, v in self._mode_stats(outputs).items()}
 
+    def generator_variables(self, state):
+        """(variables, statistics protocol) of the generator evaluated.
+
+        G's own variables (protocol None), or with ``eval.use_ema`` and an EMA in the
+        run, the EMA weights with their own standing statistics (gan_jax/standing.py),
+        never the live G's BatchNorm statistics and spectral-norm vectors.
+        """
+        if not (self.config.eval.use_ema and state.ema_params is not None):
+            return {'params': state.g_params, 'batch_stats': state.g_batch_stats}, None
+        if self._standing is None:
+            ec = self.config.eval
+            self._standing = standing.StandingStatistics(
+                self._generator,
+                self.mesh,
+                z_dim=self.config.model.z_dim,
+                num_classes=self._num_classes,
+                batch_size=ec.batch_size,
+                seed=ec.seed,
+            )
+        stats = self._standing(state.ema_params, state.g_batch_stats)
+        return {'params': state.ema_params, 'batch_stats': stats}, self._standing.protocol
+
     def evaluate(self, state, step):
         """All configured metrics for ``state`` and the protocol that produced them."""
         ec = self.config.eval
-        use_ema = ec.use_ema and state.ema_params is not None
-        params = state.ema_params if use_ema else state.g_params
-        g_variables = {'params': params, 'batch_stats': state.g_batch_stats}
+        g_variables, ema_statistics = self.generator_variables(state)
         values = {}
         protocol = {
             'step': int(step),
-            'ema': bool(use_ema),
+            'ema': ema_statistics is not None,
             'num_generated': ec.num_samples,
             'seed': ec.seed,
         }
+        if ema_statistics is not None:
+            protocol['ema_statistics'] = ema_statistics
         if self.extractor is not None:
             image_values, image_protocol = self._image_metrics(g_variables)
             values.update(image_values)
