@@ -218,6 +218,9 @@ class Evaluator:
             self.extractor = extractors_lib.get_extractor(
                 ec.extractor, inception_weights=ec.inception_weights
             )
+            # Before training: a shape the extractor cannot read fails now, not at the first
+            # evaluation.
+            self.feature_dim = self.extractor.check_input(self.source.image_shape)
             self._extractor_vars = jax.device_put(
                 self.extractor.variables, parallel.replicated(mesh)
             )

@@ -196,3 +196,18 @@ def test_reference_split_of_a_single_split_source_fails():
     config = helpers.tiny_config(**{**EVAL, 'eval.reference_split': 'test'})
     with pytest.raises(ValueError, match=r"eval.reference_split='test'.*'digits' has one split"):
         _evaluator(config, builder.build(config).source)
+
+
+def test_an_extractor_that_cannot_read_the_data_fails_before_training(tmp_path, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError('training was compiled before the extractor was checked')
+
+    monkeypatch.setattr(train.step_lib, 'compile_update', no_training)
+    config = helpers.tiny_config(**{**EVAL, 'data.resolution': 32, 'data.channels': 3})
+    with pytest.raises(
+        ValueError,
+        match=r"eval.extractor='lenet_mnist' cannot read the data: images of shape "
+        r'\(32, 32, 3\); it accepts uint8 images of shape \(28, 28, 1\) only',
+    ):
+        train.train(config, str(tmp_path / 'run'))
+    assert not (tmp_path / 'run' / 'checkpoints').exists()
