@@ -189,7 +189,6 @@ class Evaluator:
         """``num_classes``: a conditional G's classes, drawn in turn (balanced); else None."""
         ec, data_source = config.eval, config.data.source
         self.config, self.mesh = config, mesh
-        self._generator, self._num_classes, self._standing = generator, num_classes, None
         self.source = _reference_source(config, source)
         self.metrics = parse_metrics(ec.metrics)
         _check_metrics_fit_data(ec.metrics, self.metrics, ec.best_metric, data_source)
@@ -197,6 +196,17 @@ class Evaluator:
             raise ValueError(
                 f'eval.batch_size={ec.batch_size} is not divisible by the '
                 f'number of devices ({jax.device_count()}).'
+            )
+        # The EMA generator's own statistics (standing.py), when it is the one evaluated.
+        self._standing = None
+        if ec.use_ema and config.ema.name is not None:
+            self._standing = standing.StandingStatistics(
+                generator,
+                mesh,
+                z_dim=config.model.z_dim,
+                num_classes=num_classes,
+                batch_size=ec.batch_size,
+                seed=ec.seed,
             )
         self._split = NamedSharding(mesh, P(AXIS))
         local = ec.batch_size // jax.device_count()
@@ -385,9 +395,9 @@ class Evaluator:
             yield jax.tree.map(lambda x: x[:take], out)
 
     def _image_metrics(self, g_variables):
-        """(values, protocol) of the feature-based metrics against the reference."""
+        """Values of the feature-based metrics against the reference."""
         ec = self.config.eval
-        real, ref_protocol = self.reference()
+        real, _ = self.reference()
         fake = _collect(
             self._generated_batches(
                 self._generated, ec.num_samples, g_variables, self._extractor_vars
@@ -414,18 +424,7 @@ class Evaluator:
             n = min(len(real.features), len(fake.features))
             for name, value in prdc.prdc(real.features[:n], fake.features[:n], **PRDC_K).items():
                 values[name + label] = value
-        protocol = {
-            'quantised': 'uint8',
-            'reference': ref_protocol,
-            'num_reference': real.count,
-            'kid': {
-                'subsets': ec.kid_subsets,
-                'subset_size': min(ec.kid_subset_size, len(real.features), len(fake.features)),
-            },
-            'is_splits': IS_SPLITS,
-            'prdc': {**PRDC_K, 'num_each': min(len(real.features), ec.num_samples)},
-        }
-        return values, protocol
+        return values
 
     def _mode_metrics(self, g_variables):
         """Mode statistics of the generated points (mixtures) or per-channel digits."""
@@ -434,48 +433,57 @@ class Evaluator:
         return {_MODE_NAMES[k] + self._modes_label: v for k, v in self._mode_stats(outputs).items()}
 
     def generator_variables(self, state):
-        """(variables, statistics protocol) of the generator evaluated.
+        """The variables of the generator evaluated.
 
-        G's own variables (protocol None), or with ``eval.use_ema`` and an EMA in the
-        run, the EMA weights with their own standing statistics (gan_jax/standing.py),
-        never the live G's BatchNorm statistics and spectral-norm vectors.
+        G's own, or with ``eval.use_ema`` and an EMA in the run, the EMA weights with
+        their own standing statistics (gan_jax/standing.py), never the live G's BatchNorm
+        statistics and spectral-norm vectors.
         """
-        if not (self.config.eval.use_ema and state.ema_params is not None):
-            return {'params': state.g_params, 'batch_stats': state.g_batch_stats}, None
-        if self._standing is None:
-            ec = self.config.eval
-            self._standing = standing.StandingStatistics(
-                self._generator,
-                self.mesh,
-                z_dim=self.config.model.z_dim,
-                num_classes=self._num_classes,
-                batch_size=ec.batch_size,
-                seed=ec.seed,
-            )
+        if self._standing is None or state.ema_params is None:
+            return {'params': state.g_params, 'batch_stats': state.g_batch_stats}
         stats = self._standing(state.ema_params, state.g_batch_stats)
-        return {'params': state.ema_params, 'batch_stats': stats}, self._standing.protocol
+        return {'params': state.ema_params, 'batch_stats': stats}
+
+    def protocol(self):
+        """Everything the numbers depend on besides the generator and the step; recorded
+        with each result, and the key (``protocol_key``) the best checkpoint is kept under."""
+        ec = self.config.eval
+        protocol = {'ema': self._standing is not None, 'num_generated': ec.num_samples}
+        protocol['seed'] = ec.seed
+        if self._standing is not None:
+            protocol['ema_statistics'] = self._standing.protocol
+        if self.extractor is not None:
+            reference = self._reference_protocol()
+            kept = min(reference['num_images'], ec.num_samples)  # Rows for KID and PRDC.
+            protocol.update(
+                {
+                    'quantised': 'uint8',
+                    'reference': reference,
+                    'num_reference': reference['num_images'],
+                    'kid': {
+                        'subsets': ec.kid_subsets,
+                        'subset_size': min(ec.kid_subset_size, kept),
+                    },
+                    'is_splits': IS_SPLITS,
+                    'prdc': {**PRDC_K, 'num_each': kept},
+                }
+            )
+        if 'modes' in self.metrics:
+            protocol['modes'] = self._modes_protocol
+        return protocol
 
     def evaluate(self, state, step):
         """All configured metrics for ``state`` and the protocol that produced them."""
-        ec = self.config.eval
-        g_variables, ema_statistics = self.generator_variables(state)
+        g_variables = self.generator_variables(state)
         values = {}
-        protocol = {
-            'step': int(step),
-            'ema': ema_statistics is not None,
-            'num_generated': ec.num_samples,
-            'seed': ec.seed,
-        }
-        if ema_statistics is not None:
-            protocol['ema_statistics'] = ema_statistics
         if self.extractor is not None:
-            image_values, image_protocol = self._image_metrics(g_variables)
-            values.update(image_values)
-            protocol.update(image_protocol)
+            values.update(self._image_metrics(g_variables))
         if 'modes' in self.metrics:
             values.update(self._mode_metrics(g_variables))
-            protocol['modes'] = self._modes_protocol
-        return {'metrics': {k: float(v) for k, v in values.items()}, 'protocol': protocol}
+        return {
+            'metrics': {k: float(v) for k, v in values.items()},
+            'protocol': {'step': int(step), **self.protocol()},
+        }
 
     def best_key(self):
         """The metric name (with its extractor or data label) that ranks checkpoints, or None."""
@@ -483,6 +491,11 @@ class Evaluator:
         if best is None:
             return None
         return best + (self._modes_label if _FAMILY[best] == 'modes' else self.extractor.label)
+
+
+def protocol_key(protocol):
+    """A short hash of a protocol: results under equal keys are comparable."""
+    return hashlib.sha256(json.dumps(protocol, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def write_result(workdir, result):

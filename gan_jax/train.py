@@ -224,8 +224,13 @@ def _train_in_folder(config, workdir, setup, lock):
     if config.eval.every_steps:
         evaluator = eval_lib.Evaluator(config, generator, source, mesh, setup.num_classes)
         if config.eval.best_metric:
+            protocol = evaluator.protocol()
             best = ckpt_lib.BestCheckpoint(
-                workdir, evaluator.best_key(), eval_lib.BEST_DIRECTION[config.eval.best_metric]
+                workdir,
+                evaluator.best_key(),
+                eval_lib.BEST_DIRECTION[config.eval.best_metric],
+                protocol,
+                eval_lib.protocol_key(protocol),
             )
     state = jax.jit(init_state, out_shardings=parallel.replicated(mesh))()
     train_steps = step_lib.compile_update(

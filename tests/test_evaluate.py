@@ -211,3 +211,17 @@ def test_an_extractor_that_cannot_read_the_data_fails_before_training(tmp_path, 
     ):
         train.train(config, str(tmp_path / 'run'))
     assert not (tmp_path / 'run' / 'checkpoints').exists()
+
+
+def test_protocol_key_follows_the_evaluation_settings_only():
+    images, labels = np.zeros((100, 28, 28, 1), np.uint8), np.zeros(100, np.int32)
+    source = ArraySource(images, labels, name='zeros', resolution=28, channels=1, num_classes=None)
+
+    def key(**overrides):
+        config = helpers.tiny_config(**{**EVAL, **overrides})
+        return eval_lib.protocol_key(_evaluator(config, source).protocol())
+
+    assert key() == key(**{'eval.every_steps': 6, 'train.steps': 12, 'eval.best_metric': 'KID'})
+    assert key() != key(**{'eval.num_samples': 32})
+    assert key() != key(**{'eval.reference_num': 50})
+    assert key() != key(**{'eval.seed': 1})

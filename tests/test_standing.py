@@ -71,8 +71,9 @@ def test_ema_batchnorm_statistics_are_the_ema_generators_own():
     config, _, evaluator, state = _setup(MLP)
     ema = _perturbed(state.g_params, seed=1)
     state = state.replace(ema_params=ema, g_batch_stats=_perturbed(state.g_batch_stats, seed=2))
-    variables, protocol = evaluator.generator_variables(state)
-    assert variables['params'] is ema and protocol['passes'] == standing.PASSES
+    variables = evaluator.generator_variables(state)
+    assert variables['params'] is ema
+    assert evaluator.protocol()['ema_statistics']['passes'] == standing.PASSES
     _assert_tree_close(
         variables['batch_stats'], _mlp_standing_by_hand(ema, config), rtol=2e-4, atol=2e-5
     )
@@ -86,7 +87,7 @@ def test_ema_equal_to_g_gives_g_samples():
     state = state.replace(g_params=g_params, ema_params=g_params, g_batch_stats=by_hand)
     z = jax.random.normal(jax.random.PRNGKey(5), (16, 2))
     g_variables = {'params': g_params, 'batch_stats': by_hand}
-    ema_variables, _ = evaluator.generator_variables(state)
+    ema_variables = evaluator.generator_variables(state)
     np.testing.assert_allclose(
         setup.generator.apply(ema_variables, z, train=False),
         setup.generator.apply(g_variables, z, train=False),
@@ -106,7 +107,7 @@ def test_ema_spectral_norm_vectors_are_power_iterations_on_the_ema_weights():
     }
     _, _, evaluator, state = _setup(overrides)
     ema = _perturbed(state.g_params, seed=1, scale=0.05)
-    variables, _ = evaluator.generator_variables(state.replace(ema_params=ema))
+    variables = evaluator.generator_variables(state.replace(ema_params=ema))
     # DCGAN's G: spectral norm on its Dense and its two transposed convolutions, in order.
     wrapped = ['Dense_0', 'PhaseConvTranspose_0', 'PhaseConvTranspose_1']
     for i, layer in enumerate(wrapped):
