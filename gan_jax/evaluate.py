@@ -30,12 +30,14 @@ from gan_jax.metrics import extractors as extractors_lib
 from gan_jax.sampling import images_to_uint8, sample_latents
 
 AXIS = parallel.DATA_AXIS
-IMAGE_METRICS = ('fid', 'kid', 'is', 'prdc')  # Need images and eval.extractor.
+# Need images and eval.extractor; intra_fid also a class-conditional G.
+IMAGE_METRICS = ('fid', 'kid', 'is', 'prdc', 'intra_fid')
 METRICS = (*IMAGE_METRICS, 'modes')
 MODE_SOURCES = (*MIXTURES, 'stacked_mnist')  # The data.source values that define modes.
 # Metric name -> whether larger is better (for keeping the best checkpoint).
 BEST_DIRECTION = {
     'FID': False,
+    'intra_FID': False,
     'KID': False,
     'IS': True,
     'precision': True,
@@ -49,6 +51,7 @@ BEST_DIRECTION = {
 # Metric name -> the eval.metrics entry that computes it.
 _FAMILY = {
     'FID': 'fid',
+    'intra_FID': 'intra_fid',
     'KID': 'kid',
     'IS': 'is',
     'precision': 'prdc',
@@ -74,6 +77,9 @@ STACKED_MNIST_CLASSIFIER = 'lenet_mnist'
 STACKED_MNIST_LABEL = '-StackedMNIST'
 PRDC_K = {'pr_k': 3, 'dc_k': 5}
 IS_SPLITS = 10
+# The per-class covariances of intra_fid (reference and generated, float64) may hold at most
+# this many bytes: 1,000 ImageNet classes of Inception's 2048 features would need 33 GB.
+INTRA_FID_MAX_BYTES = 4 * 2**30
 DEFAULT_CACHE = os.path.join('~', '.cache', 'gan_jax', 'reference_stats')
 
 
@@ -123,6 +129,28 @@ def _check_metrics_fit_data(spec, metrics, best, data_source):
         )
 
 
+def _check_intra_fid(eval_config, num_classes, feature_dim):
+    """Fails before training when intra_fid cannot be computed or held in memory."""
+    spec = eval_config.metrics
+    if num_classes is None:
+        raise ValueError(
+            f'eval.metrics={spec!r}: intra_fid needs a class-conditional generator '
+            '(model.conditioning set, on a dataset with labels).'
+        )
+    if eval_config.num_samples < 2 * num_classes:
+        raise ValueError(
+            f'eval.metrics={spec!r}: intra_fid needs 2 generated samples per class at least: '
+            f'eval.num_samples={eval_config.num_samples} < 2 x {num_classes} classes.'
+        )
+    needed = 2 * num_classes * feature_dim**2 * 8
+    if needed > INTRA_FID_MAX_BYTES:
+        raise ValueError(
+            f'eval.metrics={spec!r}: intra_fid keeps a {feature_dim}x{feature_dim} float64 '
+            f'covariance per class and side: {num_classes} classes need {needed / 2**30:.1f} '
+            f'GiB, more than evaluate.INTRA_FID_MAX_BYTES ({INTRA_FID_MAX_BYTES / 2**30:.0f} GiB).'
+        )
+
+
 def _stacked_mnist_digits(classify, images):
     """Digits [N, 3] that the MNIST classifier reads in the R, G, B channels of uint8 images.
 
@@ -149,22 +177,32 @@ class Features:
     count: int
     features: np.ndarray
     logits: np.ndarray
+    class_mean: np.ndarray | None = None  # [C, d], for intra_fid.
+    class_cov: np.ndarray | None = None  # [C, d, d]
 
 
-def _collect(batches, keep):
-    """Streams (features, logits) host batches into float64 moments; keeps ``keep`` rows."""
+def _collect(batches, keep, num_classes=None):
+    """Streams (features, logits, labels) host batches into float64 moments, per class too
+    when ``num_classes`` is set; keeps ``keep`` rows."""
     moments, kept_f, kept_l, n_kept = None, [], [], 0
-    for features, logits in batches:
+    for features, logits, labels in batches:
         features = np.asarray(features, np.float64)
         if moments is None:
             moments = fid.MomentAccumulator(features.shape[1])
+            per_class = num_classes and fid.ClassMomentAccumulator(features.shape[1], num_classes)
         moments.update(features)
+        if num_classes:
+            per_class.update(features, labels)
         if n_kept < keep:
             kept_f.append(features[: keep - n_kept])
             kept_l.append(np.asarray(logits[: keep - n_kept], np.float64))
             n_kept += len(kept_f[-1])
     return Features(
-        *moments.result(), moments.count, np.concatenate(kept_f), np.concatenate(kept_l)
+        *moments.result(),
+        moments.count,
+        np.concatenate(kept_f),
+        np.concatenate(kept_l),
+        *(per_class.result() if num_classes else (None, None)),
     )
 
 
@@ -231,6 +269,8 @@ class Evaluator:
             # Before training: a shape the extractor cannot read fails now, not at the first
             # evaluation.
             self.feature_dim = self.extractor.check_input(self.source.image_shape)
+            if 'intra_fid' in self.metrics:
+                _check_intra_fid(ec, num_classes, self.feature_dim)
             self._extractor_vars = jax.device_put(
                 self.extractor.variables, parallel.replicated(mesh)
             )
@@ -341,9 +381,11 @@ class Evaluator:
             images = jax.make_array_from_process_local_data(self._split, local)
             features, logits = self._real(self._extractor_vars, images)
             take = min(batch, n - start)
+            labels = [self.source[i]['label'] for i in order[start : start + take]]
             yield (
                 multihost_utils.process_allgather(features, tiled=True)[:take],
                 multihost_utils.process_allgather(logits, tiled=True)[:take],
+                np.asarray(labels),
             )
 
     def reference(self):
@@ -352,8 +394,10 @@ class Evaluator:
             return self._reference
         protocol = self._reference_protocol()
         keep = self.config.eval.num_samples
+        # Per-class moments (intra_fid) are in the cache only when asked for.
+        per_class = {'per_class': self._num_classes} if 'intra_fid' in self.metrics else {}
         key = hashlib.sha256(
-            json.dumps({**protocol, 'keep': keep}, sort_keys=True).encode()
+            json.dumps({**protocol, 'keep': keep, **per_class}, sort_keys=True).encode()
         ).hexdigest()[:24]
         cache_dir = os.path.expanduser(self.config.eval.cache_dir or DEFAULT_CACHE)
         path = os.path.join(cache_dir, f'{key}.npz')
@@ -365,10 +409,13 @@ class Evaluator:
                     int(cached['count']),
                     cached['features'],
                     cached['logits'],
+                    *((cached['class_mean'], cached['class_cov']) if per_class else ()),
                 )
             self._reference = (features, protocol)
             return self._reference
-        features = _collect(self._real_batches(protocol['num_images']), keep)
+        features = _collect(
+            self._real_batches(protocol['num_images']), keep, per_class.get('per_class')
+        )
         if jax.process_index() == 0:
             os.makedirs(cache_dir, exist_ok=True)
             tmp = path + f'.tmp{os.getpid()}.npz'
@@ -380,6 +427,11 @@ class Evaluator:
                 features=features.features,
                 logits=features.logits,
                 protocol=json.dumps(protocol),
+                **(
+                    {'class_mean': features.class_mean, 'class_cov': features.class_cov}
+                    if per_class
+                    else {}
+                ),
             )
             os.replace(tmp, path)  # Atomic: a half-written cache is never read.
         self._reference = (features, protocol)
@@ -395,17 +447,31 @@ class Evaluator:
             yield jax.tree.map(lambda x: x[:take], out)
 
     def _image_metrics(self, g_variables):
-        """Values of the feature-based metrics against the reference."""
+        """(values, per-class values) of the feature-based metrics against the reference."""
         ec = self.config.eval
         real, _ = self.reference()
+        batches = self._generated_batches(
+            self._generated, ec.num_samples, g_variables, self._extractor_vars
+        )
+        # Sample i has label i % num_classes (generate), the label intra_fid reads.
         fake = _collect(
-            self._generated_batches(
-                self._generated, ec.num_samples, g_variables, self._extractor_vars
+            (
+                (features, logits, (start + np.arange(len(features))) % (self._num_classes or 1))
+                for start, (features, logits) in zip(
+                    range(0, ec.num_samples, ec.batch_size), batches, strict=False
+                )
             ),
             ec.num_samples,
+            self._num_classes if 'intra_fid' in self.metrics else None,
         )
         label = self.extractor.label
-        values = {}
+        values, per_class = {}, {}
+        if 'intra_fid' in self.metrics:
+            distances = fid.intra_frechet_distances(
+                fake.class_mean, fake.class_cov, real.class_mean, real.class_cov
+            )
+            values['intra_FID' + label] = distances.mean()
+            per_class['intra_FID' + label] = [float(d) for d in distances]
         if 'fid' in self.metrics:
             values['FID' + label] = fid.frechet_distance(fake.mean, fake.cov, real.mean, real.cov)
         if 'kid' in self.metrics:
@@ -424,7 +490,7 @@ class Evaluator:
             n = min(len(real.features), len(fake.features))
             for name, value in prdc.prdc(real.features[:n], fake.features[:n], **PRDC_K).items():
                 values[name + label] = value
-        return values
+        return values, per_class
 
     def _mode_metrics(self, g_variables):
         """Mode statistics of the generated points (mixtures) or per-channel digits."""
@@ -468,6 +534,13 @@ class Evaluator:
                     'prdc': {**PRDC_K, 'num_each': kept},
                 }
             )
+        if 'intra_fid' in self.metrics:
+            protocol['intra_fid'] = {
+                'classes': self._num_classes,
+                'generated': 'sample i has class i % classes',
+                'reference': 'the reference images of each class',
+                'value': 'mean over classes of FID(generated of class c, reference of class c)',
+            }
         if 'modes' in self.metrics:
             protocol['modes'] = self._modes_protocol
         return protocol
@@ -475,15 +548,15 @@ class Evaluator:
     def evaluate(self, state, step):
         """All configured metrics for ``state`` and the protocol that produced them."""
         g_variables = self.generator_variables(state)
-        values = {}
+        values, per_class = {}, {}
         if self.extractor is not None:
-            values.update(self._image_metrics(g_variables))
+            values, per_class = self._image_metrics(g_variables)
         if 'modes' in self.metrics:
             values.update(self._mode_metrics(g_variables))
-        return {
-            'metrics': {k: float(v) for k, v in values.items()},
-            'protocol': {'step': int(step), **self.protocol()},
-        }
+        result = {'metrics': {k: float(v) for k, v in values.items()}}
+        if per_class:  # intra_fid's terms, class by class.
+            result['per_class'] = per_class
+        return {**result, 'protocol': {'step': int(step), **self.protocol()}}
 
     def best_key(self):
         """The metric name (with its extractor or data label) that ranks checkpoints, or None."""
