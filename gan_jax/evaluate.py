@@ -223,8 +223,9 @@ def _reference_source(config, source):
 class Evaluator:
     """Computes the configured metrics of a generator against its training data."""
 
-    def __init__(self, config, generator, source, mesh, num_classes=None):
-        """``num_classes``: a conditional G's classes, drawn in turn (balanced); else None."""
+    def __init__(self, config, generator, source, mesh, num_classes=None, ema_statistics=None):
+        """``num_classes``: a conditional G's classes, drawn in turn (balanced); else None.
+        ``ema_statistics``: the run's ``standing.for_run``, if the caller has built it."""
         ec, data_source = config.eval, config.data.source
         self.config, self.mesh = config, mesh
         self.source = _reference_source(config, source)
@@ -237,14 +238,9 @@ class Evaluator:
             )
         # The EMA generator's own statistics (standing.py), when it is the one evaluated.
         self._standing = None
-        if ec.use_ema and config.ema.name is not None:
-            self._standing = standing.StandingStatistics(
-                generator,
-                mesh,
-                z_dim=config.model.z_dim,
-                num_classes=num_classes,
-                batch_size=ec.batch_size,
-                seed=ec.seed,
+        if ec.use_ema:
+            self._standing = ema_statistics or standing.for_run(
+                config, generator, mesh, num_classes
             )
         self._split = NamedSharding(mesh, P(AXIS))
         local = ec.batch_size // jax.device_count()

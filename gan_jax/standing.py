@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import parallel
+from gan_jax import builder, parallel
 from gan_jax.sampling import sample_latents
 
 AXIS = parallel.DATA_AXIS
@@ -120,3 +120,19 @@ class StandingStatistics:
         if not jax.tree.leaves(batch_stats):  # No BatchNorm, no spectral norm: nothing to do.
             return batch_stats
         return self._standing(params, batch_stats)
+
+
+def for_run(config, generator, mesh, num_classes):
+    """The run's EMA statistics, or None without an EMA: passes of G's training batch size
+    (``train.g_batch_size``, else ``train.batch_size``; the batches its BatchNorm saw),
+    latents keyed by ``eval.seed``."""
+    if config.ema.name is None:
+        return None
+    return StandingStatistics(
+        generator,
+        mesh,
+        z_dim=config.model.z_dim,
+        num_classes=num_classes,
+        batch_size=builder.g_batch_size(config),
+        seed=config.eval.seed,
+    )

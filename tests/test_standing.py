@@ -1,6 +1,10 @@
 """The EMA generator's own statistics: standing BatchNorm statistics and power iterations,
 checked against a numpy computation from the EMA weights."""
 
+import json
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,17 +27,17 @@ MLP = {
     'ema.name': 'decay',
     'eval.metrics': 'modes',
     'eval.extractor': 'lenet_mnist',
-    'eval.batch_size': BATCH,
+    'train.batch_size': BATCH,
     'eval.seed': 3,
     'eval.best_metric': None,
 }
 SLOT_BN_EPSILON = 1e-4  # gan_jax.models.layers.SlotBatchNorm's.
 
 
-def _setup(overrides):
+def _setup(overrides, devices=None):
     config = helpers.tiny_config(**overrides)
     setup = builder.build(config)
-    mesh = parallel.make_mesh(jax.devices()[:1])
+    mesh = parallel.make_mesh(devices or jax.devices()[:1])
     evaluator = eval_lib.Evaluator(config, setup.generator, setup.source, mesh, setup.num_classes)
     return config, setup, evaluator, jax.jit(setup.init_state)()
 
@@ -102,7 +106,7 @@ def test_ema_spectral_norm_vectors_are_power_iterations_on_the_ema_weights():
         'model.g_spectral_norm': True,
         'ema.name': 'decay',
         'eval.extractor': 'lenet_mnist',
-        'eval.batch_size': BATCH,
+        'train.batch_size': BATCH,
         'eval.best_metric': None,
     }
     _, _, evaluator, state = _setup(overrides)
@@ -126,3 +130,34 @@ def test_ema_spectral_norm_vectors_are_power_iterations_on_the_ema_weights():
         state.g_batch_stats['SpectralNorm_0']['kernel/u'],
         atol=1e-3,
     )
+
+
+_FOUR_DEVICES = """
+import json, sys
+import jax
+from tests import test_standing as t
+assert jax.device_count() == 4, jax.device_count()
+overrides = {**t.MLP, 'model.cross_replica_bn': True}
+_, _, evaluator, state = t._setup(overrides, devices=jax.devices())
+ema = t._perturbed(state.g_params, seed=1)
+stats = evaluator.generator_variables(state.replace(ema_params=ema))['batch_stats']
+json.dump(jax.tree.map(lambda x: x.tolist(), stats), sys.stdout)
+"""
+
+
+@pytest.mark.slow
+def test_standing_statistics_on_4_devices_equal_the_numpy_ones():
+    # Cross-replica BatchNorm: each pass's statistics are over the global batch, on 4
+    # devices as on 1.
+    result = subprocess.run(
+        [sys.executable, '-c', _FOUR_DEVICES],
+        env=helpers.python_env(4),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=helpers.REPO,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    config, _, _, state = _setup({**MLP, 'model.cross_replica_bn': True})
+    expected = _mlp_standing_by_hand(_perturbed(state.g_params, seed=1), config)
+    _assert_tree_close(json.loads(result.stdout), expected, rtol=2e-4, atol=2e-5)
