@@ -227,7 +227,7 @@ class Evaluator:
         """``num_classes``: a conditional G's classes, drawn in turn (balanced); else None.
         ``ema_statistics``: the run's ``standing.for_run``, if the caller has built it."""
         ec, data_source = config.eval, config.data.source
-        self.config, self.mesh = config, mesh
+        self.config, self.mesh, self._num_classes = config, mesh, num_classes
         self.source = _reference_source(config, source)
         self.metrics = parse_metrics(ec.metrics)
         _check_metrics_fit_data(ec.metrics, self.metrics, ec.best_metric, data_source)
