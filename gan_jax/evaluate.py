@@ -5,7 +5,9 @@ top-level ``evaluate.py`` (which writes ``RUN/eval_<step>.json``). Generation
 and feature extraction run in one sharded program over all devices; images are
 quantised to uint8 before feature extraction, real and generated alike.
 Reference statistics are cached under a key built from everything that changes
-them. ``modes`` counts the modes
+them. The EMA generator runs with its own standing statistics (standing.py). Each
+result carries its protocol; ``protocol_key`` hashes it, so that only comparable
+values are ranked (the best checkpoint). ``modes`` counts the modes
 of the mode-collapse benchmarks (2-D ring and grid, Stacked MNIST) and needs no
 feature extractor, so the 2-D mixtures, which have no images, can be evaluated.
 """
