@@ -83,6 +83,17 @@ def max_abs_diff(a, b):
     return max((float(np.max(np.abs(a[k] - b[k]))) for k in a), default=0.0)
 
 
+def perturbed(tree, seed, scale):
+    """``tree`` plus ``scale`` times standard-normal noise, leaf by leaf."""
+    import jax
+
+    leaves, treedef = jax.tree.flatten(tree)
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(leaves))
+    return treedef.unflatten(
+        [x + scale * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys, strict=True)]
+    )
+
+
 def metrics_by_hand(config, state, source):
     """FID and IS of the run's generator (not its EMA) under ``config.eval``, computed
     outside gan_jax.evaluate and gan_jax.metrics.fid / inception_score: the eval latents

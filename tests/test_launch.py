@@ -44,6 +44,7 @@ def test_default_command_writes_every_output(tmp_path):
         '--config.log.every_steps=2',
         '--config.log.sample_every_steps=2',
         '--config.checkpoint.every_steps=2',
+        f'--config.eval.cache_dir={tmp_path / "cache"}',  # Reference computed afresh.
     )
     assert run.returncode == 0, run.stderr[-4000:]
     saved = json.loads((tmp_path / 'config.json').read_text())

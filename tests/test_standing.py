@@ -43,11 +43,7 @@ def _setup(overrides, devices=None):
 
 
 def _perturbed(tree, seed, scale=0.3):
-    leaves, treedef = jax.tree.flatten(tree)
-    keys = jax.random.split(jax.random.PRNGKey(seed), len(leaves))
-    return treedef.unflatten(
-        [x + scale * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys, strict=True)]
-    )
+    return helpers.perturbed(tree, seed, scale)
 
 
 def _mlp_standing_by_hand(params, config):
