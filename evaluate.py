@@ -1,6 +1,7 @@
 """Evaluates a checkpoint of a run folder written by launch.py.
 
-    python evaluate.py --workdir RUN [--step latest|best|N] [--metrics fid,kid,is,prdc,modes]
+    python evaluate.py --workdir RUN [--step latest|best|N]
+                       [--metrics fid,kid,is,prdc,intra_fid,modes]
                        [--num_samples N] [--extractor NAME] [--[no]ema]
 
 Writes ``RUN/eval_<step>.json`` (``eval_<step>-2.json``, ... if that step was
@@ -21,7 +22,7 @@ _STEP = flags.DEFINE_string('step', 'latest', 'latest, best, or a checkpoint ste
 _METRICS = flags.DEFINE_string(
     'metrics',
     None,
-    "Comma-separated subset of fid,kid,is,prdc,modes (default: the run's eval.metrics).",
+    "Comma-separated subset of fid,kid,is,prdc,intra_fid,modes (default: the run's eval.metrics).",
 )
 _NUM_SAMPLES = flags.DEFINE_integer(
     'num_samples', None, 'Generated images (default: eval.num_samples).'

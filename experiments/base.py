@@ -156,7 +156,7 @@ def get_config(arg=None):
     c.eval.kid_subsets = 100
     c.eval.kid_subset_size = 1000
     # Keep a 'best' checkpoint by this metric (FID, KID, IS, precision, recall,
-    # density, coverage); None keeps none.
+    # density, coverage, intra_FID, modes, ...); None keeps none.
     c.eval.best_metric = config_dict.placeholder(str)
     c.eval.cache_dir = config_dict.placeholder(str)  # None: ~/.cache/gan_jax/reference_stats
 

@@ -8,6 +8,7 @@ saved: it is a function of the step (data/pipeline.py).
 """
 
 import json
+import math
 import os
 import shutil
 import time
@@ -125,24 +126,58 @@ def abstract_state(init_state, mesh):
 class BestCheckpoint:
     """The state with the best value of one metric so far, kept beside the latest ones.
 
-    ``<workdir>/checkpoints_best`` holds that one checkpoint and ``best.json`` its
-    metric, value and step, so a resumed run keeps comparing against it.
+    ``<workdir>/checkpoints_best`` holds that one checkpoint and ``best.json`` its metric,
+    value, step and evaluation protocol (with its key), so a resumed run keeps comparing
+    against it. Only values of the same metric under the same protocol are compared: a
+    record of another metric or protocol (``eval.*`` changed on resume) is set aside, with
+    its checkpoint, under a name carrying its protocol key (never deleted), and the best
+    starts again. A NaN value is never the best.
     """
 
-    def __init__(self, workdir, metric, larger_is_better):
+    def __init__(self, workdir, metric, larger_is_better, protocol, protocol_key):
         self.metric, self._larger = metric, larger_is_better
+        self._protocol, self._key = protocol, protocol_key
         self._record = os.path.join(workdir, 'best.json')
-        self.checkpointer = Checkpointer(os.path.join(workdir, 'checkpoints_best'), keep=1)
         self.value = None
+        folder = os.path.join(workdir, 'checkpoints_best')
+        record = None
         if os.path.exists(self._record):
             with open(self._record) as f:
                 record = json.load(f)
-            if record['metric'] == metric:
+        if record is not None:
+            comparable = record['metric'] == metric and record.get('protocol_key') == protocol_key
+            if comparable and not math.isnan(record['value']):
                 self.value = record['value']
+            elif not comparable:
+                parallel.run_on_process_zero(lambda: self._set_aside(record, folder))
+        self.checkpointer = Checkpointer(folder, keep=1)
+
+    def _set_aside(self, record, folder):
+        """Renames best.json and checkpoints_best to names carrying the record's key."""
+        tag = record.get('protocol_key', 'unkeyed')
+        stem, k = f'-{record["metric"]}-{tag}', 1
+        while os.path.exists(self._record[: -len('.json')] + stem + '.json'):
+            k += 1
+            stem = f'-{record["metric"]}-{tag}-{k}'
+        os.replace(self._record, self._record[: -len('.json')] + stem + '.json')
+        if os.path.exists(folder):
+            os.replace(folder, folder + stem)
+        logging.warning(
+            'best.json holds %s under another evaluation protocol or metric than this run '
+            '(%s, key %s); set aside as best%s.json and checkpoints_best%s; the best restarts.',
+            record['metric'],
+            self.metric,
+            self._key,
+            stem,
+            stem,
+        )
 
     def update(self, step, state, metrics):
-        """Saves ``state`` if ``metrics[self.metric]`` beats the best so far."""
+        """Saves ``state`` if ``metrics[self.metric]`` beats the best so far (NaN never does)."""
         value = metrics[self.metric]
+        if math.isnan(value):
+            logging.warning('%s is NaN at step %d: not a best.', self.metric, step)
+            return False
         if self.value is not None and not (
             value > self.value if self._larger else value < self.value
         ):
@@ -150,8 +185,15 @@ class BestCheckpoint:
         self.checkpointer.save(step, state)
         self.value = value
         if jax.process_index() == 0:
+            record = {
+                'metric': self.metric,
+                'value': value,
+                'step': int(step),
+                'protocol_key': self._key,
+                'protocol': self._protocol,
+            }
             with open(self._record, 'w') as f:
-                json.dump({'metric': self.metric, 'value': value, 'step': int(step)}, f)
+                json.dump(record, f, indent=2)
         return True
 
 

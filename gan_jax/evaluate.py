@@ -5,7 +5,9 @@ top-level ``evaluate.py`` (which writes ``RUN/eval_<step>.json``). Generation
 and feature extraction run in one sharded program over all devices; images are
 quantised to uint8 before feature extraction, real and generated alike.
 Reference statistics are cached under a key built from everything that changes
-them. ``modes`` counts the modes
+them. The EMA generator runs with its own standing statistics (standing.py). Each
+result carries its protocol; ``protocol_key`` hashes it, so that only comparable
+values are ranked (the best checkpoint). ``modes`` counts the modes
 of the mode-collapse benchmarks (2-D ring and grid, Stacked MNIST) and needs no
 feature extractor, so the 2-D mixtures, which have no images, can be evaluated.
 """
@@ -23,19 +25,21 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from gan_jax import data as data_lib
-from gan_jax import parallel
+from gan_jax import parallel, standing
 from gan_jax.data.mixtures import MIXTURES
 from gan_jax.metrics import classifiers, fid, inception_score, kid, modes, prdc
 from gan_jax.metrics import extractors as extractors_lib
 from gan_jax.sampling import images_to_uint8, sample_latents
 
 AXIS = parallel.DATA_AXIS
-IMAGE_METRICS = ('fid', 'kid', 'is', 'prdc')  # Need images and eval.extractor.
+# Need images and eval.extractor; intra_fid also a class-conditional G.
+IMAGE_METRICS = ('fid', 'kid', 'is', 'prdc', 'intra_fid')
 METRICS = (*IMAGE_METRICS, 'modes')
 MODE_SOURCES = (*MIXTURES, 'stacked_mnist')  # The data.source values that define modes.
 # Metric name -> whether larger is better (for keeping the best checkpoint).
 BEST_DIRECTION = {
     'FID': False,
+    'intra_FID': False,
     'KID': False,
     'IS': True,
     'precision': True,
@@ -49,6 +53,7 @@ BEST_DIRECTION = {
 # Metric name -> the eval.metrics entry that computes it.
 _FAMILY = {
     'FID': 'fid',
+    'intra_FID': 'intra_fid',
     'KID': 'kid',
     'IS': 'is',
     'precision': 'prdc',
@@ -74,6 +79,9 @@ STACKED_MNIST_CLASSIFIER = 'lenet_mnist'
 STACKED_MNIST_LABEL = '-StackedMNIST'
 PRDC_K = {'pr_k': 3, 'dc_k': 5}
 IS_SPLITS = 10
+# The per-class covariances of intra_fid (reference and generated, float64) may hold at most
+# this many bytes: 1,000 ImageNet classes of Inception's 2048 features would need 33 GB.
+INTRA_FID_MAX_BYTES = 4 * 2**30
 DEFAULT_CACHE = os.path.join('~', '.cache', 'gan_jax', 'reference_stats')
 
 
@@ -123,6 +131,28 @@ def _check_metrics_fit_data(spec, metrics, best, data_source):
         )
 
 
+def _check_intra_fid(eval_config, num_classes, feature_dim):
+    """Fails before training when intra_fid cannot be computed or held in memory."""
+    spec = eval_config.metrics
+    if num_classes is None:
+        raise ValueError(
+            f'eval.metrics={spec!r}: intra_fid needs a class-conditional generator '
+            '(model.conditioning set, on a dataset with labels).'
+        )
+    if eval_config.num_samples < 2 * num_classes:
+        raise ValueError(
+            f'eval.metrics={spec!r}: intra_fid needs 2 generated samples per class at least: '
+            f'eval.num_samples={eval_config.num_samples} < 2 x {num_classes} classes.'
+        )
+    needed = 2 * num_classes * feature_dim**2 * 8
+    if needed > INTRA_FID_MAX_BYTES:
+        raise ValueError(
+            f'eval.metrics={spec!r}: intra_fid keeps a {feature_dim}x{feature_dim} float64 '
+            f'covariance per class and side: {num_classes} classes need {needed / 2**30:.1f} '
+            f'GiB, more than evaluate.INTRA_FID_MAX_BYTES ({INTRA_FID_MAX_BYTES / 2**30:.0f} GiB).'
+        )
+
+
 def _stacked_mnist_digits(classify, images):
     """Digits [N, 3] that the MNIST classifier reads in the R, G, B channels of uint8 images.
 
@@ -149,22 +179,32 @@ class Features:
     count: int
     features: np.ndarray
     logits: np.ndarray
+    class_mean: np.ndarray | None = None  # [C, d], for intra_fid.
+    class_cov: np.ndarray | None = None  # [C, d, d]
 
 
-def _collect(batches, keep):
-    """Streams (features, logits) host batches into float64 moments; keeps ``keep`` rows."""
+def _collect(batches, keep, num_classes=None):
+    """Streams (features, logits, labels) host batches into float64 moments, per class too
+    when ``num_classes`` is set; keeps ``keep`` rows."""
     moments, kept_f, kept_l, n_kept = None, [], [], 0
-    for features, logits in batches:
+    for features, logits, labels in batches:
         features = np.asarray(features, np.float64)
         if moments is None:
             moments = fid.MomentAccumulator(features.shape[1])
+            per_class = num_classes and fid.ClassMomentAccumulator(features.shape[1], num_classes)
         moments.update(features)
+        if num_classes:
+            per_class.update(features, labels)
         if n_kept < keep:
             kept_f.append(features[: keep - n_kept])
             kept_l.append(np.asarray(logits[: keep - n_kept], np.float64))
             n_kept += len(kept_f[-1])
     return Features(
-        *moments.result(), moments.count, np.concatenate(kept_f), np.concatenate(kept_l)
+        *moments.result(),
+        moments.count,
+        np.concatenate(kept_f),
+        np.concatenate(kept_l),
+        *(per_class.result() if num_classes else (None, None)),
     )
 
 
@@ -185,10 +225,11 @@ def _reference_source(config, source):
 class Evaluator:
     """Computes the configured metrics of a generator against its training data."""
 
-    def __init__(self, config, generator, source, mesh, num_classes=None):
-        """``num_classes``: a conditional G's classes, drawn in turn (balanced); else None."""
+    def __init__(self, config, generator, source, mesh, num_classes=None, ema_statistics=None):
+        """``num_classes``: a conditional G's classes, drawn in turn (balanced); else None.
+        ``ema_statistics``: the run's ``standing.for_run``, if the caller has built it."""
         ec, data_source = config.eval, config.data.source
-        self.config, self.mesh = config, mesh
+        self.config, self.mesh, self._num_classes = config, mesh, num_classes
         self.source = _reference_source(config, source)
         self.metrics = parse_metrics(ec.metrics)
         _check_metrics_fit_data(ec.metrics, self.metrics, ec.best_metric, data_source)
@@ -196,6 +237,12 @@ class Evaluator:
             raise ValueError(
                 f'eval.batch_size={ec.batch_size} is not divisible by the '
                 f'number of devices ({jax.device_count()}).'
+            )
+        # The EMA generator's own statistics (standing.py), when it is the one evaluated.
+        self._standing = None
+        if ec.use_ema:
+            self._standing = ema_statistics or standing.for_run(
+                config, generator, mesh, num_classes
             )
         self._split = NamedSharding(mesh, P(AXIS))
         local = ec.batch_size // jax.device_count()
@@ -217,6 +264,11 @@ class Evaluator:
             self.extractor = extractors_lib.get_extractor(
                 ec.extractor, inception_weights=ec.inception_weights
             )
+            # Before training: a shape the extractor cannot read fails now, not at the first
+            # evaluation.
+            self.feature_dim = self.extractor.check_input(self.source.image_shape)
+            if 'intra_fid' in self.metrics:
+                _check_intra_fid(ec, num_classes, self.feature_dim)
             self._extractor_vars = jax.device_put(
                 self.extractor.variables, parallel.replicated(mesh)
             )
@@ -327,9 +379,11 @@ class Evaluator:
             images = jax.make_array_from_process_local_data(self._split, local)
             features, logits = self._real(self._extractor_vars, images)
             take = min(batch, n - start)
+            labels = [self.source[i]['label'] for i in order[start : start + take]]
             yield (
                 multihost_utils.process_allgather(features, tiled=True)[:take],
                 multihost_utils.process_allgather(logits, tiled=True)[:take],
+                np.asarray(labels),
             )
 
     def reference(self):
@@ -338,8 +392,10 @@ class Evaluator:
             return self._reference
         protocol = self._reference_protocol()
         keep = self.config.eval.num_samples
+        # Per-class moments (intra_fid) are in the cache only when asked for.
+        per_class = {'per_class': self._num_classes} if 'intra_fid' in self.metrics else {}
         key = hashlib.sha256(
-            json.dumps({**protocol, 'keep': keep}, sort_keys=True).encode()
+            json.dumps({**protocol, 'keep': keep, **per_class}, sort_keys=True).encode()
         ).hexdigest()[:24]
         cache_dir = os.path.expanduser(self.config.eval.cache_dir or DEFAULT_CACHE)
         path = os.path.join(cache_dir, f'{key}.npz')
@@ -351,10 +407,13 @@ class Evaluator:
                     int(cached['count']),
                     cached['features'],
                     cached['logits'],
+                    *((cached['class_mean'], cached['class_cov']) if per_class else ()),
                 )
             self._reference = (features, protocol)
             return self._reference
-        features = _collect(self._real_batches(protocol['num_images']), keep)
+        features = _collect(
+            self._real_batches(protocol['num_images']), keep, per_class.get('per_class')
+        )
         if jax.process_index() == 0:
             os.makedirs(cache_dir, exist_ok=True)
             tmp = path + f'.tmp{os.getpid()}.npz'
@@ -366,6 +425,11 @@ class Evaluator:
                 features=features.features,
                 logits=features.logits,
                 protocol=json.dumps(protocol),
+                **(
+                    {'class_mean': features.class_mean, 'class_cov': features.class_cov}
+                    if per_class
+                    else {}
+                ),
             )
             os.replace(tmp, path)  # Atomic: a half-written cache is never read.
         self._reference = (features, protocol)
@@ -381,17 +445,31 @@ class Evaluator:
             yield jax.tree.map(lambda x: x[:take], out)
 
     def _image_metrics(self, g_variables):
-        """(values, protocol) of the feature-based metrics against the reference."""
+        """(values, per-class values) of the feature-based metrics against the reference."""
         ec = self.config.eval
-        real, ref_protocol = self.reference()
+        real, _ = self.reference()
+        batches = self._generated_batches(
+            self._generated, ec.num_samples, g_variables, self._extractor_vars
+        )
+        # Sample i has label i % num_classes (generate), the label intra_fid reads.
         fake = _collect(
-            self._generated_batches(
-                self._generated, ec.num_samples, g_variables, self._extractor_vars
+            (
+                (features, logits, (start + np.arange(len(features))) % (self._num_classes or 1))
+                for start, (features, logits) in zip(
+                    range(0, ec.num_samples, ec.batch_size), batches, strict=False
+                )
             ),
             ec.num_samples,
+            self._num_classes if 'intra_fid' in self.metrics else None,
         )
         label = self.extractor.label
-        values = {}
+        values, per_class = {}, {}
+        if 'intra_fid' in self.metrics:
+            distances = fid.intra_frechet_distances(
+                fake.class_mean, fake.class_cov, real.class_mean, real.class_cov
+            )
+            values['intra_FID' + label] = distances.mean()
+            per_class['intra_FID' + label] = [float(d) for d in distances]
         if 'fid' in self.metrics:
             values['FID' + label] = fid.frechet_distance(fake.mean, fake.cov, real.mean, real.cov)
         if 'kid' in self.metrics:
@@ -410,18 +488,7 @@ class Evaluator:
             n = min(len(real.features), len(fake.features))
             for name, value in prdc.prdc(real.features[:n], fake.features[:n], **PRDC_K).items():
                 values[name + label] = value
-        protocol = {
-            'quantised': 'uint8',
-            'reference': ref_protocol,
-            'num_reference': real.count,
-            'kid': {
-                'subsets': ec.kid_subsets,
-                'subset_size': min(ec.kid_subset_size, len(real.features), len(fake.features)),
-            },
-            'is_splits': IS_SPLITS,
-            'prdc': {**PRDC_K, 'num_each': min(len(real.features), ec.num_samples)},
-        }
-        return values, protocol
+        return values, per_class
 
     def _mode_metrics(self, g_variables):
         """Mode statistics of the generated points (mixtures) or per-channel digits."""
@@ -429,27 +496,65 @@ class Evaluator:
         outputs = np.concatenate(list(self._generated_batches(self._modes, n, g_variables)))
         return {_MODE_NAMES[k] + self._modes_label: v for k, v in self._mode_stats(outputs).items()}
 
+    def generator_variables(self, state):
+        """The variables of the generator evaluated.
+
+        G's own, or with ``eval.use_ema`` and an EMA in the run, the EMA weights with
+        their own standing statistics (gan_jax/standing.py), never the live G's BatchNorm
+        statistics and spectral-norm vectors.
+        """
+        if self._standing is None or state.ema_params is None:
+            return {'params': state.g_params, 'batch_stats': state.g_batch_stats}
+        stats = self._standing(state.ema_params, state.g_batch_stats)
+        return {'params': state.ema_params, 'batch_stats': stats}
+
+    def protocol(self):
+        """Everything the numbers depend on besides the generator and the step; recorded
+        with each result, and the key (``protocol_key``) the best checkpoint is kept under."""
+        ec = self.config.eval
+        protocol = {'ema': self._standing is not None, 'num_generated': ec.num_samples}
+        protocol['seed'] = ec.seed
+        if self._standing is not None:
+            protocol['ema_statistics'] = self._standing.protocol
+        if self.extractor is not None:
+            reference = self._reference_protocol()
+            kept = min(reference['num_images'], ec.num_samples)  # Rows for KID and PRDC.
+            protocol.update(
+                {
+                    'quantised': 'uint8',
+                    'reference': reference,
+                    'num_reference': reference['num_images'],
+                    'kid': {
+                        'subsets': ec.kid_subsets,
+                        'subset_size': min(ec.kid_subset_size, kept),
+                    },
+                    'is_splits': IS_SPLITS,
+                    'prdc': {**PRDC_K, 'num_each': kept},
+                }
+            )
+        if 'intra_fid' in self.metrics:
+            protocol['intra_fid'] = {
+                'classes': self._num_classes,
+                'generated': 'sample i has class i % classes',
+                'reference': 'the reference images of each class',
+                'value': 'mean over classes of FID(generated of class c, reference of class c)',
+            }
+        if 'modes' in self.metrics:
+            protocol['modes'] = self._modes_protocol
+        return protocol
+
     def evaluate(self, state, step):
         """All configured metrics for ``state`` and the protocol that produced them."""
-        ec = self.config.eval
-        use_ema = ec.use_ema and state.ema_params is not None
-        params = state.ema_params if use_ema else state.g_params
-        g_variables = {'params': params, 'batch_stats': state.g_batch_stats}
-        values = {}
-        protocol = {
-            'step': int(step),
-            'ema': bool(use_ema),
-            'num_generated': ec.num_samples,
-            'seed': ec.seed,
-        }
+        g_variables = self.generator_variables(state)
+        values, per_class = {}, {}
         if self.extractor is not None:
-            image_values, image_protocol = self._image_metrics(g_variables)
-            values.update(image_values)
-            protocol.update(image_protocol)
+            values, per_class = self._image_metrics(g_variables)
         if 'modes' in self.metrics:
             values.update(self._mode_metrics(g_variables))
-            protocol['modes'] = self._modes_protocol
-        return {'metrics': {k: float(v) for k, v in values.items()}, 'protocol': protocol}
+        result = {'metrics': {k: float(v) for k, v in values.items()}}
+        if per_class:  # intra_fid's terms, class by class.
+            result['per_class'] = per_class
+        return {**result, 'protocol': {'step': int(step), **self.protocol()}}
 
     def best_key(self):
         """The metric name (with its extractor or data label) that ranks checkpoints, or None."""
@@ -457,6 +562,11 @@ class Evaluator:
         if best is None:
             return None
         return best + (self._modes_label if _FAMILY[best] == 'modes' else self.extractor.label)
+
+
+def protocol_key(protocol):
+    """A short hash of a protocol: results under equal keys are comparable."""
+    return hashlib.sha256(json.dumps(protocol, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def write_result(workdir, result):

@@ -15,7 +15,7 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
-from gan_jax import builder, parallel, run_lock, sampling
+from gan_jax import builder, parallel, run_lock, sampling, standing
 from gan_jax import checkpoint as ckpt_lib
 from gan_jax import config as config_lib
 from gan_jax import data as data_lib
@@ -83,14 +83,17 @@ def _scatter_extent(source, n=2000):
     return 1.25 * float(np.abs(points).max())
 
 
-def _write_samples(sampler, state, step, workdir, writer, is_main):
-    """The fixed-latent samples (EMA generator when there is one) to PNG and TensorBoard.
+def _write_samples(sampler, state, step, workdir, writer, is_main, ema_statistics):
+    """The fixed-latent samples (EMA generator when there is one, with its own standing
+    statistics) to PNG and TensorBoard.
 
     Images as a grid (a row per class for conditional runs), 2-D points as a scatter.
     """
-    params = state.ema_params if state.ema_params is not None else state.g_params
+    params, stats = state.g_params, state.g_batch_stats
+    if state.ema_params is not None:
+        params, stats = state.ema_params, ema_statistics(state.ema_params, stats)
     sample, columns, extent = sampler
-    samples = to_host(sample(params, state.g_batch_stats))
+    samples = to_host(sample(params, stats))
     grid = (
         log_lib.image_grid(samples, columns)
         if samples.ndim == 4
@@ -221,11 +224,19 @@ def _train_in_folder(config, workdir, setup, lock):
     mesh = parallel.make_mesh()
     # Built before training so that missing extractor weights fail at once.
     evaluator, best = None, None
+    ema_statistics = standing.for_run(config, generator, mesh, setup.num_classes)
     if config.eval.every_steps:
-        evaluator = eval_lib.Evaluator(config, generator, source, mesh, setup.num_classes)
+        evaluator = eval_lib.Evaluator(
+            config, generator, source, mesh, setup.num_classes, ema_statistics
+        )
         if config.eval.best_metric:
+            protocol = evaluator.protocol()
             best = ckpt_lib.BestCheckpoint(
-                workdir, evaluator.best_key(), eval_lib.BEST_DIRECTION[config.eval.best_metric]
+                workdir,
+                evaluator.best_key(),
+                eval_lib.BEST_DIRECTION[config.eval.best_metric],
+                protocol,
+                eval_lib.protocol_key(protocol),
             )
     state = jax.jit(init_state, out_shardings=parallel.replicated(mesh))()
     train_steps = step_lib.compile_update(
@@ -268,7 +279,7 @@ def _train_in_folder(config, workdir, setup, lock):
                 if is_main:
                     lock.refresh()
             if step % config.log.sample_every_steps == 0 or last:
-                _write_samples(sampler, state, step, workdir, writer, is_main)
+                _write_samples(sampler, state, step, workdir, writer, is_main, ema_statistics)
             if evaluator and (step % config.eval.every_steps == 0 or last):
                 _evaluate(evaluator, best, state, step, workdir, writer, is_main)
             preempted = preemption.reached(step)

@@ -82,3 +82,72 @@ def train_in_subprocess(workdir, out, overrides=None, devices=1, timeout=300):
 def max_abs_diff(a, b):
     assert a.keys() == b.keys()
     return max((float(np.max(np.abs(a[k] - b[k]))) for k in a), default=0.0)
+
+
+def perturbed(tree, seed, scale):
+    """``tree`` plus ``scale`` times standard-normal noise, leaf by leaf."""
+    import jax
+
+    leaves, treedef = jax.tree.flatten(tree)
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(leaves))
+    return treedef.unflatten(
+        [x + scale * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys, strict=True)]
+    )
+
+
+def metrics_by_hand(config, state, source):
+    """FID and IS of the run's generator (not its EMA) under ``config.eval``, computed
+    outside gan_jax.evaluate and gan_jax.metrics.fid / inception_score: the eval latents
+    through G at once, uint8 by hand, the classifier applied directly, the reference drawn
+    as documented (a permutation by eval.seed), FID with scipy.linalg.sqrtm (pytorch-fid's
+    formula) and IS as exp E KL(p(y|x) || p(y)) over 10 splits; for a conditional G (sample
+    i of class i % classes) also the FID of each class by gan_jax.metrics.fid, class by class.
+    """
+    import jax
+    import jax.numpy as jnp
+    import scipy.linalg
+
+    from gan_jax import builder
+    from gan_jax.metrics import classifiers, fid
+    from gan_jax.sampling import sample_latents
+
+    ec = config.eval
+    setup = builder.build(config)
+    z = sample_latents(jax.random.PRNGKey(ec.seed), jnp.arange(ec.num_samples), config.model.z_dim)
+    classes = setup.num_classes
+    labels = None if classes is None else np.arange(ec.num_samples) % classes
+    variables = {'params': state.g_params, 'batch_stats': state.g_batch_stats}
+    images = np.asarray(setup.generator.apply(variables, z, labels, train=False), np.float64)
+    fake = np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    n_ref = min(ec.reference_num or len(source), len(source))
+    order = np.random.default_rng(ec.seed).permutation(len(source))[:n_ref]
+    real = np.stack([source[int(i)]['image'] for i in order])
+    classify, _ = classifiers.load_classifier(ec.extractor)
+    f_fake, logits = (np.asarray(classify(fake)[k], np.float64) for k in ('features', 'logits'))
+    f_real = np.asarray(classify(real)['features'], np.float64)
+    mu1, mu2 = f_fake.mean(0), f_real.mean(0)
+    c1, c2 = np.cov(f_fake, rowvar=False), np.cov(f_real, rowvar=False)
+    covmean = scipy.linalg.sqrtm(c1 @ c2).real
+    fid_value = float(
+        ((mu1 - mu2) ** 2).sum() + np.trace(c1) + np.trace(c2) - 2 * np.trace(covmean)
+    )
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    scores, n = [], len(probs)
+    for i in range(10):  # Split i: rows i*n//10 .. (i+1)*n//10 (OpenAI's code).
+        part = probs[i * n // 10 : (i + 1) * n // 10]
+        marginal = part.mean(0, keepdims=True)
+        scores.append(np.exp((part * (np.log(part) - np.log(marginal))).sum(1).mean()))
+    result = {'FID': fid_value, 'IS': float(np.mean(scores))}
+    if classes is not None:
+        real_labels = np.array([source[int(i)]['label'] for i in order])
+        result['FID_per_class'] = [
+            fid.frechet_distance(
+                f_fake[labels == c].mean(0),
+                np.cov(f_fake[labels == c], rowvar=False),
+                f_real[real_labels == c].mean(0),
+                np.cov(f_real[real_labels == c], rowvar=False),
+            )
+            for c in range(classes)
+        ]
+    return result

@@ -44,7 +44,7 @@ def test_missing_inception_weights_say_how_to_get_them(tmp_path):
 def test_training_evaluates_keeps_best_and_caches_reference(tmp_path):
     cache = tmp_path / 'cache'
     config = helpers.tiny_config(**EVAL, **{'eval.cache_dir': str(cache)})
-    train.train(config, str(tmp_path / 'run'))
+    state = train.train(config, str(tmp_path / 'run'))
     run = tmp_path / 'run'
     results = {s: json.loads((run / f'eval_{s}.json').read_text()) for s in (3, 6)}
     metrics = results[6]['metrics']
@@ -56,8 +56,10 @@ def test_training_evaluates_keeps_best_and_caches_reference(tmp_path):
         'precision-LeNet-MNIST',
         'coverage-LeNet-MNIST',
     } <= metrics.keys()
-    assert 'FID' not in metrics and metrics['FID-LeNet-MNIST'] > 0
-    assert 1.0 <= metrics['IS-LeNet-MNIST'] <= 10.0
+    assert 'FID' not in metrics
+    by_hand = helpers.metrics_by_hand(config, state, builder.build(config).source)
+    assert metrics['FID-LeNet-MNIST'] == pytest.approx(by_hand['FID'], rel=1e-4)
+    assert metrics['IS-LeNet-MNIST'] == pytest.approx(by_hand['IS'], rel=1e-5)
     protocol = results[6]['protocol']
     assert protocol['num_generated'] == 64 and protocol['num_reference'] == 96
     assert protocol['reference']['extractor'] == 'lenet_mnist'
@@ -196,3 +198,66 @@ def test_reference_split_of_a_single_split_source_fails():
     config = helpers.tiny_config(**{**EVAL, 'eval.reference_split': 'test'})
     with pytest.raises(ValueError, match=r"eval.reference_split='test'.*'digits' has one split"):
         _evaluator(config, builder.build(config).source)
+
+
+def test_an_extractor_that_cannot_read_the_data_fails_before_training(tmp_path, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError('training was compiled before the extractor was checked')
+
+    monkeypatch.setattr(train.step_lib, 'compile_update', no_training)
+    config = helpers.tiny_config(**{**EVAL, 'data.resolution': 32, 'data.channels': 3})
+    with pytest.raises(
+        ValueError,
+        match=r"eval.extractor='lenet_mnist' cannot read the data: images of shape "
+        r'\(32, 32, 3\); it accepts uint8 images of shape \(28, 28, 1\) only',
+    ):
+        train.train(config, str(tmp_path / 'run'))
+    assert not (tmp_path / 'run' / 'checkpoints').exists()
+
+
+def test_protocol_key_follows_the_evaluation_settings_only():
+    images, labels = np.zeros((100, 28, 28, 1), np.uint8), np.zeros(100, np.int32)
+    source = ArraySource(images, labels, name='zeros', resolution=28, channels=1, num_classes=None)
+
+    def key(**overrides):
+        config = helpers.tiny_config(**{**EVAL, **overrides})
+        return eval_lib.protocol_key(_evaluator(config, source).protocol())
+
+    assert key() == key(**{'eval.every_steps': 6, 'train.steps': 12, 'eval.best_metric': 'KID'})
+    assert key() != key(**{'eval.num_samples': 32})
+    assert key() != key(**{'eval.reference_num': 50})
+    assert key() != key(**{'eval.seed': 1})
+
+
+@pytest.mark.slow
+def test_intra_fid_is_the_mean_of_the_per_class_fids(tmp_path):
+    config = helpers.tiny_config(
+        **{
+            **EVAL,
+            'model.conditioning': 'projection',
+            'eval.metrics': 'fid,intra_fid',
+            'eval.cache_dir': str(tmp_path),  # Computed afresh, never from an older cache.
+        }
+    )
+    setup = builder.build(config)
+    evaluator = eval_lib.Evaluator(
+        config, setup.generator, setup.source, parallel.make_mesh(), setup.num_classes
+    )
+    # The untrained G draws one grey image for every z (pixel std 0.002): perturbed weights
+    # give varied samples, so the generated covariances matter.
+    state = jax.jit(setup.init_state)()
+    state = state.replace(g_params=helpers.perturbed(state.g_params, seed=1, scale=0.2))
+    result = evaluator.evaluate(state, 0)
+    by_hand = helpers.metrics_by_hand(config, state, setup.source)
+    per_class = result['per_class']['intra_FID-LeNet-MNIST']
+    np.testing.assert_allclose(per_class, by_hand['FID_per_class'], rtol=1e-4)
+    assert result['metrics']['intra_FID-LeNet-MNIST'] == pytest.approx(np.mean(per_class))
+    assert result['metrics']['FID-LeNet-MNIST'] == pytest.approx(by_hand['FID'], rel=1e-4)
+    assert result['protocol']['intra_fid']['classes'] == 10
+
+
+def test_intra_fid_needs_a_conditional_generator():
+    config = helpers.tiny_config(**{**EVAL, 'eval.metrics': 'fid,intra_fid'})
+    source, generator, *_ = builder.build(config)
+    with pytest.raises(ValueError, match='intra_fid needs a class-conditional generator'):
+        eval_lib.Evaluator(config, generator, source, parallel.make_mesh())

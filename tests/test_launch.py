@@ -10,6 +10,8 @@ import time
 import pytest
 from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
 
+from gan_jax import builder, checkpoint, parallel
+from gan_jax import config as config_lib
 from tests import helpers
 
 LAUNCH = [sys.executable, os.path.join(helpers.REPO, 'launch.py')]
@@ -42,6 +44,7 @@ def test_default_command_writes_every_output(tmp_path):
         '--config.log.every_steps=2',
         '--config.log.sample_every_steps=2',
         '--config.checkpoint.every_steps=2',
+        f'--config.eval.cache_dir={tmp_path / "cache"}',  # Reference computed afresh.
     )
     assert run.returncode == 0, run.stderr[-4000:]
     saved = json.loads((tmp_path / 'config.json').read_text())
@@ -55,7 +58,14 @@ def test_default_command_writes_every_output(tmp_path):
     assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['2', '4']
     # The default experiment evaluates at the end: FID-LeNet, kept as the best.
     result = json.loads((tmp_path / 'eval_4.json').read_text())
-    assert result['metrics']['FID-LeNet-MNIST'] > 0
+    run_config = config_lib.load_run_config(str(tmp_path))
+    setup = builder.build(run_config)
+    state, _ = checkpoint.restore_from_run(
+        str(tmp_path), 'latest', setup.init_state, parallel.make_mesh()
+    )
+    by_hand = helpers.metrics_by_hand(run_config, state, setup.source)
+    assert result['metrics']['FID-LeNet-MNIST'] == pytest.approx(by_hand['FID'], rel=1e-4)
+    assert result['metrics']['IS-LeNet-MNIST'] == pytest.approx(by_hand['IS'], rel=1e-5)
     assert os.listdir(tmp_path / 'checkpoints_best') == ['4']
     tags = {
         v.tag

@@ -11,6 +11,9 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+import jax
+import jax.numpy as jnp
+
 from gan_jax.metrics import classifiers
 
 INCEPTION = 'inception'
@@ -35,6 +38,21 @@ class Extractor:
     apply: Callable  # (variables, uint8 images) -> {'features': [N, d], 'logits': [N, K]}
     # What ``logits`` are (the Inception Score's input), for the protocol.
     logits: str = 'the classifier head, with its bias'
+    accepts: str = ''  # The images it reads, for error messages.
+
+    def check_input(self, image_shape):
+        """The feature dimension for images of ``image_shape`` (H, W, C); an extractor that
+        cannot read them fails here, naming itself, the shape and what it accepts."""
+        images = jax.ShapeDtypeStruct((1, *image_shape), jnp.uint8)
+        try:
+            out = jax.eval_shape(self.apply, self.variables, images)
+        except (TypeError, ValueError) as e:
+            raise ValueError(
+                f'eval.extractor={self.name!r} cannot read the data: images of shape '
+                f'{tuple(image_shape)}; it accepts {self.accepts}. Choose another '
+                f'eval.extractor ({", ".join(EXTRACTORS)}) or eval.every_steps=0.'
+            ) from e
+        return out['features'].shape[-1]
 
 
 def _inception(weights_path):
@@ -64,11 +82,13 @@ def _inception(weights_path):
         weights.variables,
         apply,
         logits="pool3 @ W without the bias (OpenAI's Inception Score code)",
+        accepts='uint8 RGB images of any size, [H, W, 3] (resized to 299x299)',
     )
 
 
 def _classifier(name):
     apply_fn, info = classifiers.load_classifier(name)
+    height, width, channels = info['input_shape']
     return Extractor(
         name,
         _CLASSIFIER_LABELS[name],
@@ -76,6 +96,7 @@ def _classifier(name):
         info['resize'],
         {},
         lambda variables, images: apply_fn(images),
+        accepts=f'uint8 images of shape ({height}, {width}, {channels}) only (no resizing)',
     )
 
 

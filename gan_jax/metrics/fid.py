@@ -88,3 +88,34 @@ def frechet_distance(mu1, cov1, mu2, cov2) -> float:
     return float(
         diff @ diff + np.trace(cov1) + np.trace(cov2) - 2.0 * trace_sqrt_product(cov1, cov2)
     )
+
+
+class ClassMomentAccumulator:
+    """A MomentAccumulator per class: streams (features [B, dim], labels [B]) batches."""
+
+    def __init__(self, dim: int, num_classes: int):
+        self.classes = [MomentAccumulator(dim) for _ in range(num_classes)]
+
+    def update(self, features, labels) -> None:
+        x, labels = np.asarray(features, np.float64), np.asarray(labels)
+        for c in np.unique(labels):
+            self.classes[c].update(x[labels == c])
+
+    def counts(self) -> np.ndarray:
+        return np.array([a.count for a in self.classes])
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """(means [C, dim], covariances [C, dim, dim]); every class needs 2 samples."""
+        few = [c for c, a in enumerate(self.classes) if a.count < 2]
+        if few:
+            raise ValueError(f'classes {few} have fewer than 2 samples; a covariance needs 2')
+        means, covs = zip(*(a.result() for a in self.classes), strict=True)
+        return np.stack(means), np.stack(covs)
+
+
+def intra_frechet_distances(means1, covs1, means2, covs2) -> np.ndarray:
+    """Intra-class FID's terms (Miyato & Koyama 2018): the Fréchet distance of each class,
+    [C] from per-class means [C, dim] and covariances [C, dim, dim]; intra-FID is their mean."""
+    return np.array(
+        [frechet_distance(*stats) for stats in zip(means1, covs1, means2, covs2, strict=True)]
+    )

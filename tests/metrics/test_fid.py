@@ -6,8 +6,10 @@ import pytest
 import scipy.linalg
 
 from gan_jax.metrics.fid import (
+    ClassMomentAccumulator,
     MomentAccumulator,
     frechet_distance,
+    intra_frechet_distances,
 )
 
 
@@ -103,4 +105,30 @@ def test_accumulator_rejects_bad_input():
         acc.update(np.zeros((4, 2)))
     acc.update(np.zeros((1, 3)))
     with pytest.raises(ValueError, match='at least 2'):
+        acc.result()
+
+
+def test_intra_fid_is_the_fid_of_each_class():
+    rng = np.random.default_rng(0)
+    classes, d = 3, 4
+    fake, real = _features(rng, 60, d), _features(rng, 45, d, shift=0.5)
+    fake_labels, real_labels = np.arange(60) % classes, rng.permutation(np.arange(45) % classes)
+    fake_acc, real_acc = ClassMomentAccumulator(d, classes), ClassMomentAccumulator(d, classes)
+    for rows in (slice(0, 25), slice(25, None)):  # Streamed in two batches.
+        fake_acc.update(fake[rows], fake_labels[rows])
+        real_acc.update(real[rows], real_labels[rows])
+    by_hand = [
+        frechet_distance(*_moments(fake[fake_labels == c]), *_moments(real[real_labels == c]))
+        for c in range(classes)
+    ]
+    np.testing.assert_allclose(
+        intra_frechet_distances(*fake_acc.result(), *real_acc.result()), by_hand, rtol=1e-10
+    )
+    assert list(real_acc.counts()) == [15, 15, 15]
+
+
+def test_intra_fid_needs_two_samples_per_class():
+    acc = ClassMomentAccumulator(2, 3)
+    acc.update(np.ones((5, 2)), np.array([0, 0, 1, 1, 1]))
+    with pytest.raises(ValueError, match=r'classes \[2\] have fewer than 2 samples'):
         acc.result()

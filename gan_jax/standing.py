@@ -1,0 +1,138 @@
+"""Standing statistics: the EMA generator's own BatchNorm statistics and spectral-norm vectors.
+
+The EMA averages G's parameters only; its non-trainable state (the ``batch_stats``
+collection) must come from its own weights, not the live G's. As BigGAN's standing
+statistics (BigGAN-PyTorch ``accumulate_standing_stats``, 16 passes), G runs in train mode
+on ``passes`` batches of latents with the EMA weights:
+
+- a BatchNorm's running statistics become the average over the passes of the batch
+  statistics it computes (written per device as training is: each device's shard, or the
+  global batch with cross-replica BatchNorm; then averaged over the devices);
+- a spectral-norm vector takes its train-mode power iteration once per pass, on the EMA
+  weights, starting from the live G's vector.
+
+A running statistic is recognised by its module's ``momentum`` attribute (Flax BatchNorm,
+``SlotBatchNorm``: ``new = momentum * old + (1 - momentum) * batch``); every other entry
+of ``batch_stats`` (spectral-norm vectors) is carried from pass to pass.
+"""
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.sharding import PartitionSpec as P
+
+from gan_jax import builder, parallel
+from gan_jax.sampling import sample_latents
+
+AXIS = parallel.DATA_AXIS
+PASSES = 16  # BigGAN-PyTorch's --num_standing_accumulations default.
+
+
+def latent_key(seed):
+    """The key of the passes' latents: pass k draws sample_latents(key, k * batch + i)."""
+    return jax.random.fold_in(jax.random.PRNGKey(seed), 0x57A9D)  # Not the eval latents'.
+
+
+def _running_average_momenta(generator, variables, z, labels):
+    """{module path: momentum} of the modules that keep running averages in ``batch_stats``."""
+    momenta = {}
+
+    def record(next_fun, args, kwargs, context):
+        momentum = getattr(context.module, 'momentum', None)
+        if isinstance(momentum, float):
+            momenta[tuple(context.module.path)] = momentum
+        return next_fun(*args, **kwargs)
+
+    with nn.intercept_methods(record):
+        jax.eval_shape(
+            lambda v: generator.apply(v, z, labels, train=True, mutable=['batch_stats']),
+            variables,
+        )
+    return momenta
+
+
+class StandingStatistics:
+    """``(params, batch_stats) -> batch_stats`` of the generator with weights ``params``.
+
+    ``batch_stats`` (the live G's) gives the structure and the spectral-norm vectors the
+    power iterations start from. Latents are keyed by ``seed`` and the pass's global
+    indices; a conditional G (``num_classes``) gets balanced labels, index % num_classes.
+    """
+
+    def __init__(self, generator, mesh, *, z_dim, num_classes, batch_size, seed, passes=PASSES):
+        if batch_size % mesh.size:
+            raise ValueError(
+                f'standing statistics: batch size {batch_size} is not divisible by the '
+                f'number of devices ({mesh.size}).'
+            )
+        self.protocol = {
+            'method': 'standing statistics (BigGAN): BatchNorm statistics averaged over '
+            'passes of the EMA weights in train mode, one power iteration per pass',
+            'passes': passes,
+            'batch_size': batch_size,
+            'seed': seed,
+        }
+        local = batch_size // mesh.size
+        key = latent_key(seed)
+
+        def inputs(k):
+            indices = k * batch_size + lax.axis_index(AXIS) * local + jnp.arange(local)
+            labels = None if num_classes is None else indices % num_classes
+            return sample_latents(key, indices, z_dim), labels
+
+        def standing(params, batch_stats):
+            z, labels = inputs(0)
+            momenta = _running_average_momenta(
+                generator, {'params': params, 'batch_stats': batch_stats}, z, labels
+            )
+            flat = flax.traverse_util.flatten_dict(batch_stats)
+            averaged = {k for k in flat if k[:-1] in momenta}
+
+            def one_pass(carry, k):
+                carried, total = carry
+                z, labels = inputs(k)
+                start = {n: carried[n] if n in carried else jnp.zeros_like(flat[n]) for n in flat}
+                _, updates = generator.apply(
+                    {'params': params, 'batch_stats': flax.traverse_util.unflatten_dict(start)},
+                    z,
+                    labels,
+                    train=True,
+                    mutable=['batch_stats'],
+                )
+                new = flax.traverse_util.flatten_dict(updates['batch_stats'])
+                # From zero, a running average holds (1 - momentum) * this batch's statistic.
+                batch = {n: new[n] / (1 - momenta[n[:-1]]) for n in averaged}
+                carried = {n: new[n] for n in carried}
+                return (carried, {n: total[n] + batch[n] for n in averaged}), None
+
+            # The sums vary over the devices (each sees its own latents) until the pmean.
+            zero = {n: lax.pcast(jnp.zeros_like(flat[n]), AXIS, to='varying') for n in averaged}
+            carried = {n: v for n, v in flat.items() if n not in averaged}
+            (last, total), _ = lax.scan(one_pass, (carried, zero), jnp.arange(passes))
+            out = {**last, **{n: lax.pmean(total[n] / passes, AXIS) for n in averaged}}
+            return flax.traverse_util.unflatten_dict(out)
+
+        self._standing = parallel.jit_sharded(standing, mesh, in_specs=(P(), P()), out_specs=P())
+
+    def __call__(self, params, batch_stats):
+        if not jax.tree.leaves(batch_stats):  # No BatchNorm, no spectral norm: nothing to do.
+            return batch_stats
+        return self._standing(params, batch_stats)
+
+
+def for_run(config, generator, mesh, num_classes):
+    """The run's EMA statistics, or None without an EMA: passes of G's training batch size
+    (``train.g_batch_size``, else ``train.batch_size``; the batches its BatchNorm saw),
+    latents keyed by ``eval.seed``."""
+    if config.ema.name is None:
+        return None
+    return StandingStatistics(
+        generator,
+        mesh,
+        z_dim=config.model.z_dim,
+        num_classes=num_classes,
+        batch_size=builder.g_batch_size(config),
+        seed=config.eval.seed,
+    )

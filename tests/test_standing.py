@@ -1,0 +1,160 @@
+"""The EMA generator's own statistics: standing BatchNorm statistics and power iterations,
+checked against a numpy computation from the EMA weights."""
+
+import json
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax import builder, parallel, standing
+from gan_jax import evaluate as eval_lib
+from gan_jax.sampling import sample_latents
+from tests import helpers
+
+BATCH = 8
+# PacGAN's 2-D G, shrunk: Dense (no bias) -> SlotBatchNorm -> ReLU, twice.
+MLP = {
+    'data.source': 'ring',
+    'model.name': 'mlp',
+    'model.z_dim': 2,
+    'model.g_width': 6,
+    'model.g_depth': 2,
+    'model.g_batch_norm': True,
+    'ema.name': 'decay',
+    'eval.metrics': 'modes',
+    'eval.extractor': 'lenet_mnist',
+    'train.batch_size': BATCH,
+    'eval.seed': 3,
+    'eval.best_metric': None,
+}
+SLOT_BN_EPSILON = 1e-4  # gan_jax.models.layers.SlotBatchNorm's.
+
+
+def _setup(overrides, devices=None):
+    config = helpers.tiny_config(**overrides)
+    setup = builder.build(config)
+    mesh = parallel.make_mesh(devices or jax.devices()[:1])
+    evaluator = eval_lib.Evaluator(config, setup.generator, setup.source, mesh, setup.num_classes)
+    return config, setup, evaluator, jax.jit(setup.init_state)()
+
+
+def _perturbed(tree, seed, scale=0.3):
+    return helpers.perturbed(tree, seed, scale)
+
+
+def _mlp_standing_by_hand(params, config):
+    """Standing statistics of the MLP G, from its train-mode forward written in numpy."""
+    layers = [(f'Dense_{i}', f'SlotBatchNorm_{i}') for i in range(config.model.g_depth)]
+    sums = {bn: {'mean': 0.0, 'stdev': 0.0} for _, bn in layers}
+    key = standing.latent_key(config.eval.seed)
+    for k in range(standing.PASSES):
+        x = np.asarray(sample_latents(key, jnp.arange(k * BATCH, (k + 1) * BATCH), 2), np.float64)
+        for dense, bn in layers:
+            pre = x @ np.asarray(params[dense]['kernel'], np.float64)
+            mean, std = pre.mean(0), np.sqrt(pre.var(0) + SLOT_BN_EPSILON)
+            sums[bn]['mean'] += mean / standing.PASSES
+            sums[bn]['stdev'] += std / standing.PASSES
+            scale, bias = (np.asarray(params[bn][n]) for n in ('scale', 'bias'))
+            x = np.maximum((pre - mean) / std * scale + bias, 0.0)
+    return sums
+
+
+def _assert_tree_close(actual, expected, **tolerance):
+    jax.tree.map(lambda a, e: np.testing.assert_allclose(a, e, **tolerance), actual, expected)
+
+
+def test_ema_batchnorm_statistics_are_the_ema_generators_own():
+    config, _, evaluator, state = _setup(MLP)
+    ema = _perturbed(state.g_params, seed=1)
+    state = state.replace(ema_params=ema, g_batch_stats=_perturbed(state.g_batch_stats, seed=2))
+    variables = evaluator.generator_variables(state)
+    assert variables['params'] is ema
+    assert evaluator.protocol()['ema_statistics']['passes'] == standing.PASSES
+    _assert_tree_close(
+        variables['batch_stats'], _mlp_standing_by_hand(ema, config), rtol=2e-4, atol=2e-5
+    )
+
+
+def test_ema_equal_to_g_gives_g_samples():
+    # G's stored statistics are the standing ones of its weights; the EMA holds G's weights.
+    config, setup, evaluator, state = _setup(MLP)
+    g_params = _perturbed(state.g_params, seed=1)
+    by_hand = jax.tree.map(jnp.float32, _mlp_standing_by_hand(g_params, config))
+    state = state.replace(g_params=g_params, ema_params=g_params, g_batch_stats=by_hand)
+    z = jax.random.normal(jax.random.PRNGKey(5), (16, 2))
+    g_variables = {'params': g_params, 'batch_stats': by_hand}
+    ema_variables = evaluator.generator_variables(state)
+    np.testing.assert_allclose(
+        setup.generator.apply(ema_variables, z, train=False),
+        setup.generator.apply(g_variables, z, train=False),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+
+
+@pytest.mark.slow
+def test_ema_spectral_norm_vectors_are_power_iterations_on_the_ema_weights():
+    overrides = {
+        'model.g_spectral_norm': True,
+        'ema.name': 'decay',
+        'eval.extractor': 'lenet_mnist',
+        'train.batch_size': BATCH,
+        'eval.best_metric': None,
+    }
+    _, _, evaluator, state = _setup(overrides)
+    ema = _perturbed(state.g_params, seed=1, scale=0.05)
+    variables = evaluator.generator_variables(state.replace(ema_params=ema))
+    # DCGAN's G: spectral norm on its Dense and its two transposed convolutions, in order.
+    wrapped = ['Dense_0', 'PhaseConvTranspose_0', 'PhaseConvTranspose_1']
+    for i, layer in enumerate(wrapped):
+        kernel = np.asarray(ema[layer]['kernel'], np.float64)
+        matrix = kernel.reshape(-1, kernel.shape[-1])
+        u = np.asarray(state.g_batch_stats[f'SpectralNorm_{i}']['kernel/u'], np.float64)
+        for _ in range(standing.PASSES):  # One train-mode power iteration per pass.
+            v = matrix @ u / np.linalg.norm(matrix @ u)
+            u = matrix.T @ v / np.linalg.norm(matrix.T @ v)
+        got = variables['batch_stats'][f'SpectralNorm_{i}']
+        np.testing.assert_allclose(got['kernel/u'], u, atol=2e-5)
+        np.testing.assert_allclose(got['kernel/v'], v, atol=2e-5)
+    # The live G's vectors are not the EMA's.
+    assert not np.allclose(
+        variables['batch_stats']['SpectralNorm_0']['kernel/u'],
+        state.g_batch_stats['SpectralNorm_0']['kernel/u'],
+        atol=1e-3,
+    )
+
+
+_FOUR_DEVICES = """
+import json, sys
+import jax
+from tests import test_standing as t
+assert jax.device_count() == 4, jax.device_count()
+overrides = {**t.MLP, 'model.cross_replica_bn': True}
+_, _, evaluator, state = t._setup(overrides, devices=jax.devices())
+ema = t._perturbed(state.g_params, seed=1)
+stats = evaluator.generator_variables(state.replace(ema_params=ema))['batch_stats']
+json.dump(jax.tree.map(lambda x: x.tolist(), stats), sys.stdout)
+"""
+
+
+@pytest.mark.slow
+def test_standing_statistics_on_4_devices_equal_the_numpy_ones():
+    # Cross-replica BatchNorm: each pass's statistics are over the global batch, on 4
+    # devices as on 1.
+    result = subprocess.run(
+        [sys.executable, '-c', _FOUR_DEVICES],
+        env=helpers.python_env(4),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=helpers.REPO,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    config, _, _, state = _setup({**MLP, 'model.cross_replica_bn': True})
+    expected = _mlp_standing_by_hand(_perturbed(state.g_params, seed=1), config)
+    got = jax.tree.map(np.asarray, json.loads(result.stdout), is_leaf=lambda x: isinstance(x, list))
+    _assert_tree_close(got, expected, rtol=2e-4, atol=2e-5)
