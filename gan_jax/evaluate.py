@@ -27,7 +27,7 @@ from gan_jax import parallel
 from gan_jax.data.mixtures import MIXTURES
 from gan_jax.metrics import classifiers, fid, inception_score, kid, modes, prdc
 from gan_jax.metrics import extractors as extractors_lib
-from gan_jax.sampling import images_to_uint8, sample_latents
+from gan_jax.sampling import check_truncation, images_to_uint8, sample_latents
 
 AXIS = parallel.DATA_AXIS
 IMAGE_METRICS = ('fid', 'kid', 'is', 'prdc')  # Need images and eval.extractor.
@@ -185,10 +185,12 @@ def _reference_source(config, source):
 class Evaluator:
     """Computes the configured metrics of a generator against its training data."""
 
-    def __init__(self, config, generator, source, mesh, num_classes=None):
-        """``num_classes``: a conditional G's classes, drawn in turn (balanced); else None."""
+    def __init__(self, config, generator, source, mesh, num_classes=None, truncation=None):
+        """``num_classes``: a conditional G's classes, drawn in turn (balanced); else None.
+        ``truncation``: BigGAN's truncation threshold for the latents (None: none)."""
         ec, data_source = config.eval, config.data.source
         self.config, self.mesh = config, mesh
+        self.truncation = check_truncation(truncation)
         self.source = _reference_source(config, source)
         self.metrics = parse_metrics(ec.metrics)
         _check_metrics_fit_data(ec.metrics, self.metrics, ec.best_metric, data_source)
@@ -204,7 +206,7 @@ class Evaluator:
         def generate(g_variables, start):
             """This device's share of samples start.., latents keyed by global index."""
             indices = start + jax.lax.axis_index(AXIS) * local + jnp.arange(local)
-            z = sample_latents(z_key, indices, config.model.z_dim)
+            z = sample_latents(z_key, indices, config.model.z_dim, truncation)
             labels = None if num_classes is None else indices % num_classes
             return generator.apply(g_variables, z, labels, train=False)
 
@@ -442,6 +444,8 @@ class Evaluator:
             'num_generated': ec.num_samples,
             'seed': ec.seed,
         }
+        if self.truncation is not None:
+            protocol['truncation'] = self.truncation
         if self.extractor is not None:
             image_values, image_protocol = self._image_metrics(g_variables)
             values.update(image_values)
