@@ -99,7 +99,7 @@ def main(argv):
         labels = sampling.class_rows(classes, _PER_CLASS.value)
         images = run.generate(len(labels), _SEED.value, labels=labels, truncation=truncation)
         if jax.process_index() == 0:
-            generation.save_image(_GRID.value, log_lib.image_grid(images, _PER_CLASS.value))
+            log_lib.save_png(_GRID.value, log_lib.image_grid(images, _PER_CLASS.value))
             print(f'Wrote {_GRID.value}: {len(classes)} classes x {_PER_CLASS.value}')
         return
     if not _OUT.value or not _NUM.value:

@@ -126,11 +126,6 @@ class Sampler:
         return np.concatenate(out)[:n]
 
 
-def save_image(path, image):
-    """One uint8 HWC image as a PNG (grey for one channel), folders made as needed."""
-    log_lib.save_png(path, image)
-
-
 def export(sampler, variables, num, out, seed=0, classes=None, truncation=None):
     """Writes samples 0..num-1 of ``seed``: a folder of PNGs ``000000.png``... (what
     pytorch-fid and clean-fid read) or, for ``out`` ending in .npz, arrays ``images``
@@ -147,7 +142,7 @@ def export(sampler, variables, num, out, seed=0, classes=None, truncation=None):
         elif jax.process_index() == 0:
             os.makedirs(out, exist_ok=True)
             for i, image in enumerate(outputs):
-                save_image(os.path.join(out, f'{start + i:06d}.png'), image)
+                log_lib.save_png(os.path.join(out, f'{start + i:06d}.png'), image)
     if to_npz and jax.process_index() == 0:
         arrays = {'images' if chunks[0].ndim == 4 else 'points': np.concatenate(chunks)}
         if all_labels:
@@ -211,7 +206,7 @@ def write_grid_and_gif(frames_by_row, grid_path, gif_path=None, duration_ms=120)
     whose frame k shows column k of every row, there and back."""
     rows, steps = frames_by_row.shape[:2]
     flat = frames_by_row.reshape(rows * steps, *frames_by_row.shape[2:])
-    save_image(grid_path, log_lib.image_grid(flat, steps))
+    log_lib.save_png(grid_path, log_lib.image_grid(flat, steps))
     if gif_path:
         frames = [log_lib.image_grid(frames_by_row[:, k], 1) for k in range(steps)]
         frames = frames + frames[-2:0:-1]

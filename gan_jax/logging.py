@@ -58,7 +58,8 @@ def _png_bytes(image):
 
 
 def save_png(path, image):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    """One uint8 HWC image as a PNG (grey for one channel), making its folder if needed."""
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
     with open(path, 'wb') as f:
         f.write(_png_bytes(image))
 

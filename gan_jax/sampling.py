@@ -5,6 +5,7 @@ so the same seed gives the same latents and labels on 1 or N devices and hosts.
 """
 
 import math
+import numbers
 
 import jax
 import jax.numpy as jnp
@@ -31,15 +32,19 @@ def inputs_to_float(data):
 
 
 def check_truncation(truncation):
-    """``truncation`` itself when None or a finite number > 0; else a ValueError."""
-    if truncation is not None and not (
-        isinstance(truncation, (int, float)) and 0 < truncation < math.inf
+    """``truncation`` as a float (or None); a ValueError unless None or a finite number > 0."""
+    if truncation is None:
+        return None
+    if not (
+        isinstance(truncation, numbers.Real)
+        and not isinstance(truncation, bool)
+        and 0 < truncation < math.inf
     ):
         raise ValueError(
             f'truncation={truncation!r}: expected a threshold > 0 (BigGAN uses 0.04 to 2), '
             'or None for no truncation.'
         )
-    return truncation
+    return float(truncation)
 
 
 def sample_latents(key, global_indices, z_dim, truncation=None):
@@ -50,7 +55,7 @@ def sample_latents(key, global_indices, z_dim, truncation=None):
     standard normal truncated to [-t, t] and the entries already inside keep their
     untruncated values.
     """
-    check_truncation(truncation)
+    truncation = check_truncation(truncation)
 
     def one(i):
         example_key = jax.random.fold_in(key, i)
