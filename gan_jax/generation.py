@@ -204,6 +204,11 @@ def interpolate(sampler, variables, between, seeds, classes=None, steps=8, trunc
 def write_grid_and_gif(frames_by_row, grid_path, gif_path=None, duration_ms=120):
     """uint8 images [rows, steps, H, W, C] as one grid PNG (a row each) and an animated GIF
     whose frame k shows column k of every row, there and back."""
+    if frames_by_row.ndim != 5:
+        raise ValueError(
+            f'outputs of shape {frames_by_row.shape}: grids and GIFs need images, '
+            'this generator gives 2-D points.'
+        )
     rows, steps = frames_by_row.shape[:2]
     flat = frames_by_row.reshape(rows * steps, *frames_by_row.shape[2:])
     log_lib.save_png(grid_path, log_lib.image_grid(flat, steps))

@@ -124,7 +124,10 @@ def plot_truncation_curve(points, fid_name, is_name, out, title=''):
     ys = [m[fid_name] for _, m in points]
     ax.plot(xs, ys, marker='o')
     for (threshold, _), x, y in zip(points, xs, ys):
-        ax.annotate('none' if threshold is None else f'{threshold:g}', (x, y), fontsize=8)
+        label = 'none' if threshold is None else f'{threshold:g}'
+        ax.annotate(label, (x, y), xytext=(4, 4), textcoords='offset points', fontsize=8)
+    if min(ys) > 0 and max(ys) > 10 * min(ys):
+        ax.set_yscale('log')  # Strong truncation moves FID by orders of magnitude.
     ax.set_xlabel(is_name)
     ax.set_ylabel(fid_name)
     ax.set_title(title or 'truncation sweep', fontsize=9)
