@@ -17,7 +17,7 @@ import sys
 import jax
 from absl import app, flags
 
-from gan_jax import generation, runs, sampling
+from gan_jax import generation, runs
 from gan_jax import logging as log_lib
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run folder written by launch.py.', required=True)
@@ -81,7 +81,7 @@ def main(argv):
             raise app.UsageError('--interpolate writes --grid FILE.png (and --gif FILE.gif).')
         frames = generation.interpolate(
             run.sampler,
-            run.sampler.put_variables(run.variables),
+            run.device_variables,
             _INTERPOLATE.value,
             _ints(_SEEDS.value),
             classes,
@@ -93,20 +93,17 @@ def main(argv):
             print(f'Wrote {_GRID.value}' + (f' and {_GIF.value}' if _GIF.value else ''))
         return
     if _GRID.value is not None:
-        if run.num_classes is None:
-            raise app.UsageError('--grid is a class grid: this generator is unconditional.')
-        classes = generation.default_classes(run.num_classes, classes)
-        labels = sampling.class_rows(classes, _PER_CLASS.value)
-        images = run.generate(len(labels), _SEED.value, labels=labels, truncation=truncation)
+        grid = generation.class_grid(
+            run.sampler, run.device_variables, classes, _PER_CLASS.value, _SEED.value, truncation
+        )
         if jax.process_index() == 0:
-            log_lib.save_png(_GRID.value, log_lib.image_grid(images, _PER_CLASS.value))
-            print(f'Wrote {_GRID.value}: {len(classes)} classes x {_PER_CLASS.value}')
+            log_lib.save_png(_GRID.value, grid)
+            print(f'Wrote {_GRID.value}')
         return
     if not _OUT.value or not _NUM.value:
         raise app.UsageError('Give --num N --out DIR|FILE.npz (or --grid / --interpolate).')
-    variables = run.sampler.put_variables(run.variables)
     generation.export(
-        run.sampler, variables, _NUM.value, _OUT.value, _SEED.value, classes, truncation
+        run.sampler, run.device_variables, _NUM.value, _OUT.value, _SEED.value, classes, truncation
     )
     print(f'Wrote {_NUM.value} samples to {_OUT.value}', file=sys.stderr)
 

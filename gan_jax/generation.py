@@ -153,6 +153,16 @@ def export(sampler, variables, num, out, seed=0, classes=None, truncation=None):
     return out
 
 
+def class_grid(sampler, variables, classes=None, per_class=8, seed=0, truncation=None):
+    """A uint8 grid image: a row of samples ``0..per_class-1`` of ``seed`` for each class of
+    ``classes`` (default: all), the latents of a row those of the samples before it."""
+    if sampler.num_classes is None:
+        raise ValueError('A class grid needs a class-conditional generator; this one is not.')
+    labels = sampling.class_rows(default_classes(sampler.num_classes, classes), per_class)
+    z = sampler.latents(seed, np.arange(len(labels)), truncation)
+    return log_lib.image_grid(sampler.apply(variables, z, labels), per_class)
+
+
 def _pairs(values, what):
     if values is None or len(values) < 2:
         raise ValueError(f'{what}={values}: interpolation needs two or more, a row per pair.')

@@ -53,7 +53,8 @@ class LoadedRun:
         )
 
     @functools.cached_property
-    def _device_variables(self):
+    def device_variables(self):
+        """``variables`` replicated over the mesh, what the sampler's calls take."""
         return self.sampler.put_variables(self.variables)
 
     def generate(self, n, seed=0, labels=None, truncation=None):
@@ -68,7 +69,7 @@ class LoadedRun:
                 [
                     out
                     for _, out, _ in self.sampler.batches(
-                        self._device_variables, n, seed, truncation=truncation, progress=False
+                        self.device_variables, n, seed, truncation=truncation, progress=False
                     )
                 ]
             )
@@ -77,7 +78,7 @@ class LoadedRun:
             raise ValueError(f'labels of shape {labels.shape}: expected ({n},), one per sample.')
         generation.default_classes(self.num_classes, np.unique(labels))  # Checks them.
         z = self.sampler.latents(seed, np.arange(n), truncation)
-        return self.sampler.apply(self._device_variables, z, labels)
+        return self.sampler.apply(self.device_variables, z, labels)
 
 
 def load_run(workdir, step='latest', ema=None):

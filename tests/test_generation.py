@@ -116,7 +116,7 @@ def test_conditional_generate_cycles_classes_or_takes_labels(conditional_run):
 
 def test_export_writes_pngs_and_npz_that_hold_the_samples(conditional_run, tmp_path):
     run = gan_jax.load_run(conditional_run)
-    variables = run.sampler.put_variables(run.variables)
+    variables = run.device_variables
     folder = generation.export(
         run.sampler, variables, 7, str(tmp_path / 'pngs'), seed=5, classes=[4, 1]
     )
@@ -134,7 +134,7 @@ def test_export_writes_pngs_and_npz_that_hold_the_samples(conditional_run, tmp_p
 
 def test_interpolations_start_and_end_at_their_endpoints(conditional_run, tmp_path):
     run = gan_jax.load_run(conditional_run)
-    variables = run.sampler.put_variables(run.variables)
+    variables = run.device_variables
     z_dim = run.config.model.z_dim
     first = lambda seed: sampling.sample_latents(jax.random.PRNGKey(seed), jnp.arange(1), z_dim)  # noqa: E731
     apply = lambda z, labels: np.asarray(  # noqa: E731
@@ -160,13 +160,15 @@ def test_interpolations_start_and_end_at_their_endpoints(conditional_run, tmp_pa
     assert animation.n_frames == 2 * 4 - 2 and animation.size == (30 + 2, 2 * 30 + 2)
 
 
-def test_interpolation_rejects_what_it_cannot_do(plain_run):
+def test_interpolation_and_class_grid_reject_what_they_cannot_do(plain_run):
     run = gan_jax.load_run(plain_run)
-    variables = run.sampler.put_variables(run.variables)
+    variables = run.device_variables
     with pytest.raises(ValueError, match='unconditional'):
         generation.interpolate(run.sampler, variables, 'classes', [0], [1, 2])
     with pytest.raises(ValueError, match=r'seeds=\[0\]'):
         generation.interpolate(run.sampler, variables, 'seeds', [0])
+    with pytest.raises(ValueError, match='class-conditional'):
+        generation.class_grid(run.sampler, variables)
 
 
 def _sample_py(workdir, *args, devices=1):
