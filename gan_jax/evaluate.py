@@ -29,7 +29,7 @@ from gan_jax import parallel, standing
 from gan_jax.data.mixtures import MIXTURES
 from gan_jax.metrics import classifiers, fid, inception_score, kid, modes, prdc
 from gan_jax.metrics import extractors as extractors_lib
-from gan_jax.sampling import images_to_uint8, sample_latents
+from gan_jax.sampling import check_truncation, images_to_uint8, sample_latents
 
 AXIS = parallel.DATA_AXIS
 # Need images and eval.extractor; intra_fid also a class-conditional G.
@@ -225,11 +225,22 @@ def _reference_source(config, source):
 class Evaluator:
     """Computes the configured metrics of a generator against its training data."""
 
-    def __init__(self, config, generator, source, mesh, num_classes=None, ema_statistics=None):
+    def __init__(
+        self,
+        config,
+        generator,
+        source,
+        mesh,
+        num_classes=None,
+        ema_statistics=None,
+        truncation=None,
+    ):
         """``num_classes``: a conditional G's classes, drawn in turn (balanced); else None.
-        ``ema_statistics``: the run's ``standing.for_run``, if the caller has built it."""
+        ``ema_statistics``: the run's ``standing.for_run``, if the caller has built it.
+        ``truncation``: BigGAN's truncation threshold for the latents (None: none)."""
         ec, data_source = config.eval, config.data.source
         self.config, self.mesh, self._num_classes = config, mesh, num_classes
+        self.truncation = check_truncation(truncation)
         self.source = _reference_source(config, source)
         self.metrics = parse_metrics(ec.metrics)
         _check_metrics_fit_data(ec.metrics, self.metrics, ec.best_metric, data_source)
@@ -251,7 +262,7 @@ class Evaluator:
         def generate(g_variables, start):
             """This device's share of samples start.., latents keyed by global index."""
             indices = start + jax.lax.axis_index(AXIS) * local + jnp.arange(local)
-            z = sample_latents(z_key, indices, config.model.z_dim)
+            z = sample_latents(z_key, indices, config.model.z_dim, truncation)
             labels = None if num_classes is None else indices % num_classes
             return generator.apply(g_variables, z, labels, train=False)
 
@@ -541,6 +552,8 @@ class Evaluator:
             }
         if 'modes' in self.metrics:
             protocol['modes'] = self._modes_protocol
+        if self.truncation is not None:
+            protocol['truncation'] = self.truncation
         return protocol
 
     def evaluate(self, state, step):

@@ -58,7 +58,8 @@ def _png_bytes(image):
 
 
 def save_png(path, image):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    """One uint8 HWC image as a PNG (grey for one channel), making its folder if needed."""
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
     with open(path, 'wb') as f:
         f.write(_png_bytes(image))
 
@@ -122,14 +123,14 @@ def _duration(seconds):
 
 
 class ProgressBar:
-    """One status line: step, it/s, img/s, ETA and the latest losses.
+    """One status line: step (or another ``unit``), it/s, img/s, ETA and the latest losses.
 
     Rates are measured between consecutive updates, so they exclude compilation
     once the first update has been shown.
     """
 
-    def __init__(self, total_steps, batch_size, enabled=True, stream=sys.stderr):
-        self.total_steps, self.batch_size = total_steps, batch_size
+    def __init__(self, total_steps, batch_size, enabled=True, stream=sys.stderr, unit='step'):
+        self.total_steps, self.batch_size, self.unit = total_steps, batch_size, unit
         self.enabled, self.stream = enabled, stream
         self._last = None  # (step, time) of the previous update.
         self.steps_per_sec = None
@@ -141,7 +142,7 @@ class ProgressBar:
         self._last = (step, now)
         if not self.enabled:
             return
-        parts = [f'step {step}/{self.total_steps}']
+        parts = [f'{self.unit} {step}/{self.total_steps}']
         if self.steps_per_sec:
             remaining = (self.total_steps - step) / self.steps_per_sec
             parts += [

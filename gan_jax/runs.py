@@ -1,42 +1,88 @@
 """A finished (or running) run folder, loaded for use: its config, generator and weights.
 
-    run = gan_jax.runs.load_run('runs/dcgan-...', step='best')
-    images = run.generate(16, seed=0)  # uint8 images, or float points for 2-D data
+    run = gan_jax.load_run('runs/dcgan-...', step='best')
+    images = run.generate(16, seed=0)  # uint8 [16, H, W, C], or float points for 2-D data
 
-The latents of ``generate(n, seed)`` are those the evaluator draws with
-``eval.seed = seed``, so the samples are the ones a metric was computed on.
+Sample ``i`` of ``generate(n, seed)`` is sample ``i`` that the evaluator draws with
+``eval.seed = seed`` and that ``sample.py --seed`` writes (see gan_jax/generation.py).
 """
 
 import dataclasses
+import functools
 from typing import Any
 
-import jax
 import numpy as np
 
-from gan_jax import builder, checkpoint, config, parallel, sampling
+from gan_jax import builder, checkpoint, config, generation, parallel, standing
 
 
 @dataclasses.dataclass
 class LoadedRun:
     config: Any  # The run's resolved ConfigDict.
     setup: builder.Setup
-    state: Any  # The restored TrainState.
+    state: Any  # The restored TrainState (on the host).
     step: int
     ema: bool  # Whether ``variables`` hold the EMA generator's parameters.
+    mesh: Any  # The devices ``generate`` shards over.
 
     @property
-    def variables(self):
-        """The generator's Flax variables (EMA parameters when ``ema``)."""
-        params = self.state.ema_params if self.ema else self.state.g_params
-        return {'params': params, 'batch_stats': self.state.g_batch_stats}
+    def generator(self):
+        """G, a Flax module: ``generator.apply(variables, z, labels, train=False)``."""
+        return self.setup.generator
 
-    def generate(self, n, seed=0, labels=None):
-        """``n`` samples of G in inference mode: uint8 images [n, H, W, C] or points [n, D]."""
-        z = sampling.sample_latents(jax.random.PRNGKey(seed), np.arange(n), self.config.model.z_dim)
-        if labels is None and self.setup.num_classes is not None:
-            labels = np.arange(n) % self.setup.num_classes
-        out = self.setup.generator.apply(self.variables, z, labels, train=False)
-        return np.asarray(sampling.images_to_uint8(out) if out.ndim == 4 else out)
+    @property
+    def num_classes(self):
+        """G's classes, None when unconditional."""
+        return self.setup.num_classes
+
+    @functools.cached_property
+    def variables(self):
+        """The generator's Flax variables: G's own, or with ``ema`` the EMA parameters with
+        their own standing statistics (as the evaluator uses them, gan_jax/standing.py)."""
+        if not self.ema:
+            return {'params': self.state.g_params, 'batch_stats': self.state.g_batch_stats}
+        ema_statistics = standing.for_run(self.config, self.generator, self.mesh, self.num_classes)
+        stats = ema_statistics(self.state.ema_params, self.state.g_batch_stats)
+        return {'params': self.state.ema_params, 'batch_stats': parallel.to_host(stats)}
+
+    @functools.cached_property
+    def sampler(self):
+        """The sharded sampling program, ``eval.batch_size`` samples per call."""
+        return generation.Sampler(
+            self.generator,
+            self.config.model.z_dim,
+            self.num_classes,
+            self.mesh,
+            self.config.eval.batch_size,
+        )
+
+    @functools.cached_property
+    def device_variables(self):
+        """``variables`` replicated over the mesh, what the sampler's calls take."""
+        return self.sampler.put_variables(self.variables)
+
+    def generate(self, n, seed=0, labels=None, truncation=None):
+        """``n`` samples of G in inference mode as numpy: uint8 images [n, H, W, C] in
+        [0, 255] (quantised as a saved PNG), or float32 points [n, 2] for 2-D data.
+
+        ``labels`` [n] (conditional G; default: all classes in turn); ``truncation``:
+        BigGAN's truncation threshold for the latents (sampling.sample_latents).
+        """
+        if labels is None:
+            return np.concatenate(
+                [
+                    out
+                    for _, out, _ in self.sampler.batches(
+                        self.device_variables, n, seed, truncation=truncation, progress=False
+                    )
+                ]
+            )
+        labels = np.asarray(labels)
+        if labels.shape != (n,):
+            raise ValueError(f'labels of shape {labels.shape}: expected ({n},), one per sample.')
+        generation.default_classes(self.num_classes, np.unique(labels))  # Checks them.
+        z = self.sampler.latents(seed, np.arange(n), truncation)
+        return self.sampler.apply(self.device_variables, z, labels)
 
 
 def load_run(workdir, step='latest', ema=None):
@@ -53,4 +99,4 @@ def load_run(workdir, step='latest', ema=None):
     if ema and not has_ema:
         raise ValueError(f'{workdir} keeps no EMA generator (ema.name is None); use ema=False.')
     state = parallel.to_host(state)
-    return LoadedRun(run_config, setup, state, restored_step, use_ema)
+    return LoadedRun(run_config, setup, state, restored_step, use_ema, mesh)

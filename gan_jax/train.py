@@ -15,7 +15,7 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
-from gan_jax import builder, parallel, run_lock, sampling, standing
+from gan_jax import builder, parallel, plots, run_lock, sampling, standing
 from gan_jax import checkpoint as ckpt_lib
 from gan_jax import config as config_lib
 from gan_jax import data as data_lib
@@ -296,4 +296,6 @@ def _train_in_folder(config, workdir, setup, lock):
             c.close()
         writer.close()
         preemption.close()
+    if is_main and step == total:
+        logging.info('Curves: %s', plots.plot_run(workdir))
     return state

@@ -8,7 +8,7 @@ import optax
 import pytest
 from PIL import Image
 
-from gan_jax import builder, parallel, sampling, train
+from gan_jax import builder, parallel, train
 from gan_jax import checkpoint as ckpt_lib
 from gan_jax import state as state_lib
 from tests import helpers
@@ -162,14 +162,6 @@ def test_no_readable_checkpoint_fails_clearly_and_keeps_them(tmp_path):
     ):
         train.train(helpers.tiny_config(**{'train.steps': 6}), workdir)
     assert (tmp_path / 'checkpoints' / '3').exists()
-
-
-def test_sample_layout_gives_one_row_per_class():
-    labels, columns = sampling.grid_layout(64, 10)
-    assert columns == 6 and list(labels) == [c for c in range(10) for _ in range(6)]
-    labels, columns = sampling.grid_layout(16, 1000)  # More classes than samples.
-    assert columns == 1 and list(labels) == list(range(16))
-    assert sampling.grid_layout(64, None) == (None, None)
 
 
 def test_weight_clipping_keeps_every_critic_parameter_in_range(tmp_path):

@@ -24,6 +24,7 @@ from gan_jax.models.layers import (
     DiscriminatorHead,
     bn_axis,
     check_resolution,
+    class_vectors,
     spectral,
     square_image,
 )
@@ -289,11 +290,17 @@ class BigGANGenerator(nn.Module):
         shared = self.shared_embedding_dim is not None
         if shared:
             # Not spectrally normalised: per the reference, SN here cripples G.
-            classes = nn.Embed(
+            embed = nn.Embed(
                 self.num_classes, self.shared_embedding_dim, embedding_init=init, name='shared'
-            )(labels)
+            )
+            # Class vectors (interpolations) mix the embeddings: one_hot @ table = lookup.
+            classes = (
+                class_vectors(labels, self.num_classes, z.dtype) @ embed.embedding
+                if jnp.issubdtype(labels.dtype, jnp.floating)
+                else embed(labels)
+            )
         else:
-            classes = jax.nn.one_hot(labels, self.num_classes, dtype=z.dtype)
+            classes = class_vectors(labels, self.num_classes, z.dtype)
         if self.hierarchical_latent:
             z, *chunks = jnp.split(z, len(grids) + 1, axis=-1)
             conditions = [jnp.concatenate([classes, chunk], axis=-1) for chunk in chunks]

@@ -42,15 +42,25 @@ def generator_classes(model_config) -> int | None:
     return model_config.num_classes if model_config.conditioning is not None else None
 
 
+def class_vectors(labels: jax.Array, num_classes: int, dtype=jnp.float32) -> jax.Array:
+    """Integer labels [B] -> one_hot [B, num_classes]; float class vectors [B, num_classes]
+    (mixtures of one-hot rows: an interpolation between classes) pass through."""
+    if jnp.issubdtype(labels.dtype, jnp.floating):
+        if labels.ndim != 2 or labels.shape[-1] != num_classes:
+            raise ValueError(f'class vectors of shape {labels.shape}: expected [B, {num_classes}].')
+        return labels.astype(dtype)
+    return jax.nn.one_hot(labels, num_classes, dtype=dtype)
+
+
 def class_condition(labels: jax.Array | None, num_classes: int | None) -> jax.Array | None:
-    """one_hot(labels) for a class-conditional generator, None for an unconditional one."""
+    """class_vectors(labels) for a class-conditional generator, None for an unconditional one."""
     if num_classes is None:
         return None
     if labels is None:
         raise ValueError(
             f'This generator is class-conditional ({num_classes} classes): pass labels.'
         )
-    return jax.nn.one_hot(labels, num_classes)
+    return class_vectors(labels, num_classes)
 
 
 def generator_batch_norm(x, condition, *, train: bool, axis_name: str | None):

@@ -12,7 +12,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gan_jax.models.layers import DiscriminatorHead, Maxout, SlotBatchNorm, dcgan_normal
+from gan_jax.models.layers import (
+    DiscriminatorHead,
+    Maxout,
+    SlotBatchNorm,
+    class_vectors,
+    dcgan_normal,
+)
 
 # model.weight_init -> kernel initialiser (None: Flax's default, LeCun normal).
 INITS = {None: nn.initializers.lecun_normal(), 'N02': dcgan_normal}
@@ -46,7 +52,7 @@ class MLPGenerator(nn.Module):
         init = kernel_init(self.weight_init)
         x = z
         if self.num_classes is not None:
-            x = jnp.concatenate([x, jax.nn.one_hot(labels, self.num_classes)], axis=-1)
+            x = jnp.concatenate([x, class_vectors(labels, self.num_classes)], axis=-1)
         for _ in range(self.depth):
             x = nn.Dense(self.hidden, use_bias=not self.batch_norm, kernel_init=init)(x)
             if self.batch_norm:

@@ -8,6 +8,7 @@ import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import pytest
 
 from gan_jax.models import count_params
@@ -313,3 +314,16 @@ def test_networks_require_labels():
 def test_bad_settings_are_rejected_at_construction(image_shape, overrides, message):
     with pytest.raises(ValueError, match=message):
         build(make_config(**overrides), image_shape)
+
+
+@pytest.mark.slow
+def test_class_vectors_mix_the_shared_class_embedding():
+    generator, _, g_vars, _ = _tiny_variables()
+    z = jnp.tile(jax.random.normal(_key(5), (1, TINY.z_dim)), (3, 1))
+    run = jax.jit(lambda labels: generator.apply(g_vars, z, labels, train=False))
+    by_label = run(jnp.array([0, 2, 1]))
+    vectors = jnp.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.5, 0.0, 0.5]])
+    by_vector = run(vectors)
+    np.testing.assert_allclose(by_vector[:2], by_label[:2], atol=1e-6)  # One-hot = lookup.
+    for row in (0, 1):  # The midway mix is neither end.
+        assert float(jnp.abs(by_vector[2] - by_vector[row]).max()) > 1e-4

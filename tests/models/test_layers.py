@@ -171,3 +171,12 @@ def test_heads_reject_bad_settings():
         layers.DiscriminatorHead('film', num_classes=3)
     with pytest.raises(ValueError, match="'projection' needs class labels"):
         layers.DiscriminatorHead('projection', num_classes=None)
+
+
+def test_class_vectors_are_one_hot_labels_or_given_vectors():
+    class_vectors = layers.class_vectors
+    np.testing.assert_array_equal(class_vectors(jnp.array([2, 0]), 3), [[0, 0, 1], [1, 0, 0]])
+    mix = jnp.array([[0.25, 0.0, 0.75]])
+    np.testing.assert_array_equal(class_vectors(mix, 3), mix)
+    with pytest.raises(ValueError, match=r'class vectors of shape \(1, 3\): expected \[B, 4\]'):
+        class_vectors(mix, 4)
