@@ -94,6 +94,13 @@ def _check_labels(network, num_classes, labels):
         raise ValueError(f'StyleGAN2 {network} with num_classes={num_classes!r} got {given}')
 
 
+def _check_resolution(resolution, minimum):
+    if resolution < minimum or resolution & (resolution - 1):
+        raise ValueError(
+            f'StyleGAN2 needs a power-of-two resolution >= {minimum}, got {resolution}'
+        )
+
+
 def _normal(stddev=1.0):
     return nn.initializers.normal(stddev)
 
@@ -221,6 +228,15 @@ class ToRGB(nn.Module):
         return bias_act(x, bias.astype(x.dtype), activation=False, clamp=self.conv_clamp)
 
 
+def _resolutions(resolution):
+    return [2**i for i in range(2, int(math.log2(resolution)) + 1)]
+
+
+def num_ws(resolution):
+    """The ws the synthesis network reads: its convolutions plus the last toRGB."""
+    return 2 * len(_resolutions(resolution))
+
+
 def _layer_keys(noise_keys, index):
     return (
         None if noise_keys is None else jax.vmap(lambda k: jax.random.fold_in(k, index))(noise_keys)
@@ -243,20 +259,12 @@ class SynthesisNetwork(nn.Module):
     conv_clamp: float | None = None
 
     def __post_init__(self):
-        log2 = math.log2(self.resolution) if self.resolution > 0 else 0.0
-        if self.resolution < 4 or log2 != int(log2):
-            raise ValueError(
-                f'StyleGAN2 needs a power-of-two resolution >= 4, got {self.resolution}'
-            )
+        _check_resolution(self.resolution, 4)
         super().__post_init__()
 
     @property
-    def resolutions(self):
-        return [2**i for i in range(2, int(math.log2(self.resolution)) + 1)]
-
-    @property
     def num_ws(self):
-        return 2 * len(self.resolutions)  # 1 + 2 (len - 1) convolutions, plus the last toRGB.
+        return num_ws(self.resolution)
 
     @nn.compact
     def __call__(self, ws, noise_keys=None):
@@ -266,7 +274,7 @@ class SynthesisNetwork(nn.Module):
         x = self.param('const', _normal(), (4, 4, width(4)))
         x = jnp.broadcast_to(x.astype(ws.dtype), (ws.shape[0], *x.shape))
         img, w_index, layer = None, 0, 0
-        for r in self.resolutions:
+        for r in _resolutions(self.resolution):
             ups = [1] if r == 4 else [2, 1]
             for j, up in enumerate(ups):
                 x = SynthesisLayer(
@@ -303,6 +311,10 @@ class StyleGAN2Generator(nn.Module):
     channel_base: int = 32768
     channel_max: int = 512
     conv_clamp: float | None = None
+
+    def __post_init__(self):
+        _check_resolution(self.resolution, 4)
+        super().__post_init__()
 
     def setup(self):
         self.synthesis = SynthesisNetwork(
@@ -370,11 +382,7 @@ class StyleGAN2Discriminator(nn.Module):
             raise ValueError(
                 f'StyleGAN2 D architecture {self.architecture!r} is not one of {D_ARCHITECTURES}'
             )
-        log2 = math.log2(self.resolution) if self.resolution > 0 else 0.0
-        if self.resolution < 8 or log2 != int(log2):
-            raise ValueError(
-                f'StyleGAN2 needs a power-of-two resolution >= 8, got {self.resolution}'
-            )
+        _check_resolution(self.resolution, 8)
         super().__post_init__()
 
     @nn.compact
