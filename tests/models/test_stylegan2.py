@@ -2,6 +2,9 @@
 equalized learning rate, the w average and truncation, minibatch stddev, a training pass."""
 
 import functools
+import importlib
+import os
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -332,3 +335,111 @@ def test_conditional_training_pass(architecture):
     assert bool(jnp.all(jnp.abs(images[:4] - images[4:]).max(axis=(1, 2, 3)) > 1e-4))
     assert bool(jnp.all(jnp.abs(scores[:4] - scores[4:]) > 1e-6))
     np.testing.assert_allclose(repeat[0], images[0], rtol=1e-4, atol=1e-5)
+
+
+def _official_networks():
+    """NVlabs/stylegan2-ada-pytorch's training.networks from the checkout named by
+    STYLEGAN2_ADA_PYTORCH (and torch); skips without them."""
+    torch = pytest.importorskip('torch')
+    checkout = os.environ.get('STYLEGAN2_ADA_PYTORCH')
+    if not checkout or not os.path.isdir(os.path.join(checkout, 'training')):
+        pytest.skip('set STYLEGAN2_ADA_PYTORCH to a checkout of NVlabs/stylegan2-ada-pytorch')
+    sys.path.insert(0, checkout)
+    try:
+        return torch, importlib.import_module('training.networks')
+    finally:
+        sys.path.remove(checkout)
+
+
+def _to_flax(module, place):
+    """A torch module's parameters as a Flax tree: [out, in] -> [in, out], OIHW -> HWIO,
+    D's flattened 4x4 features CHW -> HWC; ``place`` maps the module path to ours."""
+    tree = {}
+    for name, p in module.named_parameters():
+        *path, leaf = name.split('.')
+        a = p.detach().numpy()
+        if leaf == 'weight' and a.ndim == 2 and path[-1] == 'fc' and path[0] == 'b4':
+            a = a.reshape(a.shape[0], -1, 4, 4).transpose(2, 3, 1, 0).reshape(-1, a.shape[0])
+        elif leaf == 'weight' and a.ndim == 2:
+            a = a.T
+        elif a.ndim == 4:
+            a = a.transpose(2, 3, 1, 0)
+        elif leaf == 'const':
+            a = a.transpose(1, 2, 0)
+        node = tree
+        for key in place(path):
+            node = node.setdefault(key, {})
+        node[leaf] = jnp.asarray(a)
+    return tree
+
+
+def _g_place(path):
+    if path[0] == 'mapping':
+        return path
+    return ['synthesis'] + (['_'.join(path[1:3])] + path[3:] if len(path) > 2 else [])
+
+
+def _d_place(path):
+    return path if path[0] == 'mapping' else ['_'.join(path[:2])] + path[2:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('architecture', sg2.D_ARCHITECTURES)
+def test_forward_equals_the_official_networks(architecture):
+    """The official G (fused and non-fused modulated convolutions, noise off, truncation)
+    and D with the same weights (biases and noise strengths perturbed, a conv_clamp that
+    clamps) give our outputs: small conditional networks at 16x16."""
+    torch, networks = _official_networks()
+    torch.manual_seed(0)
+    widths = dict(channel_base=1024, channel_max=64, conv_clamp=0.5)
+    official_g = networks.Generator(
+        z_dim=32,
+        c_dim=3,
+        w_dim=32,
+        img_resolution=16,
+        img_channels=3,
+        mapping_kwargs=dict(num_layers=2),
+        synthesis_kwargs=widths,
+    )
+    official_d = networks.Discriminator(
+        c_dim=3,
+        img_resolution=16,
+        img_channels=3,
+        architecture=architecture,
+        epilogue_kwargs=dict(mbstd_group_size=4),
+        **widths,
+    )
+    with torch.no_grad():
+        for p in [*official_g.parameters(), *official_d.parameters()]:
+            if p.ndim <= 1:
+                p.add_(0.1 * torch.randn_like(p))
+        official_g.mapping.w_avg.copy_(torch.randn(32))
+    generator = sg2.StyleGAN2Generator(16, 3, 3, w_dim=32, mapping_layers=2, **widths)
+    discriminator = sg2.StyleGAN2Discriminator(16, 3, architecture, mbstd_group_size=4, **widths)
+    g_vars = {
+        'params': _to_flax(official_g, _g_place),
+        'batch_stats': {'mapping': {'w_avg': jnp.asarray(official_g.mapping.w_avg.numpy())}},
+    }
+    z, images = torch.randn(4, 32), torch.randn(4, 3, 16, 16)
+    labels = np.array([0, 2, 1, 2])
+    c = torch.nn.functional.one_hot(torch.from_numpy(labels), 3).float()
+    ws = generator.apply(
+        g_vars, jnp.asarray(z.numpy()), labels, train=False, truncation_psi=0.7, method='map'
+    )
+    ours = generator.apply(g_vars, ws, None, method='synthesize')
+    with torch.no_grad():
+        official_ws = official_g.mapping(z, c, truncation_psi=0.7, skip_w_avg_update=True)
+        np.testing.assert_allclose(ws, official_ws.numpy(), rtol=1e-4, atol=1e-5)
+        for fused in (True, False):
+            official = official_g.synthesis(official_ws, noise_mode='none', fused_modconv=fused)
+            np.testing.assert_allclose(
+                ours, official.numpy().transpose(0, 2, 3, 1), rtol=1e-4, atol=1e-5
+            )
+        official_logits = official_d(images, c).numpy()[:, 0]
+    logits = discriminator.apply(
+        {'params': _to_flax(official_d, _d_place)},
+        jnp.asarray(images.numpy().transpose(0, 2, 3, 1)),
+        labels,
+        train=False,
+    )
+    np.testing.assert_allclose(logits, official_logits, rtol=1e-4, atol=1e-6)
