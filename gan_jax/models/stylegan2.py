@@ -82,8 +82,9 @@ def modulated_conv2d(x, weight, styles, *, demodulate=True, up=1):
     """
     x = x * styles[:, None, None, :].astype(x.dtype)
     x = conv2d_resample(x, weight.astype(x.dtype), up=up)
-    if demodulate:
-        power = jnp.einsum('ni,io->no', jnp.square(styles), jnp.sum(jnp.square(weight), (0, 1)))
+    if demodulate:  # In float32 also under mixed precision: a sum over fan_in squares.
+        s, w = styles.astype(jnp.float32), weight.astype(jnp.float32)
+        power = jnp.einsum('ni,io->no', jnp.square(s), jnp.sum(jnp.square(w), (0, 1)))
         x = x * lax.rsqrt(power + 1e-8)[:, None, None, :].astype(x.dtype)
     return x
 
