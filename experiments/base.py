@@ -77,7 +77,8 @@ def get_config(arg=None):
     # model.z_dim 512): W's size, G's mapping layers, feature maps per resolution
     # min(channel_base // resolution, channel_max) in G and D (channel_base is its
     # fmaps x 32768), D's 'orig' or 'resnet' architecture and its minibatch-stddev
-    # group size (per device), and the clamp of convolution outputs (None: none).
+    # group size (per device), and the clamp of convolution outputs (None: none;
+    # train.py clamps at 256).
     c.model.w_dim = 512
     c.model.mapping_layers = 8
     c.model.channel_base = 16384
