@@ -73,8 +73,8 @@ def get_config(arg=None):
     c.model.d_maxout_pieces = 1  # 1: ReLU units.
     c.model.g_depth = 3
     c.model.d_depth = 3
-    # stylegan2 (NVlabs/stylegan2-ada-pytorch train.py; defaults: its paper256 cfg,
-    # model.z_dim 512): W's size, G's mapping layers, feature maps per resolution
+    # stylegan2 (NVlabs/stylegan2-ada-pytorch train.py; defaults: its paper256 cfg;
+    # its z is model.z_dim 512): W's size, G's mapping layers, feature maps per resolution
     # min(channel_base // resolution, channel_max) in G and D (channel_base is its
     # fmaps x 32768), D's 'orig' or 'resnet' architecture and its minibatch-stddev
     # group size (per device), and the clamp of convolution outputs (None: none;
