@@ -73,6 +73,19 @@ def get_config(arg=None):
     c.model.d_maxout_pieces = 1  # 1: ReLU units.
     c.model.g_depth = 3
     c.model.d_depth = 3
+    # stylegan2 (NVlabs/stylegan2-ada-pytorch train.py; defaults: its paper256 cfg;
+    # its z is model.z_dim 512): W's size, G's mapping layers, feature maps per resolution
+    # min(channel_base // resolution, channel_max) in G and D (channel_base is its
+    # fmaps x 32768), D's 'orig' or 'resnet' architecture and its minibatch-stddev
+    # group size (per device), and the clamp of convolution outputs (None: none;
+    # train.py clamps at 256).
+    c.model.w_dim = 512
+    c.model.mapping_layers = 8
+    c.model.channel_base = 16384
+    c.model.channel_max = 512
+    c.model.d_architecture = 'resnet'
+    c.model.mbstd_group_size = 8
+    c.model.conv_clamp = config_dict.placeholder(float)
 
     c.optim = ml_collections.ConfigDict()
     c.optim.name = 'adam'  # A name in gan_jax.state.OPTIMIZERS.

@@ -87,13 +87,14 @@ def mode_eval(c, num_samples, every_steps):
 
 
 def offline_data(c):
-    """Swaps a downloaded dataset for scikit-learn's digits at the same resolution, in RGB.
+    """Swaps a downloaded dataset (or a folder not given yet) for scikit-learn's digits at
+    the same resolution, in RGB.
 
     Every image dataset of these presets has 3 channels; the 2-D mixtures are
     generated and stay. The class count changes (10), which only conditional
     models see.
     """
-    if c.data.source in _ONLINE_SOURCES:
+    if c.data.source in _ONLINE_SOURCES or (c.data.source == 'folder' and c.data.path is None):
         c.data.source = 'digits'
         c.data.tfds_name = None
         c.data.path = None
@@ -112,6 +113,8 @@ def smoke(c):
     if c.train.g_batch_size is not None:
         c.train.g_batch_size = ratio * c.train.batch_size
     c.model.g_width = c.model.d_width = 16 if c.model.name == 'mlp' else 8
+    if c.model.name == 'stylegan2':
+        c.model.z_dim = c.model.w_dim = c.model.channel_max = 8
     c.train.steps = 3
     c.train.steps_per_call = 1
     c.log.every_steps = 1

@@ -26,6 +26,7 @@ PRESETS = (
     'biggan',
     'pacgan',
     'unrolled_gan',
+    'stylegan2_ada',
 )
 
 
@@ -128,6 +129,44 @@ _DCGAN = {
     'optim.g_lr': 2e-4,
     'optim.d_lr': 2e-4,
     'optim.b1': 0.5,
+}
+# NVlabs/stylegan2-ada-pytorch train.py (cfg_specs cifar / paper256 and the lines after
+# them) and training/training_loop.py's defaults (D_reg_interval 16, ada_interval 4,
+# ada_kimg 500).
+_STYLEGAN2_ADA = {
+    **_IMAGE_EVAL,
+    'model.name': 'stylegan2',
+    'model.z_dim': 512,
+    'model.w_dim': 512,
+    'model.channel_max': 512,
+    'model.conv_clamp': 256.0,
+    'train.loss': 'non_saturating',
+    'train.batch_size': 64,
+    'train.n_dis': 1,
+    'optim.g_lr': 0.0025,
+    'optim.d_lr': 0.0025,
+    'optim.b1': 0.0,
+    'optim.b2': 0.99,
+    'reg.penalty': 'r1',
+    'reg.penalty_every_d_steps': 16,
+    'augment.name': 'ada',
+    'augment.ada_target': 0.6,
+    'augment.ada_every_d_steps': 4,
+    'augment.ada_speed_kimg': 500.0,
+    'ema.name': 'half_life',
+}
+_STYLEGAN2_CIFAR = {
+    **_STYLEGAN2_ADA,
+    'data.tfds_name': 'cifar10',
+    'data.resolution': 32,
+    'model.channel_base': 32768,
+    'model.mapping_layers': 2,
+    'model.mbstd_group_size': 32,
+    'model.d_architecture': 'orig',
+    'reg.penalty_weight': 0.01,
+    'ema.half_life_kimg': 500.0,
+    'ema.rampup': 0.05,
+    'train.steps': 1_562_500,
 }
 PUBLISHED = {
     ('wgan', 'lsun_bedroom'): {
@@ -309,6 +348,24 @@ PUBLISHED = {
         'train.unroll_steps': 10,
         'model.d_width': 4,
     },
+    ('stylegan2_ada', 'cifar10'): {**_STYLEGAN2_CIFAR, 'model.conditioning': None},
+    ('stylegan2_ada', 'cifar10_conditional'): {
+        **_STYLEGAN2_CIFAR,
+        'model.conditioning': 'projection',
+    },
+    ('stylegan2_ada', 'ffhq256'): {
+        **_STYLEGAN2_ADA,
+        'data.source': 'folder',
+        'data.resolution': 256,
+        'model.channel_base': 16384,
+        'model.mapping_layers': 8,
+        'model.mbstd_group_size': 8,
+        'model.d_architecture': 'resnet',
+        'reg.penalty_weight': 1.0,
+        'ema.half_life_kimg': 20.0,
+        'ema.rampup': None,
+        'train.steps': 390_625,
+    },
     # Radford et al. 2016, section 3: Adam lr 2e-4 beta1 0.5, batch 128 (the digits run: 64).
     ('dcgan', 'digits'): {**_DCGAN, 'data.source': 'digits', 'train.batch_size': 64},
     ('dcgan', 'mnist'): {**_DCGAN, 'data.tfds_name': 'mnist', 'data.resolution': 28},
@@ -319,8 +376,8 @@ PUBLISHED = {
 
 # Two updates of the 128x128 presets at their real widths took 125 s (BigGAN, width 96)
 # and 60 s (SNGAN-projection, width 64) on 2 CPU cores, so their two-update test runs at
-# this width; everything else (resolution, n_dis, loss, regularisers, optimiser, classes)
-# stays at the published settings.
+# this width (StyleGAN2 at 256x256: channel_max 8); everything else (resolution, n_dis,
+# loss, regularisers, optimiser, classes) stays at the published settings.
 CPU_WIDTH_128 = 8
 
 
@@ -416,6 +473,8 @@ def test_two_updates_at_real_settings(preset, variant, tmp_path):
             config.train.g_batch_size = ratio * config.train.batch_size
         if config.data.resolution == 128 and config.model.name != 'mlp':
             config.model.g_width = config.model.d_width = CPU_WIDTH_128
+        if config.model.name == 'stylegan2' and config.data.resolution >= 128:
+            config.model.channel_max = CPU_WIDTH_128
     setup = builder.build(config)
     mesh = parallel.make_mesh()
     state = jax.jit(setup.init_state, out_shardings=parallel.replicated(mesh))()

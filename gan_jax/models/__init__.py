@@ -6,7 +6,7 @@ import flax.linen as nn
 import jax
 import ml_collections
 
-from gan_jax.models import biggan, resnet, sndcgan
+from gan_jax.models import biggan, resnet, sndcgan, stylegan2
 from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.layers import bn_axis, generator_classes, square_image
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
@@ -68,6 +68,7 @@ MODELS: dict[str, Builder] = {
     'sndcgan': sndcgan.build,
     'resnet': resnet.build,
     'biggan': biggan.build,
+    'stylegan2': stylegan2.build,
 }
 
 

@@ -1,0 +1,113 @@
+"""StyleGAN2-ADA (Karras et al., NeurIPS 2020, arXiv:2006.06676).
+
+StyleGAN2's networks (gan_jax/models/stylegan2.py: mapping network, modulated
+convolutions, skip generator, minibatch-stddev discriminator), the
+non-saturating logistic loss, lazy R1 every 16 D steps, adaptive discriminator
+augmentation ('bgc' pipeline, target 0.6, p adjusted every 4 D steps by up to
+batch * 4 / 500k) and G's EMA with a half-life in thousands of images. Every
+setting is NVlabs/stylegan2-ada-pytorch's ``train.py`` (its ``cfg_specs`` and the
+lines after them) or ``training/training_loop.py``'s defaults:
+
+Variants (``experiments/stylegan2_ada.py:<variant>``):
+  cifar10              ``--cfg=cifar`` (the paper's tuned CIFAR-10 config), unconditional:
+                       batch 64, mbstd group 32, fmaps 1 (channel_base 32768,
+                       channel_max 512), 2 mapping layers, Adam lr 0.0025 betas (0, 0.99)
+                       eps 1e-8 for G and D, R1 gamma 0.01, EMA half-life 500 kimg with
+                       ramp-up 0.05, 100,000 kimg (1,562,500 G steps of 64); path length
+                       regularisation and style mixing off, D architecture 'orig'
+                       (all three as train.py sets them for cifar); z and w of 512,
+                       conv_clamp 256. Data: TFDS 'cifar10' train split, no x-flips.
+  cifar10_conditional  The same with class labels (``--cond=1``): a label embedding in
+                       G's mapping, projection onto a mapped label in D.
+  ffhq256              ``--cfg=paper256``: batch 64, mbstd group 8, fmaps 0.5 (channel_base
+                       16384), 8 mapping layers, lr 0.0025, R1 gamma 1, EMA half-life 20
+                       kimg without ramp-up, 25,000 kimg (390,625 G steps), D architecture
+                       'resnet'. Data: a folder of 256x256 images (FFHQ; set data.path).
+  smoke                cifar10 shrunk to three CPU steps on offline data.
+
+Published: the paper's abstract reports a record CIFAR-10 FID of 2.42. Protocol
+(``metrics/metric_main.py``): fid50k_full, FID of 50k generated images against
+the whole training set (50k CIFAR-10 images, no x-flips), and is50k, the
+Inception score of 50k images in 10 splits; set here as eval.metrics 'is,fid'
+with 50k samples against the whole train split.
+
+Not in gan_jax yet (so these runs are not the official recipe): path length
+regularisation (paper256: weight 2 every 4 G steps, batch shrink 2, decay 0.01),
+style mixing (paper256: probability 0.9), the rescaling of Adam's learning rate
+and betas by interval / (interval + 1) for lazily regularised networks (the
+official code takes the R1 step separately, every 16 D steps; here R1 joins that
+D step's loss), mixed precision on the 4 top resolutions (float16 there;
+``train.compute_dtype`` here is all or nothing), and the w average being updated
+in D's steps as well (here in the G step only).
+"""
+
+from experiments import common
+
+# train.py: 'cifar' and 'paper256' of cfg_specs.
+_CFG = {
+    'cifar': dict(
+        kimg=100_000, mbstd=32, fmaps=1, gamma=0.01, ema=500, ramp=0.05, map=2, arch='orig'
+    ),
+    'paper256': dict(
+        kimg=25_000, mbstd=8, fmaps=0.5, gamma=1.0, ema=20, ramp=None, map=8, arch='resnet'
+    ),
+}
+BATCH = 64  # Both configs' mb.
+LR = 0.0025  # Both configs' lrate.
+
+
+def _stylegan2_ada(c, cfg):
+    spec = _CFG[cfg]
+    c.model.name = 'stylegan2'
+    c.model.z_dim = c.model.w_dim = 512
+    c.model.mapping_layers = spec['map']
+    c.model.channel_base = int(spec['fmaps'] * 32768)
+    c.model.channel_max = 512
+    c.model.d_architecture = spec['arch']
+    c.model.mbstd_group_size = spec['mbstd']
+    c.model.conv_clamp = 256.0
+    c.train.loss = 'non_saturating'
+    c.train.batch_size = BATCH
+    c.train.n_dis = 1
+    c.optim.name = 'adam'
+    c.optim.g_lr = c.optim.d_lr = LR
+    c.optim.b1, c.optim.b2 = 0.0, 0.99
+    c.reg.penalty = 'r1'
+    c.reg.penalty_weight = spec['gamma']
+    c.reg.penalty_every_d_steps = 16
+    c.augment.name = 'ada'
+    c.augment.ada_target = 0.6
+    c.augment.ada_every_d_steps = 4
+    c.augment.ada_speed_kimg = 500.0
+    c.ema.name = 'half_life'
+    c.ema.half_life_kimg = float(spec['ema'])
+    c.ema.rampup = spec['ramp']
+    common.long_run(c, spec['kimg'] * 1000 // BATCH)
+    common.image_eval(c)
+
+
+def _cifar10(c):
+    _stylegan2_ada(c, 'cifar')
+    common.tfds_images(c, 'cifar10', 32)
+
+
+def _cifar10_conditional(c):
+    _cifar10(c)
+    c.model.conditioning = 'projection'
+
+
+def _ffhq256(c):
+    _stylegan2_ada(c, 'paper256')
+    c.data.source = 'folder'
+    c.data.resolution = 256
+
+
+VARIANTS = {
+    'cifar10': _cifar10,
+    'cifar10_conditional': _cifar10_conditional,
+    'ffhq256': _ffhq256,
+}
+
+
+def get_config(arg=None):
+    return common.select('stylegan2_ada', arg, VARIANTS)
