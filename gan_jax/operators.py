@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
+from PIL import Image
 
 
 class Operator(NamedTuple):
@@ -75,8 +76,6 @@ def mask_from_image(path, image_shape):
 
     It is resized (nearest) to the images' height and width.
     """
-    from PIL import Image
-
     _check_shape(image_shape)
     height, width, _ = image_shape
     with Image.open(path) as image:
