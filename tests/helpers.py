@@ -4,6 +4,7 @@ A fresh process is needed whenever a test wants another device count (fixed when
 JAX starts) or several processes (``jax.distributed``).
 """
 
+import gzip
 import json
 import os
 import subprocess
@@ -81,3 +82,9 @@ def train_in_subprocess(workdir, out, overrides=None, devices=1, timeout=300):
 def max_abs_diff(a, b):
     assert a.keys() == b.keys()
     return max((float(np.max(np.abs(a[k] - b[k]))) for k in a), default=0.0)
+
+
+def write_idx(path, array):
+    """Writes a uint8 array as a gzipped IDX file (MNIST's format)."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b''.join(d.to_bytes(4, 'big') for d in array.shape)
+    path.write_bytes(gzip.compress(header + array.tobytes()))
