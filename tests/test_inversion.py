@@ -57,9 +57,13 @@ def test_bad_settings_fail_early():
         inversion.InversionConfig(restarts=0)
 
 
+# Inverting z alone agrees to float rounding. Fine-tuning G's weights with Adam does not
+# quite: Adam's first steps move each weight by about +-lr whatever its gradient's size, so a
+# near-zero gradient that rounds to the other sign on 1 and 4 devices (other per-device batch
+# shapes) moves that weight by 2 lr; 3 steps at lr 1e-4 keep the images within 2e-3.
 @pytest.mark.slow
-@pytest.mark.parametrize('extra', [[], ['--conditional', '--fine_tune', '3']])
-def test_same_result_on_1_and_4_devices(tmp_path, extra):
+@pytest.mark.parametrize('extra, atol', [([], 1e-5), (['--conditional', '--fine_tune', '3'], 2e-3)])
+def test_same_result_on_1_and_4_devices(tmp_path, extra, atol):
     results = []
     for devices in (1, 4):
         out = tmp_path / f'{devices}.npz'
@@ -77,5 +81,6 @@ def test_same_result_on_1_and_4_devices(tmp_path, extra):
         results.append(dict(np.load(out)))
     one, four = results
     assert one.keys() == four.keys()
+    np.testing.assert_array_equal(one['label'], four['label'])
     for key in one:
-        np.testing.assert_allclose(one[key], four[key], rtol=1e-4, atol=1e-5, err_msg=key)
+        np.testing.assert_allclose(one[key], four[key], rtol=1e-4, atol=atol, err_msg=key)
