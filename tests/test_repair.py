@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from gan_jax import inversion, parallel
 from gan_jax import repair as repair_lib
@@ -72,3 +73,55 @@ def test_cs_and_inpainting_tasks_score_every_method_and_write_outputs(tmp_path):
         'grid_m40.png',
         'cs_mse.png',
     }
+
+
+class _ConstantInverter:
+    """Stands in for the inversion: every image is 0.5 (the tasks' plumbing, without G)."""
+
+    def invert(self, g_variables, op, y, start=0):
+        del g_variables, op, start
+        return {'image': np.full((len(y), 8, 8, 1), 0.5, np.float32), 'residual': np.zeros(len(y))}
+
+
+def test_denoise_superres_and_mask_tasks_score_what_they_return(tmp_path):
+    rng = np.random.default_rng(1)
+    test = rng.random((4, 8, 8, 1)).astype(np.float32)
+    train = rng.random((10, 8, 8, 1)).astype(np.float32)
+    inverter = _ConstantInverter()
+    ours_mse = ((test - 0.5) ** 2).mean(axis=(1, 2, 3)).mean()
+
+    results, panels = repair_lib.run_task(
+        repair_lib.TaskConfig(task='denoise', noise_std=0.1), inverter, None, test, train
+    )
+    assert set(results['scores']) == {'ours', 'tv', 'nearest_neighbour', 'zeros'}
+    assert results['scores']['ours']['mse']['mean'] == pytest.approx(ours_mse, rel=1e-5)
+
+    results, panels = repair_lib.run_task(
+        repair_lib.TaskConfig(task='superres', factor=2), inverter, None, test, train
+    )
+    blocks = test.reshape(4, 4, 2, 4, 2, 1).mean(axis=(2, 4))
+    boxes = np.repeat(np.repeat(blocks, 2, axis=1), 2, axis=2)
+    np.testing.assert_allclose(panels[0][1]['box_upsampling'], boxes, atol=1e-6)
+
+    results, _ = repair_lib.run_task(
+        repair_lib.TaskConfig(task='inpaint_pixels', missing_fraction=0.5),
+        inverter,
+        None,
+        test,
+        train,
+    )
+    assert 0.3 < results['missing_fraction_of_pixels'] < 0.7
+
+    gray = np.full((8, 8), 255, np.uint8)
+    gray[:2] = 0  # The top quarter is missing.
+    Image.fromarray(gray).save(tmp_path / 'mask.png')
+    results, _ = repair_lib.run_task(
+        repair_lib.TaskConfig(task='inpaint_mask', mask_path=str(tmp_path / 'mask.png')),
+        inverter,
+        None,
+        test,
+        train,
+    )
+    assert results['missing_fraction_of_pixels'] == 0.25
+    hole_mse = ((test[:, :2] - 0.5) ** 2).mean(axis=(1, 2, 3)).mean()
+    assert results['scores']['ours']['hole_mse']['mean'] == pytest.approx(hole_mse, rel=1e-5)
