@@ -176,7 +176,8 @@ class Inverter:
 
     def invert(self, g_variables, op, y, start=0):
         """Dict of numpy arrays over the N images: z, label (-1 unconditional), image [0, 1],
-        residual and loss of the kept restart, restart_residuals [N, restarts].
+        residual and loss of the kept restart (after fine-tuning, when on), restart_residuals
+        [N, restarts] (before it).
 
         Image i's initial latents are keyed by start + i, so calls on consecutive chunks of a
         set give what one call on the whole set would. N is padded to a multiple of the device
