@@ -4,6 +4,7 @@ A fresh process is needed whenever a test wants another device count (fixed when
 JAX starts) or several processes (``jax.distributed``).
 """
 
+import gzip
 import json
 import os
 import subprocess
@@ -151,3 +152,9 @@ def metrics_by_hand(config, state, source):
             for c in range(classes)
         ]
     return result
+
+
+def write_idx(path, array):
+    """Writes a uint8 array as a gzipped IDX file (MNIST's format)."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b''.join(d.to_bytes(4, 'big') for d in array.shape)
+    path.write_bytes(gzip.compress(header + array.tobytes()))

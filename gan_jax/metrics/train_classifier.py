@@ -88,14 +88,18 @@ def flip(key: jax.Array, x: jax.Array) -> jax.Array:
     return jnp.where(jax.random.bernoulli(key, 0.5, (x.shape[0], 1, 1, 1)), x[:, :, ::-1], x)
 
 
-def train(name: str, data_dir: pathlib.Path, epochs: int, seed: int) -> tuple[dict, float]:
-    """Trains classifier `name`; returns its variables and the test accuracy."""
-    spec, settings = classifiers.get_spec(name), TRAINING[name]
-    train_images, train_labels = load_dataset(spec.dataset, 'train', data_dir)
-    test_images, test_labels = load_dataset(spec.dataset, 'test', data_dir)
-    module = spec.build()
+def fit(name: str, images: np.ndarray, labels: np.ndarray, epochs: int, seed: int):
+    """Trains classifier `name` on uint8 `images` and their `labels` with its TRAINING settings.
+
+    Yields (epoch, variables, last batch loss) after each epoch, so a caller can score or keep
+    any epoch's weights.
+    """
+    settings = TRAINING[name]
+    module = classifiers.get_spec(name).build()
     batch_size = settings['batch_size']
-    steps_per_epoch = len(train_images) // batch_size
+    steps_per_epoch = len(images) // batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(f'{len(images)} training images: fewer than one batch of {batch_size}.')
     schedule = optax.cosine_decay_schedule(settings['learning_rate'], epochs * steps_per_epoch)
     optimizer = optax.adam(schedule)
     init_key, flip_key = jax.random.split(jax.random.key(seed))
@@ -122,29 +126,35 @@ def train(name: str, data_dir: pathlib.Path, epochs: int, seed: int) -> tuple[di
 
     rng = np.random.default_rng(seed)
     for epoch in range(epochs):
-        start = time.perf_counter()
-        order = rng.permutation(len(train_images))
+        order = rng.permutation(len(images))
         for i in range(steps_per_epoch):
             batch = order[i * batch_size : (i + 1) * batch_size]
             params, state, opt_state, loss = step(
-                params,
-                state,
-                opt_state,
-                train_images[batch],
-                train_labels[batch],
-                epoch * steps_per_epoch + i,
+                params, state, opt_state, images[batch], labels[batch], epoch * steps_per_epoch + i
             )
-        variables = {'params': params, **state}
-        test_accuracy = accuracy(
-            lambda x: module.apply(variables, classifiers.preprocess(x, name)),
-            test_images,
-            test_labels,
-        )
+        yield epoch, {'params': params, **state}, float(loss)
+
+
+def apply_fn(name: str, variables: dict):
+    """uint8 images -> the classifier's outputs, for `accuracy`."""
+    module = classifiers.get_spec(name).build()
+    return lambda x: module.apply(variables, classifiers.preprocess(x, name))
+
+
+def train(name: str, data_dir: pathlib.Path, epochs: int, seed: int) -> tuple[dict, float]:
+    """Trains classifier `name`; returns its variables and the test accuracy."""
+    spec = classifiers.get_spec(name)
+    train_images, train_labels = load_dataset(spec.dataset, 'train', data_dir)
+    test_images, test_labels = load_dataset(spec.dataset, 'test', data_dir)
+    start = time.perf_counter()
+    for epoch, variables, loss in fit(name, train_images, train_labels, epochs, seed):
+        test_accuracy = accuracy(apply_fn(name, variables), test_images, test_labels)
         print(
-            f'epoch {epoch + 1}/{epochs}: loss {float(loss):.4f}, '
+            f'epoch {epoch + 1}/{epochs}: loss {loss:.4f}, '
             f'test accuracy {test_accuracy:.4f} ({time.perf_counter() - start:.0f} s)',
             flush=True,
         )
+        start = time.perf_counter()
     return variables, test_accuracy
 
 

@@ -1,4 +1,3 @@
-import gzip
 import itertools
 
 import numpy as np
@@ -14,6 +13,7 @@ from gan_jax.data import (
 from gan_jax.data.idx import MNIST_IDX_FILES, read_idx
 from gan_jax.data.image_ops import center_crop_resize
 from gan_jax.data.source import ArraySource
+from tests.helpers import write_idx
 
 WEIGHTS = np.array([100, 10, 1])
 
@@ -39,18 +39,13 @@ def _pool_labels(pool):
     return np.array([pool.read(j)[1] for j in range(len(pool))])
 
 
-def _write_idx(path, array):
-    header = bytes([0, 0, 0x08, array.ndim]) + b''.join(d.to_bytes(4, 'big') for d in array.shape)
-    path.write_bytes(gzip.compress(header + array.tobytes()))
-
-
 @pytest.fixture
 def idx_folder(tmp_path):
     """MNIST's four IDX files, tiny: 30 train and 10 test 6x6 digits, labels j mod 10."""
     images = _digit_images(40, seed=1)
     for split, part in (('train', slice(0, 30)), ('t10k', slice(30, 40))):
-        _write_idx(tmp_path / f'{split}-images-idx3-ubyte.gz', images[part])
-        _write_idx(
+        write_idx(tmp_path / f'{split}-images-idx3-ubyte.gz', images[part])
+        write_idx(
             tmp_path / f'{split}-labels-idx1-ubyte.gz', (np.arange(40)[part] % 10).astype(np.uint8)
         )
     return tmp_path, images
