@@ -32,7 +32,10 @@ class LoadedRun:
 
     def generate(self, n, seed=0, labels=None):
         """``n`` samples of G in inference mode: uint8 images [n, H, W, C] or points [n, D]."""
-        z = sampling.sample_latents(jax.random.PRNGKey(seed), np.arange(n), self.config.model.z_dim)
+        model = self.config.model
+        z = sampling.sample_latents(
+            jax.random.PRNGKey(seed), np.arange(n), model.z_dim, model.z_distribution
+        )
         if labels is None and self.setup.num_classes is not None:
             labels = np.arange(n) % self.setup.num_classes
         out = self.setup.generator.apply(self.variables, z, labels, train=False)

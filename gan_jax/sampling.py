@@ -28,11 +28,20 @@ def inputs_to_float(data):
     return images_to_float(data) if data.dtype == jnp.uint8 else data
 
 
-def sample_latents(key, global_indices, z_dim):
-    """One standard-normal latent per example, keyed by its global index."""
-    return jax.vmap(lambda i: jax.random.normal(jax.random.fold_in(key, i), (z_dim,)))(
-        global_indices
-    )
+# model.z_distribution -> (key, shape) -> latents.
+LATENTS = {
+    'normal': jax.random.normal,  # N(0, I).
+    'uniform': lambda key, shape: jax.random.uniform(key, shape, minval=-1.0, maxval=1.0),
+}
+
+
+def sample_latents(key, global_indices, z_dim, distribution='normal'):
+    """One latent per example from ``distribution`` (a name in ``LATENTS``), keyed by its
+    global index; an unknown name fails."""
+    if distribution not in LATENTS:
+        raise ValueError(f'model.z_distribution={distribution!r} is not one of {sorted(LATENTS)}.')
+    draw = LATENTS[distribution]
+    return jax.vmap(lambda i: draw(jax.random.fold_in(key, i), (z_dim,)))(global_indices)
 
 
 def sample_labels(key, global_indices, num_classes):

@@ -52,9 +52,17 @@ _SNGAN_RESNET = {
     'model.d_spectral_norm': True,
     'model.d_pooling': 'sum',
 }
+# poolio/unrolled_gan "Unrolled GAN demo.ipynb" (params dict, slim.arg_scope with
+# orthogonal_initializer(gain=1.4), tanh slim.stack, one sess.run of both train ops);
+# xudonmao/LSGAN's ls.py copies them.
 _RING_DEMO = {
     'data.source': 'ring',
     'model.name': 'mlp',
+    'model.activation': 'tanh',
+    'model.weight_init': 'ortho1.4',
+    'model.z_distribution': 'normal',
+    'train.simultaneous': True,
+    'optim.b2': 0.999,
     'model.z_dim': 256,
     'model.g_width': 128,
     'model.d_width': 128,
@@ -296,6 +304,12 @@ PUBLISHED = {
         **_RING_DEMO,
         'train.loss': 'minimax',
         'train.unroll_steps': 5,
+        'train.steps': 25_000,
+    },
+    ('unrolled_gan', 'ring_plain'): {
+        **_RING_DEMO,
+        'train.loss': 'minimax',
+        'train.unroll_steps': 0,
         'train.steps': 25_000,
     },
     ('unrolled_gan', 'stacked_mnist_d_half'): {

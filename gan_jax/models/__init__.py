@@ -49,6 +49,7 @@ def _build_mlp(config, image_shape):
             batch_norm=config.g_batch_norm,
             slots=config.pack,
             weight_init=config.weight_init,
+            activation=config.activation,
             axis_name=bn_axis(config),
         ),
         MLPDiscriminator(
@@ -58,6 +59,7 @@ def _build_mlp(config, image_shape):
             num_classes=config.num_classes,
             maxout_pieces=config.d_maxout_pieces,
             weight_init=config.weight_init,
+            activation=config.activation,
         ),
     )
 
