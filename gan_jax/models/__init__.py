@@ -6,7 +6,7 @@ import flax.linen as nn
 import jax
 import ml_collections
 
-from gan_jax.models import biggan, resnet, sndcgan
+from gan_jax.models import biggan, resnet, sndcgan, tf_dcgan
 from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.layers import bn_axis, generator_classes, square_image
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
@@ -70,6 +70,8 @@ MODELS: dict[str, Builder] = {
     'sndcgan': sndcgan.build,
     'resnet': resnet.build,
     'biggan': biggan.build,
+    'veegan_dcgan': tf_dcgan.build_veegan,
+    'unrolled_dcgan': tf_dcgan.build_unrolled,
 }
 
 
