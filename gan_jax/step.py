@@ -1,4 +1,4 @@
-"""The update: ``n_dis`` discriminator steps, then one generator step, one program.
+"""The update: ``n_dis`` discriminator steps, then ``g_steps`` (1) generator steps, one program.
 
 Written for one device (pmap style: a named batch axis, explicit ``lax.pmean``)
 and compiled as ``jax.jit(jax.shard_map(...))`` over a 1-D device mesh.
