@@ -37,8 +37,8 @@ Variants (``experiments/unrolled_gan.py:<variant>``):
 Not matched: the demo places its modes at linspace(0, 2 pi, 8), whose first and
 last angles coincide, so its ring has 7 distinct modes, one with twice the weight
 (PacGAN's ring of 8 is used here); the paper's own ring has radius 2 and std 0.02;
-the demo's D optimiser is Keras' Adam, whose epsilon is added to sqrt(v) before
-the bias correction (optax: after; a difference of order 1e-8). Stacked MNIST:
+the demo's Adams (Keras' for D, TensorFlow's for G) add epsilon to the uncorrected
+sqrt(v) (optax: to the bias-corrected one; a difference of order 1e-8). Stacked MNIST:
 the replication's evaluation samples G with BatchNorm in training mode (batch
 statistics of 128 samples; here the running averages) and D and G share latents
 within a step (here each draws its own); its code has no unrolling (it trains
