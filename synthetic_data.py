@@ -69,6 +69,7 @@ def main(argv):
         run.config.model.z_dim,
         run.setup.num_classes,
         _NUM_SYNTHETIC.value,
+        z_distribution=run.config.model.z_distribution,
     )
     results = {}
     for source, data in (('synthetic', fake), ('real', split.train)):

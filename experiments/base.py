@@ -9,7 +9,8 @@ Naming scheme:
   - ``<section>.name`` selects an implementation by its name in a registry
     (``model.name``, ``optim.name``, ``augment.name``, ``ema.name``).
   - ``*_weight`` is a loss term's weight; 0 switches the term off.
-  - A "step" is one generator update (``train.steps`` counts them); a count of
+  - A "step" is one generator update (``train.steps`` counts them; with
+    ``train.g_steps`` above 1, one step is that many); a count of
     discriminator updates says ``d_step``: ``*_every_steps`` / ``*_start_step``
     in G steps, ``*_every_d_steps`` / ``*_start_d_step`` in D steps.
 """
@@ -31,6 +32,9 @@ def get_config(arg=None):
     # Fakes per G step (SNGAN's ResNet runs use 2x D's batch); None: batch_size.
     c.train.g_batch_size = config_dict.placeholder(int)
     c.train.n_dis = 1  # Discriminator updates per generator update.
+    # Generator updates per step, each on fresh latents against the same D (PacGAN's
+    # Stacked MNIST run in the VEEGAN setting: 2); not simultaneous, a constant lr.
+    c.train.g_steps = 1
     c.train.loss = 'non_saturating'  # A name in gan_jax.losses.LOSSES.
     c.train.pack = 1  # PacGAN: samples per D input (Lin et al. 2018); 1 = no packing.
     # Unrolled GAN: D updates G looks ahead through (Metz et al. 2017); 0 = none.
@@ -49,6 +53,7 @@ def get_config(arg=None):
     c.model = ml_collections.ConfigDict()
     c.model.name = 'dcgan'  # A name in gan_jax.models.MODELS.
     c.model.z_dim = 100
+    c.model.z_distribution = 'normal'  # Latents: 'normal' N(0, I) or 'uniform' U[-1, 1].
     c.model.g_width = 64
     c.model.d_width = 64
     # BatchNorm statistics over the global batch (all devices) instead of per device.
@@ -64,8 +69,9 @@ def get_config(arg=None):
     c.model.shared_embedding_dim = config_dict.placeholder(int)
     c.model.hierarchical_latent = False  # ... z split over G's blocks (needs the above) ...
     c.model.attention_resolution = config_dict.placeholder(int)  # ... self-attention here.
-    # Kernel initialiser, 'ortho' or 'N02' (N(0, 0.02)); None: the family's own
-    # (biggan: 'ortho', BigGAN's ImageNet runs; mlp: Flax's LeCun normal).
+    # Kernel initialiser, 'ortho' or 'N02' (N(0, 0.02)), for mlp also 'ortho1.4'
+    # (orthogonal, gain 1.4); None: the family's own (biggan: 'ortho', BigGAN's
+    # ImageNet runs; mlp: Flax's LeCun normal).
     c.model.weight_init = config_dict.placeholder(str)
     # mlp: hidden layers of G and of D (PacGAN's 2-D runs: 4 and 3; Unrolled GAN's: 2 and 2),
     # G's BatchNorm per packing slot and D's maxout units (PacGAN's 2-D runs: True and 5).
@@ -86,6 +92,7 @@ def get_config(arg=None):
     c.model.d_architecture = 'resnet'
     c.model.mbstd_group_size = 8
     c.model.conv_clamp = config_dict.placeholder(float)
+    c.model.activation = 'relu'  # mlp: hidden units, 'relu' or 'tanh' (the Unrolled GAN demo).
 
     c.optim = ml_collections.ConfigDict()
     c.optim.name = 'adam'  # A name in gan_jax.state.OPTIMIZERS.

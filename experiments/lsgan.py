@@ -7,7 +7,8 @@ Variants (``experiments/lsgan.py:<variant>``):
   ring   The paper's stability comparison on a 2-D ring of Gaussians, with the
          authors' script (xudonmao/LSGAN, stability_comparison/mixture_gaussian/
          ls.py, built on the unrolled GAN demo): MLPs of 2 hidden layers of 128
-         units, z of 256, batch 512, Adam with betas (0.5, 0.999), lr 1e-4 for D
+         tanh units with orthogonal kernels of gain 1.4, D and G stepping
+         simultaneously, z of 256, batch 512, Adam with betas (0.5, 0.999), lr 1e-4 for D
          and 1e-3 for G, 35k steps; data: a ring of radius 1 and std 0.01, which
          is PacGAN's ring. Published: qualitative (LSGAN spreads over the modes
          where the regular GAN collapses onto one); no score. Evaluated by mode
@@ -18,8 +19,7 @@ Variants (``experiments/lsgan.py:<variant>``):
 The paper's LSUN scenes (112x112, its own VGG-like networks) are not available:
 gan_jax has no model at that resolution.
 
-Not matched: the script's tanh units and orthogonal init (gain 1.4) and its
-simultaneous D/G updates (gan_jax's MLP uses ReLU, D then G); its ring puts
+Not matched: its ring puts
 the 9 components of linspace(0, 2 pi, 9) on 8 points, so one mode has twice the
 weight (here all 8 are equally likely); its losses sum over the batch, here they
 average (Adam makes the two nearly equal).

@@ -1,8 +1,9 @@
 """PacGAN (Lin, Khetan, Fanti & Oh, NeurIPS 2018, arXiv:1712.04086): D judges m samples at once.
 
 D sees m samples concatenated (``train.pack``; m = 2, PacGAN2, in every variant
-here; --config.train.pack=1 is the unpacked GAN baseline, 3 and 4 the paper's
-PacGAN3/4). ``train.batch_size`` counts samples, so the packed D batch is
+here but the ``*_dcgan`` ones, the unpacked baseline, m = 1; --config.train.pack=1
+is the unpacked GAN baseline, 3 and 4 the paper's PacGAN3/4, with
+``train.batch_size`` scaled to match). ``train.batch_size`` counts samples, so the packed D batch is
 batch_size / m. Loss: the non-saturating GAN loss. Settings from the authors'
 code (fjxmlzn/PacGAN).
 
@@ -26,17 +27,31 @@ Variants (``experiments/pacgan.py:<variant>``):
                modes of 8, 95.6 +- 2.0% high-quality samples, reverse KL 0.07 +-
                0.03; grid 23.8 +- 0.7 modes of 25, 91.3 +- 0.8%, reverse KL 0.13 +-
                0.04 (GAN, PacGAN3 and PacGAN4 in reproduce.py's table).
-  stacked_mnist
-               Stacked MNIST at 28x28 in the VEEGAN setting (stacked_MNIST_experiments/
-               VEEGAN_experiment, config.py and model.py): DCGAN of width 64, z of
-               100, 64 packed D inputs per batch, Adam lr 2e-4 with betas (0.5,
-               0.999), 50 epochs of 128k stacks = 100k steps. Published (Table 2,
-               PacDCGAN2, 10 runs): 1000.0 +- 0.00 modes of 1000, KL 0.06 +- 0.003,
+  stacked_mnist, stacked_mnist_dcgan
+               Stacked MNIST at 28x28 in the VEEGAN setting, PacDCGAN2 and the
+               unpacked DCGAN (stacked_MNIST_experiments/VEEGAN_experiment,
+               config.py and model.py; model 'veegan_dcgan'): G Linear(100 ->
+               2x2x512), 5x5 stride-2 transposed convolutions to 256, 128, 64
+               channels (BatchNorm, ReLU) and 3 (tanh); D 5x5 stride-2 convolutions
+               of 64, 128, 256, 512 channels (BatchNorm after all but the first),
+               leaky ReLU 0.2, Linear(1); G 4,514,819 and D 4,305,601 + 4,800 m
+               parameters; z ~ U[-1, 1] of 100; one D and then two G updates per
+               step (train.g_steps); 64 packed D inputs per batch; Adam lr 2e-4
+               with betas (0.5, 0.999); 50 epochs of 128k stacks = 100k steps.
+               Published (Table 2, 10 runs): PacDCGAN2 1000.0 +- 0.00 modes of
+               1000, KL 0.06 +- 0.003; DCGAN 78.9 +- 6.46 modes, KL 4.50 +- 0.127;
                from 26,000 samples.
-  stacked_mnist_d_quarter
-               Stacked MNIST with D a quarter of G (the unrolled GAN's setting,
-               experiments/unrolled_gan.py). Published (Table 3, PacDCGAN2, 50
-               runs): 484.5 +- 32.99 modes, KL 2.61 +- 0.22, from 25,600 samples.
+  stacked_mnist_d_quarter, stacked_mnist_d_quarter_dcgan,
+  stacked_mnist_d_half, stacked_mnist_d_half_dcgan
+               Stacked MNIST with D a quarter (half) of G's width, PacDCGAN2 and
+               DCGAN: the networks and settings of the Unrolled GAN replication
+               (stacked_MNIST_experiments/unrolled_GAN_experiment/D=0.25G and
+               D=0.5G, see experiments/unrolled_gan.py), one D and one G update
+               per step, 128 packed D inputs per batch, 500k steps. Published
+               (Table 3, 50 runs, from 25,600 samples): D=1/4 G, PacDCGAN2 484.5 +-
+               32.99 modes, KL 2.61 +- 0.22; DCGAN 78.5 +- 17.56, KL 5.21 +- 0.19;
+               D=1/2 G, PacDCGAN2 840.7 +- 15.92, KL 1.00 +- 0.05; DCGAN 487.7 +-
+               34.59, KL 2.24 +- 0.15.
   smoke        ring shrunk to three CPU steps.
 
 Not matched in the 2-D runs: the authors pack m points resampled with
@@ -44,9 +59,12 @@ replacement from the 100k-point set once per slot (a fixed set of 100k packed
 rows, reshuffled every epoch); here a packed input is m consecutive examples of
 the 100k points reshuffled every epoch. Their reverse KL is not in their code;
 gan_jax's is KL(p || uniform) of the high-quality samples' nearest modes.
-In the Stacked MNIST runs: the VEEGAN run's two G updates per D update, uniform
-z and 4-layer 5x5-kernel networks (gan_jax's 28x28 DCGAN has 2 layers of 4x4
-kernels in each network).
+In the Stacked MNIST runs: the authors run G once per packing slot, so its
+BatchNorm normalises each slot's 64 (128) samples apart (here all of a batch's
+samples together); the VEEGAN-setting code feeds real images in [0, 1] against
+G's tanh outputs in [-1, 1] (here both in [-1, 1]), walks its data in order
+without reshuffling, and uses one latent batch for the D step and both G steps
+(here each step draws its own).
 """
 
 from experiments import common, unrolled_gan
@@ -79,30 +97,38 @@ def _mixture(source):
     return lambda c: mixture_2d(c, source, PACK)
 
 
-def _stacked_mnist(c):
-    c.data.source = 'stacked_mnist'
-    c.data.resolution = 28
-    c.model.name = 'dcgan'
-    c.model.g_width = c.model.d_width = 64
-    c.train.pack = PACK
-    c.train.batch_size = 64 * PACK
-    c.optim.g_lr = c.optim.d_lr = 2e-4
-    c.optim.b1, c.optim.b2 = 0.5, 0.999
-    common.long_run(c, 100_000)
-    common.mode_eval(c, num_samples=26_000, every_steps=10_000)
+def _veegan_stacked_mnist(pack):
+    def variant(c):
+        c.data.source = 'stacked_mnist'
+        c.data.resolution = 28
+        c.model.name = 'veegan_dcgan'
+        c.model.g_width = c.model.d_width = 64
+        c.model.z_dim = 100
+        c.model.z_distribution = 'uniform'
+        c.train.g_steps = 2
+        c.train.pack = pack
+        c.train.batch_size = 64 * pack
+        c.optim.g_lr = c.optim.d_lr = 2e-4
+        c.optim.b1, c.optim.b2 = 0.5, 0.999
+        common.long_run(c, 100_000)
+        common.mode_eval(c, num_samples=26_000, every_steps=10_000)
+
+    return variant
 
 
-def _stacked_mnist_d_quarter(c):
-    unrolled_gan.replication_stacked_mnist(c, d_width=4)
-    c.train.pack = PACK
-    c.train.batch_size *= PACK
+def _replication_stacked_mnist(d_width, pack):
+    return lambda c: unrolled_gan.replication_stacked_mnist(c, d_width, pack)
 
 
 VARIANTS = {
     'ring': _mixture('ring'),
     'grid': _mixture('grid'),
-    'stacked_mnist': _stacked_mnist,
-    'stacked_mnist_d_quarter': _stacked_mnist_d_quarter,
+    'stacked_mnist': _veegan_stacked_mnist(PACK),
+    'stacked_mnist_dcgan': _veegan_stacked_mnist(1),
+    'stacked_mnist_d_quarter': _replication_stacked_mnist(2, PACK),
+    'stacked_mnist_d_quarter_dcgan': _replication_stacked_mnist(2, 1),
+    'stacked_mnist_d_half': _replication_stacked_mnist(4, PACK),
+    'stacked_mnist_d_half_dcgan': _replication_stacked_mnist(4, 1),
 }
 
 

@@ -43,6 +43,8 @@ class Setup(NamedTuple):
             g_batch_size=config.train.g_batch_size,
             dtype=step_lib.compute_dtype(config.train.compute_dtype),
             simultaneous=config.train.simultaneous,
+            g_steps=config.train.g_steps,
+            z_distribution=config.model.z_distribution,
         )
 
     def make_train_steps(self, config):

@@ -1,8 +1,9 @@
 """The resolved config of a run: saved with it, checked again on resume, and read back.
 
 Also the config's key history: ``RENAMED_KEYS`` maps a key's old name to its new
-one, so an old command line gets a pointer to the new key and an old run folder
-still resumes and evaluates.
+one, so an old command line gets a pointer to the new key, and ``ADDED_KEYS``
+gives a new key's value for runs saved before it, so an old run folder still
+resumes and evaluates.
 """
 
 import difflib
@@ -25,6 +26,13 @@ RENAMED_KEYS = {
     'reg.lecam_start_step': 'reg.lecam_start_d_step',
     'log.sample_every': 'log.sample_every_steps',
     'optim.decay_start': 'optim.decay_start_step',
+}
+
+# Keys added since runs were first saved -> the value a run saved without them had.
+ADDED_KEYS = {
+    'model.activation': 'relu',
+    'model.z_distribution': 'normal',
+    'train.g_steps': 1,
 }
 
 # Keys that may change between a run and its resumption: how long to train and
@@ -72,8 +80,9 @@ def unknown_key_message(key, known_keys):
 
 
 def migrate(flat):
-    """A flattened config saved before a rename, with today's key names."""
-    return {RENAMED_KEYS.get(k, k): v for k, v in flat.items()}
+    """A flattened config saved before a rename or an added key, with today's key names
+    and the added keys' values."""
+    return {**ADDED_KEYS, **{RENAMED_KEYS.get(k, k): v for k, v in flat.items()}}
 
 
 def unflatten(flat):

@@ -262,7 +262,13 @@ class Evaluator:
         def generate(g_variables, start):
             """This device's share of samples start.., latents keyed by global index."""
             indices = start + jax.lax.axis_index(AXIS) * local + jnp.arange(local)
-            z = sample_latents(z_key, indices, config.model.z_dim, truncation)
+            z = sample_latents(
+                z_key,
+                indices,
+                config.model.z_dim,
+                distribution=config.model.z_distribution,
+                truncation=truncation,
+            )
             labels = None if num_classes is None else indices % num_classes
             return generator.apply(g_variables, z, labels, train=False)
 

@@ -7,6 +7,7 @@ the mesh's data axis. Sample ``i`` of ``seed`` has the latent
 the evaluator draws with ``eval.seed = seed``, whatever the batch size or device count.
 """
 
+import functools
 import os
 
 import jax
@@ -45,7 +46,7 @@ class Sampler:
     evaluator see them), 2-D points as float32 [N, 2].
     """
 
-    def __init__(self, generator, z_dim, num_classes, mesh, batch_size):
+    def __init__(self, generator, z_dim, num_classes, mesh, batch_size, z_distribution='normal'):
         if batch_size % mesh.size:
             raise ValueError(
                 f'batch_size={batch_size} is not divisible by the number of devices ({mesh.size}).'
@@ -65,10 +66,9 @@ class Sampler:
             generate, mesh, in_specs=(P(), spec, spec), out_specs=spec
         )
         static = ('z_dim', 'truncation')
-        self._latents = jax.jit(
-            sampling.sample_latents, static_argnames=static, out_shardings=self._split
-        )
-        self._host_latents = jax.jit(sampling.sample_latents, static_argnames=static)
+        draw = functools.partial(sampling.sample_latents, distribution=z_distribution)
+        self._latents = jax.jit(draw, static_argnames=static, out_shardings=self._split)
+        self._host_latents = jax.jit(draw, static_argnames=static)
 
     def put_variables(self, variables):
         """G's variables replicated over the mesh (do it once, pass the result to the calls)."""
@@ -77,7 +77,9 @@ class Sampler:
     def latents(self, seed, indices, truncation=None):
         """The latents of samples ``indices`` of ``seed`` (float32 [len(indices), z_dim])."""
         key = jax.random.PRNGKey(seed)
-        return np.asarray(self._host_latents(key, np.asarray(indices), self.z_dim, truncation))
+        return np.asarray(
+            self._host_latents(key, np.asarray(indices), z_dim=self.z_dim, truncation=truncation)
+        )
 
     def _run(self, variables, z, labels):
         """One padded batch of latents (device or host) and labels -> host outputs."""
@@ -99,7 +101,7 @@ class Sampler:
         bar = log_lib.ProgressBar(-(-num // batch), batch, enabled=progress, unit='batch')
         for k, start in enumerate(range(0, num, batch)):
             indices = np.arange(start, start + batch)
-            z = self._latents(key, indices, self.z_dim, truncation)
+            z = self._latents(key, indices, z_dim=self.z_dim, truncation=truncation)
             labels = None if classes is None else classes[indices % len(classes)]
             take = min(batch, num - start)
             out = self._run(variables, z, labels)[:take]

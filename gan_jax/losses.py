@@ -55,9 +55,14 @@ def _non_saturating_g(fake_logits: Array, real_logits: Array | None = None) -> A
 
 
 def _minimax_g(fake_logits: Array, real_logits: Array | None = None) -> Array:
-    """log(1 - D(G(z))) = -softplus(f): the original saturating objective."""
-    del real_logits
-    return jnp.mean(-jax.nn.softplus(fake_logits))
+    """log(1 - D(G(z))) = -softplus(f): the original saturating objective.
+
+    Given real logits, D's whole loss negated: the same gradient unless D depends
+    on G, as an unrolled D does (Metz et al. 2017, whose demo minimises -loss).
+    """
+    if real_logits is None:
+        return jnp.mean(-jax.nn.softplus(fake_logits))
+    return -_cross_entropy_d(real_logits, fake_logits)
 
 
 def _hinge_d(real_logits: Array, fake_logits: Array) -> Array:

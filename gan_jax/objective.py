@@ -26,7 +26,7 @@ import optax
 from jax import lax
 
 from gan_jax import augment as augment_lib
-from gan_jax import losses, penalties
+from gan_jax import losses, penalties, sampling
 
 Array = jax.Array
 
@@ -489,6 +489,21 @@ def validate(
         )
     if config.train.unroll_steps < 0:
         errors.append(f'train.unroll_steps={config.train.unroll_steps} must be >= 0.')
+    g_steps = config.train.g_steps
+    if g_steps < 1:
+        errors.append(f'train.g_steps={g_steps} must be >= 1 (1: one G update per step).')
+    elif g_steps > 1 and (config.train.simultaneous or config.optim.lr_schedule != 'constant'):
+        errors.append(
+            f'train.g_steps={g_steps} takes several G updates per step; it needs '
+            f'train.simultaneous=False (not {config.train.simultaneous}) and '
+            f"optim.lr_schedule='constant' (not {config.optim.lr_schedule!r}: a schedule "
+            'counts one G update per step).'
+        )
+    if config.model.z_distribution not in sampling.LATENTS:
+        errors.append(
+            f'model.z_distribution={config.model.z_distribution!r} is not one of '
+            f'{sorted(sampling.LATENTS)}.'
+        )
     if errors:
         raise ValueError('Invalid combination of settings:\n  ' + '\n  '.join(errors))
 

@@ -54,6 +54,7 @@ class LoadedRun:
             self.num_classes,
             self.mesh,
             self.config.eval.batch_size,
+            z_distribution=self.config.model.z_distribution,
         )
 
     @functools.cached_property

@@ -47,19 +47,34 @@ def check_truncation(truncation):
     return float(truncation)
 
 
-def sample_latents(key, global_indices, z_dim, truncation=None):
-    """One standard-normal latent per example, keyed by its global index.
+# model.z_distribution -> (key, shape) -> latents.
+LATENTS = {
+    'normal': jax.random.normal,  # N(0, I).
+    'uniform': lambda key, shape: jax.random.uniform(key, shape, minval=-1.0, maxval=1.0),
+}
 
-    ``truncation`` t: BigGAN's truncation trick. Entries with |z| > t are drawn again
-    (from keys ``fold_in(example key, round)``) until none is, so each entry is a
-    standard normal truncated to [-t, t] and the entries already inside keep their
-    untruncated values.
+
+def sample_latents(key, global_indices, z_dim, *, distribution='normal', truncation=None):
+    """One latent per example from ``distribution`` (a name in ``LATENTS``), keyed by its
+    global index; an unknown name fails.
+
+    ``truncation`` t (normal latents only): BigGAN's truncation trick. Entries with
+    |z| > t are drawn again (from keys ``fold_in(example key, round)``) until none is,
+    so each entry is a standard normal truncated to [-t, t] and the entries already
+    inside keep their untruncated values.
     """
+    if distribution not in LATENTS:
+        raise ValueError(f'model.z_distribution={distribution!r} is not one of {sorted(LATENTS)}.')
     truncation = check_truncation(truncation)
+    if truncation is not None and distribution != 'normal':
+        raise ValueError(
+            f'truncation={truncation} needs normal latents; model.z_distribution={distribution!r}.'
+        )
+    draw = LATENTS[distribution]
 
     def one(i):
         example_key = jax.random.fold_in(key, i)
-        z = jax.random.normal(example_key, (z_dim,))
+        z = draw(example_key, (z_dim,))
         if truncation is None:
             return z
 

@@ -61,7 +61,18 @@ class StandingStatistics:
     indices; a conditional G (``num_classes``) gets balanced labels, index % num_classes.
     """
 
-    def __init__(self, generator, mesh, *, z_dim, num_classes, batch_size, seed, passes=PASSES):
+    def __init__(
+        self,
+        generator,
+        mesh,
+        *,
+        z_dim,
+        num_classes,
+        batch_size,
+        seed,
+        passes=PASSES,
+        z_distribution='normal',
+    ):
         if batch_size % mesh.size:
             raise ValueError(
                 f'standing statistics: batch size {batch_size} is not divisible by the '
@@ -80,7 +91,7 @@ class StandingStatistics:
         def inputs(k):
             indices = k * batch_size + lax.axis_index(AXIS) * local + jnp.arange(local)
             labels = None if num_classes is None else indices % num_classes
-            return sample_latents(key, indices, z_dim), labels
+            return sample_latents(key, indices, z_dim, distribution=z_distribution), labels
 
         def standing(params, batch_stats):
             z, labels = inputs(0)
@@ -135,4 +146,5 @@ def for_run(config, generator, mesh, num_classes):
         num_classes=num_classes,
         batch_size=builder.g_batch_size(config),
         seed=config.eval.seed,
+        z_distribution=config.model.z_distribution,
     )

@@ -1,4 +1,4 @@
-"""The update: ``n_dis`` discriminator steps, then one generator step, one program.
+"""The update: ``n_dis`` discriminator steps, then ``g_steps`` (1) generator steps, one program.
 
 Written for one device (pmap style: a named batch axis, explicit ``lax.pmean``)
 and compiled as ``jax.jit(jax.shard_map(...))`` over a 1-D device mesh.
@@ -157,7 +157,9 @@ class Update:
     global number of fakes in the G step (SNGAN: twice D's), split over the mesh
     axis inside the update; None: D's batch. ``dtype`` is what G and D compute in
     (``compute_dtype``). ``simultaneous``: G steps against D's parameters from
-    before the D step (``train.simultaneous``).
+    before the D step (``train.simultaneous``). ``g_steps``: G updates after the
+    D steps, each on its own latents (``train.g_steps``). ``z_distribution``: a
+    name in ``sampling.LATENTS``.
     """
 
     def __init__(
@@ -174,17 +176,21 @@ class Update:
         g_batch_size=None,
         dtype=jnp.float32,
         simultaneous=False,
+        g_steps=1,
+        z_distribution='normal',
     ):
         self.generator, self.discriminator = generator, discriminator
         self.g_tx, self.d_tx, self.objective = g_tx, d_tx, objective
         self.z_dim, self.num_classes = z_dim, num_classes
         self.ema_decay, self.g_batch_size = ema_decay, g_batch_size
-        self.simultaneous = simultaneous
+        self.simultaneous, self.g_steps = simultaneous, g_steps
+        self.z_distribution = z_distribution
         self.loss = objective.loss.with_batch_mean(_global_mean)
         self.apply = functools.partial(_apply_train, dtype=dtype)
 
     def __call__(self, state, batch):
-        """n_dis D steps, each on its own real batch; one G step against the new D; the EMA.
+        """n_dis D steps, each on its own real batch; ``g_steps`` G steps against the new D;
+        the EMA.
 
         With ``simultaneous`` one D and one G step instead, both from the parameters
         before the update and on the same fakes (``simultaneous_step``).
@@ -200,7 +206,11 @@ class Update:
         else:
             d, d_metrics = self.d_loop(state, reals, labels, d_key)
             last_labels = None if labels is None else labels[-1]
-            g, g_metrics = self.g_step(state, d, reals[-1], last_labels, g_key)
+            g = (state.g_params, state.g_batch_stats, state.g_opt_state)
+            for j in range(self.g_steps):  # G step j > 0 draws from fold_in(g_key, j).
+                g_state = state.replace(g_params=g[0], g_batch_stats=g[1], g_opt_state=g[2])
+                key = jax.random.fold_in(g_key, j) if j else g_key
+                g, g_metrics = self.g_step(g_state, d, reals[-1], last_labels, key)
             metrics = {**d_metrics, **g_metrics}
         g_params, g_batch_stats, g_opt_state = g
         ema_params = (
@@ -236,7 +246,7 @@ class Update:
         """A step's random draws: (latents, fake labels, augmentation key, regularisers' key)."""
         z_key, label_key, aug_key, terms_key = jax.random.split(key, 4)
         indices = _global_indices(local_batch)
-        z = sample_latents(z_key, indices, self.z_dim)
+        z = sample_latents(z_key, indices, self.z_dim, distribution=self.z_distribution)
         return z, sample_labels(label_key, indices, self.num_classes), aug_key, terms_key
 
     def generate(self, g_params, g_batch_stats, latents, labels):
@@ -379,7 +389,8 @@ class Update:
         # D runs in train mode as in its own step; its statistics are discarded.
         fake_logits, fake_cls = self.discriminate(d_params, d.batch_stats, fake_in, fake_labels)
         real_logits = None
-        if self.loss.relativistic:
+        # An unrolled D depends on G, so its logits on reals do too (the minimax loss).
+        if self.loss.relativistic or self.objective.unroll_steps > 0:
             real_logits = self.discriminate(d_params, d.batch_stats, real_in, real_labels)[0]
         batch = obj_lib.GeneratorBatch(
             g_params=g_params,

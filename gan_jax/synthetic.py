@@ -55,7 +55,9 @@ def split_real(dataset, data_dir, num_validation, seed=0, num_train=None):
     )
 
 
-def generate_labelled(generator, variables, z_dim, num_classes, num, seed=0, batch_size=500):
+def generate_labelled(
+    generator, variables, z_dim, num_classes, num, seed=0, batch_size=500, z_distribution='normal'
+):
     """``num`` uint8 samples and their labels, classes balanced (label i mod K), in batches.
 
     The latent of sample i is keyed by i (gan_jax.sampling), as the evaluator's.
@@ -65,7 +67,9 @@ def generate_labelled(generator, variables, z_dim, num_classes, num, seed=0, bat
 
     @jax.jit
     def generate(indices):
-        z = sampling.sample_latents(jax.random.PRNGKey(seed), indices, z_dim)
+        z = sampling.sample_latents(
+            jax.random.PRNGKey(seed), indices, z_dim, distribution=z_distribution
+        )
         labels = indices % num_classes
         return sampling.images_to_uint8(generator.apply(variables, z, labels, train=False))
 

@@ -68,7 +68,9 @@ def _make_sampler(generator, config, rng, num_classes):
 
     @jax.jit
     def sample(params, batch_stats):
-        z = sampling.sample_latents(z_key, indices, config.model.z_dim)
+        z = sampling.sample_latents(
+            z_key, indices, config.model.z_dim, distribution=config.model.z_distribution
+        )
         out = generator.apply(
             {'params': params, 'batch_stats': batch_stats}, z, labels, train=False
         )

@@ -85,3 +85,27 @@ def test_an_old_run_folder_is_read_with_the_new_names(tmp_path):
     assert loaded.reg.bcr_real_weight == 2.0 and loaded.seed == 3
     with pytest.raises(FileNotFoundError, match='must be a run folder'):
         config_lib.load_run_config(str(tmp_path / 'missing'))
+
+
+def test_a_run_saved_before_a_key_was_added_resumes_and_loads_with_its_old_value(tmp_path):
+    config_lib.save_or_check(helpers.tiny_config(), str(tmp_path), ['a'])
+    path = tmp_path / 'config.json'
+    saved = json.loads(path.read_text())
+    for key in config_lib.ADDED_KEYS:  # As written before the keys existed.
+        section, leaf = key.split('.')
+        del saved['config'][section][leaf]
+    path.write_text(json.dumps(saved))
+    config_lib.save_or_check(helpers.tiny_config(), str(tmp_path), ['b'])  # No change named.
+    loaded = config_lib.load_run_config(str(tmp_path))
+    assert loaded.model.activation == 'relu' and loaded.model.z_distribution == 'normal'
+    assert loaded.train.g_steps == 1
+    with pytest.raises(ValueError, match=r'train\.g_steps'):
+        config_lib.save_or_check(helpers.tiny_config(**{'train.g_steps': 2}), str(tmp_path), ['c'])
+
+
+def test_every_added_key_has_its_base_default():
+    from experiments import base
+
+    defaults = config_lib.flatten(base.get_config().to_dict())
+    for key, value in config_lib.ADDED_KEYS.items():
+        assert defaults[key] == value, key

@@ -53,9 +53,17 @@ _SNGAN_RESNET = {
     'model.d_spectral_norm': True,
     'model.d_pooling': 'sum',
 }
+# poolio/unrolled_gan "Unrolled GAN demo.ipynb" (params dict, slim.arg_scope with
+# orthogonal_initializer(gain=1.4), tanh slim.stack, one sess.run of both train ops);
+# xudonmao/LSGAN's ls.py copies them.
 _RING_DEMO = {
     'data.source': 'ring',
     'model.name': 'mlp',
+    'model.activation': 'tanh',
+    'model.weight_init': 'ortho1.4',
+    'model.z_distribution': 'normal',
+    'train.simultaneous': True,
+    'optim.b2': 0.999,
     'model.z_dim': 256,
     'model.g_width': 128,
     'model.d_width': 128,
@@ -68,10 +76,19 @@ _RING_DEMO = {
     'eval.metrics': 'modes',
     'eval.num_samples': 2500,
 }
+# fjxmlzn/PacGAN stacked_MNIST_experiments/unrolled_GAN_experiment/D=0.25G and D=0.5G,
+# config.py (disc/gen learning rates, beta1 0.5, beta2 0.99, batch_size 128, z_dim 256,
+# num_training_sample 500000 * 128, num_test_sample 25600) and model.py (the networks,
+# np.random.normal latents).
 _REPLICATION = {
     'data.source': 'stacked_mnist',
     'data.resolution': 28,
+    'model.name': 'unrolled_dcgan',
+    'model.g_width': 8,
     'model.z_dim': 256,
+    'model.z_distribution': 'normal',
+    'train.g_steps': 1,
+    'train.loss': 'non_saturating',
     'optim.d_lr': 2e-4,
     'optim.g_lr': 1e-4,
     'optim.b1': 0.5,
@@ -79,6 +96,29 @@ _REPLICATION = {
     'train.steps': 500_000,
     'eval.metrics': 'modes',
     'eval.num_samples': 25_600,
+}
+# fjxmlzn/PacGAN stacked_MNIST_experiments/VEEGAN_experiment config.py (epoch 50,
+# learning_rate 2e-4, beta1 0.5, batch_size 64, z_dim 100, num_training_sample 128000,
+# num_test_sample 26000) and model.py (np.random.uniform(-1, 1) latents, g_optim run
+# twice per d_optim, gf_dim = df_dim = 64).
+_VEEGAN = {
+    'data.source': 'stacked_mnist',
+    'data.resolution': 28,
+    'model.name': 'veegan_dcgan',
+    'model.g_width': 64,
+    'model.d_width': 64,
+    'model.z_dim': 100,
+    'model.z_distribution': 'uniform',
+    'train.g_steps': 2,
+    'train.n_dis': 1,
+    'train.loss': 'non_saturating',
+    'optim.g_lr': 2e-4,
+    'optim.d_lr': 2e-4,
+    'optim.b1': 0.5,
+    'optim.b2': 0.999,
+    'train.steps': 100_000,
+    'eval.metrics': 'modes',
+    'eval.num_samples': 26_000,
 }
 # fjxmlzn/PacGAN synthetic_data_experiments/2DRing_GAN&PacGAN config.py and pacgan_task.py
 # (gen_hidden_size 400 x 4 with BatchNorm, disc_hidden_size 200 x 3 maxout of 5 pieces,
@@ -312,22 +352,33 @@ PUBLISHED = {
     },
     ('pacgan', 'ring'): {**_PACGAN_2D, 'data.source': 'ring'},
     ('pacgan', 'grid'): {**_PACGAN_2D, 'data.source': 'grid'},
-    ('pacgan', 'stacked_mnist'): {
-        'data.source': 'stacked_mnist',
-        'model.name': 'dcgan',
-        'model.g_width': 64,
-        'model.z_dim': 100,
-        'train.pack': 2,
-        'train.batch_size': 128,
-        'optim.g_lr': 2e-4,
-        'optim.b1': 0.5,
-        'train.steps': 100_000,
-        'eval.num_samples': 26_000,
-    },
+    ('pacgan', 'stacked_mnist'): {**_VEEGAN, 'train.pack': 2, 'train.batch_size': 128},
+    ('pacgan', 'stacked_mnist_dcgan'): {**_VEEGAN, 'train.pack': 1, 'train.batch_size': 64},
     ('pacgan', 'stacked_mnist_d_quarter'): {
         **_REPLICATION,
         'train.pack': 2,
         'train.batch_size': 256,
+        'model.d_width': 2,
+        'train.unroll_steps': 0,
+    },
+    ('pacgan', 'stacked_mnist_d_quarter_dcgan'): {
+        **_REPLICATION,
+        'train.pack': 1,
+        'train.batch_size': 128,
+        'model.d_width': 2,
+        'train.unroll_steps': 0,
+    },
+    ('pacgan', 'stacked_mnist_d_half'): {
+        **_REPLICATION,
+        'train.pack': 2,
+        'train.batch_size': 256,
+        'model.d_width': 4,
+        'train.unroll_steps': 0,
+    },
+    ('pacgan', 'stacked_mnist_d_half_dcgan'): {
+        **_REPLICATION,
+        'train.pack': 1,
+        'train.batch_size': 128,
         'model.d_width': 4,
         'train.unroll_steps': 0,
     },
@@ -337,16 +388,22 @@ PUBLISHED = {
         'train.unroll_steps': 5,
         'train.steps': 25_000,
     },
+    ('unrolled_gan', 'ring_plain'): {
+        **_RING_DEMO,
+        'train.loss': 'minimax',
+        'train.unroll_steps': 0,
+        'train.steps': 25_000,
+    },
     ('unrolled_gan', 'stacked_mnist_d_half'): {
         **_REPLICATION,
         'train.unroll_steps': 10,
         'train.batch_size': 128,
-        'model.d_width': 8,
+        'model.d_width': 4,
     },
     ('unrolled_gan', 'stacked_mnist_d_quarter'): {
         **_REPLICATION,
         'train.unroll_steps': 10,
-        'model.d_width': 4,
+        'model.d_width': 2,
     },
     ('stylegan2_ada', 'cifar10'): {**_STYLEGAN2_CIFAR, 'model.conditioning': None},
     ('stylegan2_ada', 'cifar10_conditional'): {

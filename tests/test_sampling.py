@@ -13,7 +13,7 @@ from gan_jax import sampling
 @pytest.mark.parametrize('threshold', [0.5, 1.0, 2.0])
 def test_truncated_latents_are_a_truncated_normal(threshold):
     key = jax.random.PRNGKey(3)
-    z = np.asarray(sampling.sample_latents(key, jnp.arange(500), 32, threshold))
+    z = np.asarray(sampling.sample_latents(key, jnp.arange(500), 32, truncation=threshold))
     assert z.shape == (500, 32)
     assert np.abs(z).max() <= threshold  # No entry outside [-t, t].
     reference = stats.truncnorm(-threshold, threshold)
@@ -26,7 +26,7 @@ def test_truncated_latents_are_a_truncated_normal(threshold):
 def test_truncation_redraws_only_the_entries_outside():
     key = jax.random.PRNGKey(0)
     plain = np.asarray(sampling.sample_latents(key, jnp.arange(64), 16))
-    truncated = np.asarray(sampling.sample_latents(key, jnp.arange(64), 16, 1.0))
+    truncated = np.asarray(sampling.sample_latents(key, jnp.arange(64), 16, truncation=1.0))
     inside = np.abs(plain) <= 1.0
     assert 0 < (~inside).sum()
     np.testing.assert_array_equal(truncated[inside], plain[inside])
@@ -35,15 +35,15 @@ def test_truncation_redraws_only_the_entries_outside():
 
 def test_truncated_latents_do_not_depend_on_the_batch():
     key = jax.random.PRNGKey(1)
-    whole = sampling.sample_latents(key, jnp.arange(8), 16, 0.3)
-    part = sampling.sample_latents(key, jnp.arange(4, 8), 16, 0.3)
+    whole = sampling.sample_latents(key, jnp.arange(8), 16, truncation=0.3)
+    part = sampling.sample_latents(key, jnp.arange(4, 8), 16, truncation=0.3)
     np.testing.assert_array_equal(whole[4:], part)
 
 
 @pytest.mark.parametrize('bad', [0, -1.0, float('inf'), float('nan'), '1'])
 def test_bad_truncation_fails_naming_it(bad):
     with pytest.raises(ValueError, match='truncation='):
-        sampling.sample_latents(jax.random.PRNGKey(0), jnp.arange(2), 4, bad)
+        sampling.sample_latents(jax.random.PRNGKey(0), jnp.arange(2), 4, truncation=bad)
 
 
 def test_slerp_follows_the_great_circle():

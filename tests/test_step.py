@@ -81,6 +81,23 @@ TOOLBOX_RUNS = {
         'train.pack': 2,
         'train.unroll_steps': 1,
     },
+    # PacGAN's Stacked MNIST setting: two G steps per D step on uniform latents.
+    'g_steps': {
+        'model.name': 'unrolled_dcgan',
+        'model.z_distribution': 'uniform',
+        'train.g_steps': 2,
+        'train.pack': 2,
+    },
+    # The Unrolled GAN demo: simultaneous steps, G through the unrolled D (minimax).
+    'unrolled_demo': {
+        'data.source': 'ring',
+        'model.name': 'mlp',
+        'model.activation': 'tanh',
+        'model.weight_init': 'ortho1.4',
+        'train.loss': 'minimax',
+        'train.simultaneous': True,
+        'train.unroll_steps': 2,
+    },
 }
 
 

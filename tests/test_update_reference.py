@@ -162,3 +162,101 @@ def test_a_wrong_update_would_fail_the_comparison():
     stale_d, _ = _reference(setup, state, reals, (d_loss, g_loss), True)
     assert _max_diff(new.g_params, ascending) > 1e-4
     assert _max_diff(new.g_params, stale_d) > 1e-6
+
+
+def _sgd(params, grads):
+    return jax.tree.map(lambda p, gr: p - LR * gr, params, grads)
+
+
+def _cross_entropy(real_logits, fake_logits):
+    return LOSSES['non_saturating'][0](real_logits, fake_logits)
+
+
+def test_simultaneous_unrolled_minimax_update_equals_the_written_out_algorithm():
+    # The Unrolled GAN demo's update: D and G step from the same parameters on the same
+    # batch; G minimises D's whole loss (real term included) after k SGD steps of D.
+    unroll = 2
+    config = _config('minimax', 1, True)
+    with config.unlocked():
+        config.train.unroll_steps = unroll
+    setup = builder.build(config)
+    state = setup.init_state()
+    reals = jax.random.normal(jax.random.PRNGKey(1), (1, BATCH, 2))
+    real = reals[0]
+    generate = lambda g, z: setup.generator.apply({'params': g}, z, train=True)
+    discriminate = lambda d, x: setup.discriminator.apply({'params': d}, x, train=True)
+    d_key, _ = jax.random.split(jax.random.fold_in(state.rng, state.step))
+    z_key = jax.random.split(jax.random.fold_in(d_key, 0), 4)[0]
+    z = sampling.sample_latents(z_key, jnp.arange(BATCH), 3)
+    d, g = state.d_params, state.g_params
+
+    def d_loss(p, fake):
+        return _cross_entropy(discriminate(p, real), discriminate(p, fake))
+
+    def g_objective(with_real_term):
+        def objective(gp):
+            fake = generate(gp, z)
+            unrolled = d
+            for _ in range(unroll):
+                unrolled = _sgd(unrolled, jax.grad(d_loss)(unrolled, fake))
+            if with_real_term:
+                return -d_loss(unrolled, fake)
+            return -jnp.mean(jax.nn.softplus(discriminate(unrolled, fake)))
+
+        return objective
+
+    expected_d = _sgd(d, jax.grad(d_loss)(d, generate(g, z)))
+    expected_g = _sgd(g, jax.grad(g_objective(True))(g))
+    new = _update(config, state, reals)
+    for got, want in ((new.g_params, expected_g), (new.d_params, expected_d)):
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # Without the real term (D's loss on reals also depends on G once D is unrolled)
+    # G would move elsewhere.
+    fake_term_only = _sgd(g, jax.grad(g_objective(False))(g))
+    assert _max_diff(fake_term_only, expected_g) > 1e-5
+    assert _max_diff(new.g_params, state.g_params) > 1e-4
+
+
+def test_two_g_steps_on_uniform_latents_equal_the_written_out_algorithm():
+    # PacGAN's VEEGAN setting: one D step, then two G steps against the same new D, each
+    # on its own latents (G step j > 0 draws from fold_in(g_key, j)), z ~ U[-1, 1].
+    config = _config('non_saturating', 1, False)
+    with config.unlocked():
+        config.train.g_steps = 2
+        config.model.z_distribution = 'uniform'
+    setup = builder.build(config)
+    state = setup.init_state()
+    reals = jax.random.normal(jax.random.PRNGKey(1), (1, BATCH, 2))
+    generate = lambda g, z: setup.generator.apply({'params': g}, z, train=True)
+    discriminate = lambda d, x: setup.discriminator.apply({'params': d}, x, train=True)
+
+    def uniform_latents(key):
+        z_key = jax.random.split(key, 4)[0]
+        return jnp.stack(
+            [
+                jax.random.uniform(jax.random.fold_in(z_key, i), (3,), minval=-1.0, maxval=1.0)
+                for i in range(BATCH)
+            ]
+        )
+
+    d_key, g_key = jax.random.split(jax.random.fold_in(state.rng, state.step))
+    d, g = state.d_params, state.g_params
+    fake = generate(g, uniform_latents(jax.random.fold_in(d_key, 0)))
+    d = _sgd(
+        d, jax.grad(lambda p: _cross_entropy(discriminate(p, reals[0]), discriminate(p, fake)))(d)
+    )
+    for key in (g_key, jax.random.fold_in(g_key, 1)):
+        z = uniform_latents(key)
+        assert float(jnp.abs(z).max()) <= 1.0 and float(z.min()) < 0.0
+        g_loss = lambda p: jnp.mean(jax.nn.softplus(-discriminate(d, generate(p, z))))
+        g = _sgd(g, jax.grad(g_loss)(g))
+    new = _update(config, state, reals)
+    for got, want in ((new.g_params, g), (new.d_params, d)):
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    one_g_step_config = _config('non_saturating', 1, False)
+    with one_g_step_config.unlocked():
+        one_g_step_config.model.z_distribution = 'uniform'
+    one_g_step = _update(one_g_step_config, state, reals)
+    assert _max_diff(new.g_params, one_g_step.g_params) > 1e-5

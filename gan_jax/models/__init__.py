@@ -6,7 +6,7 @@ import flax.linen as nn
 import jax
 import ml_collections
 
-from gan_jax.models import biggan, resnet, sndcgan, stylegan2
+from gan_jax.models import biggan, resnet, sndcgan, stylegan2, tf_dcgan
 from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.layers import bn_axis, generator_classes, square_image
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
@@ -49,6 +49,7 @@ def _build_mlp(config, image_shape):
             batch_norm=config.g_batch_norm,
             slots=config.pack,
             weight_init=config.weight_init,
+            activation=config.activation,
             axis_name=bn_axis(config),
         ),
         MLPDiscriminator(
@@ -58,6 +59,7 @@ def _build_mlp(config, image_shape):
             num_classes=config.num_classes,
             maxout_pieces=config.d_maxout_pieces,
             weight_init=config.weight_init,
+            activation=config.activation,
         ),
     )
 
@@ -69,6 +71,8 @@ MODELS: dict[str, Builder] = {
     'resnet': resnet.build,
     'biggan': biggan.build,
     'stylegan2': stylegan2.build,
+    'veegan_dcgan': tf_dcgan.build_veegan,
+    'unrolled_dcgan': tf_dcgan.build_unrolled,
 }
 
 

@@ -65,7 +65,14 @@ def test_bad_resolution_names_value():
 
 
 @pytest.mark.parametrize(
-    'name, shape', [('dcgan', (32, 16, 3)), ('dcgan', (2,)), ('mlp', (28, 28, 1))]
+    'name, shape',
+    [
+        ('dcgan', (32, 16, 3)),
+        ('dcgan', (2,)),
+        ('mlp', (28, 28, 1)),
+        ('veegan_dcgan', (28, 14, 3)),
+        ('unrolled_dcgan', (2,)),
+    ],
 )
 def test_wrong_data_shape_names_it(name, shape):
     with pytest.raises(ValueError, match=str(shape).replace('(', r'\(').replace(')', r'\)')):

@@ -129,3 +129,53 @@ def test_slot_batch_norm_normalises_each_slot_and_tracks_stdev():
     # Evaluation uses the tracked statistics, whatever the batch.
     out = layer.apply({**variables, 'batch_stats': stats}, x[:1], train=False)
     np.testing.assert_allclose(out, (x[:1] - stats['mean']) / stats['stdev'], rtol=1e-6)
+
+
+def _unrolled_demo():
+    """The Unrolled GAN demo's networks as experiments/unrolled_gan.py builds them."""
+    options = dict(hidden=128, depth=2, weight_init='ortho1.4', activation='tanh')
+    return MLPGenerator(out_dim=2, **options), MLPDiscriminator(**options)
+
+
+def test_unrolled_demo_parameter_counts_equal_the_notebook():
+    # Counted from poolio/unrolled_gan "Unrolled GAN demo.ipynb": slim.stack of two
+    # fully_connected(128, tanh) layers then fully_connected(2) (G, z of 256) or
+    # fully_connected(1) (D, input 2), every layer with a bias.
+    generator, discriminator = _unrolled_demo()
+    g = _param_shapes(generator, jnp.zeros((1, 256)))
+    d = _param_shapes(discriminator, jnp.zeros((1, 2)))
+    assert count_params(g) == (256 * 128 + 128) + (128 * 128 + 128) + (128 * 2 + 2) == 49_666
+    assert count_params(d) == (2 * 128 + 128) + (128 * 128 + 128) + (128 + 1) == 17_025
+
+
+def test_unrolled_demo_kernels_are_orthogonal_with_gain_1_4_and_units_tanh():
+    generator, discriminator = _unrolled_demo()
+    z = jax.random.normal(jax.random.key(2), (3, 256))
+    g_vars = generator.init(jax.random.key(0), z, train=False)
+    kernels = [w for p, w in jax.tree_util.tree_leaves_with_path(g_vars) if p[-1].key == 'kernel']
+    assert len(kernels) == 3
+    for w in kernels:  # Orthonormal columns (tall) or rows (wide), times 1.4.
+        gram = w.T @ w if w.shape[0] >= w.shape[1] else w @ w.T
+        np.testing.assert_allclose(gram, 1.96 * np.eye(gram.shape[0]), atol=1e-4)
+    biases = [w for p, w in jax.tree_util.tree_leaves_with_path(g_vars) if p[-1].key == 'bias']
+    assert all(float(jnp.abs(b).max()) == 0.0 for b in biases)
+    # The forward pass written out: tanh hidden units, linear output.
+    p = g_vars['params']
+    h = jnp.tanh(z @ p['Dense_0']['kernel'])
+    h = jnp.tanh(h @ p['Dense_1']['kernel'])
+    expected = h @ p['Dense_2']['kernel']
+    np.testing.assert_allclose(generator.apply(g_vars, z, train=True), expected, atol=1e-5)
+    d_vars = discriminator.init(jax.random.key(1), expected, train=False)
+    q = d_vars['params']
+    h = jnp.tanh(jnp.tanh(expected @ q['Dense_0']['kernel']) @ q['Dense_1']['kernel'])
+    expected_logits = (h @ q['DiscriminatorHead_0']['Dense_0']['kernel'])[:, 0]
+    np.testing.assert_allclose(
+        discriminator.apply(d_vars, expected, train=True), expected_logits, atol=1e-5
+    )
+
+
+def test_unknown_activation_or_init_fails_naming_the_accepted_ones():
+    with pytest.raises(ValueError, match="activation='swish'.*relu.*tanh"):
+        _param_shapes(MLPGenerator(activation='swish'), jnp.zeros((1, 2)))
+    with pytest.raises(ValueError, match="weight_init='ortho2'.*ortho1.4"):
+        _param_shapes(MLPDiscriminator(weight_init='ortho2'), jnp.zeros((1, 2)))
