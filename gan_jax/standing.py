@@ -120,9 +120,14 @@ class StandingStatistics:
 
             # The sums vary over the devices (each sees its own latents) until the pmean.
             zero = {n: lax.pcast(jnp.zeros_like(flat[n]), AXIS, to='varying') for n in averaged}
-            carried = {n: v for n, v in flat.items() if n not in averaged}
+            # The other variables carried through the passes (spectral-norm vectors, a
+            # tracked average such as StyleGAN2's w average) may move with the latents too.
+            carried = {
+                n: lax.pcast(v, AXIS, to='varying') for n, v in flat.items() if n not in averaged
+            }
             (last, total), _ = lax.scan(one_pass, (carried, zero), jnp.arange(passes))
-            out = {**last, **{n: lax.pmean(total[n] / passes, AXIS) for n in averaged}}
+            out = {n: lax.pmean(v, AXIS) for n, v in last.items()}
+            out.update({n: lax.pmean(total[n] / passes, AXIS) for n in averaged})
             return flax.traverse_util.unflatten_dict(out)
 
         self._standing = parallel.jit_sharded(standing, mesh, in_specs=(P(), P()), out_specs=P())

@@ -5,7 +5,7 @@ thresholds by gan_jax's Evaluator, the FID-IS curve drawn (BigGAN, Brock et al. 
 import json
 import os
 
-from gan_jax import builder, checkpoint, config, parallel, plots
+from gan_jax import builder, checkpoint, config, parallel, plots, standing
 from gan_jax import evaluate as eval_lib
 
 
@@ -38,9 +38,16 @@ def run(
     mesh = parallel.make_mesh()
     state, restored_step = checkpoint.restore_from_run(workdir, step, setup.init_state, mesh)
     points, protocol = [], None
+    ema_statistics = standing.for_run(run_config, setup.generator, mesh, setup.num_classes)
     for threshold in thresholds:
         evaluator = eval_lib.Evaluator(
-            run_config, setup.generator, setup.source, mesh, setup.num_classes, threshold
+            run_config,
+            setup.generator,
+            setup.source,
+            mesh,
+            setup.num_classes,
+            ema_statistics=ema_statistics,
+            truncation=threshold,
         )
         result = evaluator.evaluate(state, restored_step)
         points.append({'truncation': threshold, 'metrics': result['metrics']})

@@ -18,6 +18,19 @@ EVALUATE = os.path.join(REPO, 'evaluate.py')
 RECORD_GRADIENTS = os.path.join(REPO, 'tests', 'record_gradients.py')
 
 
+# An evaluation cheap enough for tests: FID-LeNet of 64 samples against 96 digits.
+CHEAP_EVAL = {
+    'eval.every_steps': 3,
+    'eval.extractor': 'lenet_mnist',
+    'eval.num_samples': 64,
+    'eval.batch_size': 32,
+    'eval.kid_subset_size': 50,
+    'eval.kid_subsets': 5,
+    'eval.reference_num': 96,
+    'eval.best_metric': 'FID',
+}
+
+
 def tiny_config(**overrides):
     """The default DCGAN experiment shrunk to compile and run in seconds on CPU."""
     sys.path.insert(0, REPO)

@@ -10,6 +10,7 @@ from gan_jax import train
 from tests import helpers
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_repair_and_cas_commands_on_a_tiny_run(tmp_path, shared_data_dir):
     if not (shared_data_dir / 'mnist').is_dir():

@@ -15,16 +15,7 @@ from gan_jax.data.source import ArraySource
 from gan_jax.metrics import extractors
 from tests import helpers
 
-EVAL = {
-    'eval.every_steps': 3,
-    'eval.extractor': 'lenet_mnist',
-    'eval.num_samples': 64,
-    'eval.batch_size': 32,
-    'eval.kid_subset_size': 50,
-    'eval.kid_subsets': 5,
-    'eval.reference_num': 96,
-    'eval.best_metric': 'FID',
-}
+EVAL = helpers.CHEAP_EVAL
 
 
 def test_unknown_metric_is_named():

@@ -22,6 +22,7 @@ from tests.metrics.test_inception import converted, reference  # noqa: F401 (fix
 NUM = 16  # Generated and reference images; Inception at 299x299 on CPU is the cost.
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_exported_folder_gives_gan_jax_fid_through_pytorch_fid(reference, converted, tmp_path):  # noqa: F811
     torch, wrapper, _, _ = reference

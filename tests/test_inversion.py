@@ -62,7 +62,13 @@ def test_bad_settings_fail_early():
 # near-zero gradient that rounds to the other sign on 1 and 4 devices (other per-device batch
 # shapes) moves that weight by 2 lr; 3 steps at lr 1e-4 keep the images within 2e-3.
 @pytest.mark.slow
-@pytest.mark.parametrize('extra, atol', [([], 1e-5), (['--conditional', '--fine_tune', '3'], 2e-3)])
+@pytest.mark.parametrize(
+    'extra, atol',
+    [
+        ([], 1e-5),
+        pytest.param(['--conditional', '--fine_tune', '3'], 2e-3, marks=pytest.mark.heavy),
+    ],
+)
 def test_same_result_on_1_and_4_devices(tmp_path, extra, atol):
     results = []
     for devices in (1, 4):

@@ -446,6 +446,7 @@ def test_forward_equals_the_official_networks(architecture):
     np.testing.assert_allclose(logits, official_logits, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_training_is_the_same_on_1_and_4_devices(tmp_path):
     """The w average (pmean of the devices' updates), the latent-keyed noise and the
