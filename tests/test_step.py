@@ -196,6 +196,8 @@ def test_each_step_of_the_loop_has_the_same_gradients_on_1_and_4_devices(tmp_pat
         assert worst < 5e-5
 
 
+# Heavy: the gradient test above has the same control (per_device_batchnorm).
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_per_device_batchnorm_differs_from_cross_replica(tmp_path):
     # The cross-replica switch must really change the statistics, or the test
