@@ -32,6 +32,13 @@ RENAMED_KEYS = {
 ADDED_KEYS = {
     'model.activation': 'relu',
     'model.z_distribution': 'normal',
+    'model.w_dim': 512,
+    'model.mapping_layers': 8,
+    'model.channel_base': 16384,
+    'model.channel_max': 512,
+    'model.conv_clamp': None,
+    'model.d_architecture': 'resnet',
+    'model.mbstd_group_size': 8,
     'train.g_steps': 1,
 }
 

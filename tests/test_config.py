@@ -1,6 +1,7 @@
 """Saving the resolved config and refusing an incompatible resume."""
 
 import json
+import os
 
 import pytest
 
@@ -109,3 +110,16 @@ def test_every_added_key_has_its_base_default():
     defaults = config_lib.flatten(base.get_config().to_dict())
     for key, value in config_lib.ADDED_KEYS.items():
         assert defaults[key] == value, key
+
+
+def test_every_key_added_since_the_first_saved_runs_has_a_value_for_old_folders():
+    # The keys of a run folder saved on 2026-12-06 (PacGAN Table 1's runs); a key
+    # added since must be in ADDED_KEYS, or those folders stop resuming.
+    from experiments import base
+
+    path = os.path.join(os.path.dirname(__file__), 'fixtures', 'saved_run_config_keys.txt')
+    with open(path) as f:
+        first_saved = set(f.read().split())
+    current = set(config_lib.flatten(base.get_config().to_dict()))
+    missing = sorted(current - first_saved - set(config_lib.ADDED_KEYS))
+    assert not missing, f'add {missing} to gan_jax.config.ADDED_KEYS'
