@@ -169,6 +169,9 @@ def get_config(arg=None):
     c.eval.inception_weights = config_dict.placeholder(str)  # None: ~/.cache/gan_jax/...
     c.eval.num_samples = 10_000  # Generated images (and reference rows for KID/PRDC).
     c.eval.batch_size = 100  # Global; a multiple of the device count.
+    # intra_fid's generated images per class (sample i has class i % classes); None: those of
+    # eval.num_samples. Another value generates C x this many images for intra_fid alone.
+    c.eval.intra_fid_per_class = config_dict.placeholder(int)
     c.eval.use_ema = True  # Evaluate the EMA generator when there is one.
     c.eval.seed = 0  # Latents of the generated images.
     c.eval.reference_split = 'train'  # TFDS split of the reference images.

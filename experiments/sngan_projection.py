@@ -20,8 +20,12 @@ Variants (``experiments/sngan_projection.py:<variant>``):
                'imagenet2012' needs the archives downloaded by hand.
   smoke        cifar10 shrunk to three CPU steps on offline data.
 
-Evaluation: Inception score (50k samples, 10 splits) and FID every 5k steps;
-intra-class FID is not implemented.
+Evaluation: Inception score (50k samples, 10 splits) and FID every 5k steps.
+imagenet128's intra-class FID as the authors compute it (evaluations/calc_intra_FID.py
+and calc_ref_stats.py): 5,000 generated images of each class against all training images
+of that class, FID per class, averaged; it is 5M images, so run it on the final checkpoint:
+  python evaluate.py --workdir RUN --metrics intra_fid
+(eval.intra_fid_per_class=5000 is set; classes are done in groups that fit in memory).
 """
 
 from experiments import common, sngan
@@ -43,6 +47,7 @@ def _imagenet128(c):
     _conditional(
         c, 'imagenet2012', 128, g_width=64, d_width=64, steps=450_000, decay_start_step=400_000
     )
+    c.eval.intra_fid_per_class = 5000
 
 
 VARIANTS = {'cifar10': _cifar10, 'imagenet128': _imagenet128}

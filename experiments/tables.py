@@ -19,7 +19,7 @@ class Row(NamedTuple):
     name: str
     config: str  # experiments/<paper>.py:<variant>
     overrides: dict
-    published: dict  # metric name (as in eval_<step>.json) -> Published
+    published: dict  # metric name (as in eval_<step>.json) -> Published, or None: unpublished
 
 
 class Table(NamedTuple):
@@ -68,6 +68,26 @@ def _pacgan_row(mixture, m):
     )
 
 
+def _stacked_mnist_row(name, config, modes, kl, runs):
+    return Row(
+        name=name,
+        config=config,
+        overrides={},
+        published={
+            'modes-StackedMNIST': Published(*modes, runs),
+            'kl-StackedMNIST': Published(*kl, runs),
+        },
+    )
+
+
+_STACKED_MNIST_METRICS = (('modes', 'modes captured (of 1000)', 1.0), ('kl', 'reverse KL', 1.0))
+
+
+def _unrolled_demo_row(name, variant):
+    unpublished = dict.fromkeys(('modes-ring', 'high_quality-ring', 'kl-ring'))
+    return Row(name, f'experiments/unrolled_gan.py:{variant}', {}, unpublished)
+
+
 TABLES = {
     'pacgan_table1': Table(
         name='pacgan_table1',
@@ -85,6 +105,96 @@ TABLES = {
             ('kl', 'reverse KL', 1.0),
         ),
         seeds=3,
+        figure='mixture',
+    ),
+    # Lin et al. 2018, Table 2 (10 trials, from 26,000 samples), the VEEGAN setting.
+    'pacgan_table2': Table(
+        name='pacgan_table2',
+        title='PacGAN Table 2: Stacked MNIST (1000 modes), the VEEGAN setting',
+        source=(
+            'Lin et al., PacGAN, NeurIPS 2018, Table 2 (10 trials, mean +- standard error); '
+            'networks and training as fjxmlzn/PacGAN stacked_MNIST_experiments/'
+            'VEEGAN_experiment, see experiments/pacgan.py:stacked_mnist'
+        ),
+        rows=(
+            _stacked_mnist_row(
+                'DCGAN',
+                'experiments/pacgan.py:stacked_mnist_dcgan',
+                (78.9, 6.46),
+                (4.50, 0.127),
+                10,
+            ),
+            _stacked_mnist_row(
+                'PacDCGAN2', 'experiments/pacgan.py:stacked_mnist', (1000.0, 0.0), (0.06, 0.003), 10
+            ),
+        ),
+        metrics=_STACKED_MNIST_METRICS,
+        seeds=1,
+        figure='none',
+    ),
+    # Lin et al. 2018, Table 3 (50 trials, from 25,600 samples), the Unrolled GAN
+    # replication's networks with D a quarter or half of G.
+    'pacgan_table3': Table(
+        name='pacgan_table3',
+        title='PacGAN Table 3: Stacked MNIST with a smaller D (D = 1/4 G and 1/2 G)',
+        source=(
+            'Lin et al., PacGAN, NeurIPS 2018, Table 3 (50 trials, mean +- standard error); '
+            'networks and training as fjxmlzn/PacGAN stacked_MNIST_experiments/'
+            'unrolled_GAN_experiment, see experiments/pacgan.py:stacked_mnist_d_quarter'
+        ),
+        rows=tuple(
+            _stacked_mnist_row(
+                f'D={fraction} G / {name}',
+                f'experiments/pacgan.py:stacked_mnist_{variant}{suffix}',
+                modes,
+                kl,
+                50,
+            )
+            for fraction, variant, rows in (
+                (
+                    '1/4',
+                    'd_quarter',
+                    (
+                        ('DCGAN', '_dcgan', (78.5, 17.56), (5.21, 0.19)),
+                        ('PacDCGAN2', '', (484.5, 32.99), (2.61, 0.22)),
+                    ),
+                ),
+                (
+                    '1/2',
+                    'd_half',
+                    (
+                        ('DCGAN', '_dcgan', (487.7, 34.59), (2.24, 0.15)),
+                        ('PacDCGAN2', '', (840.7, 15.92), (1.00, 0.05)),
+                    ),
+                ),
+            )
+            for name, suffix, modes, kl in rows
+        ),
+        metrics=_STACKED_MNIST_METRICS,
+        seeds=1,
+        figure='none',
+    ),
+    # Metz et al. 2017, Figure 1 / the authors' notebook (poolio/unrolled_gan): the unrolled
+    # G (5 steps) covers the ring's modes; the plain GAN collapses and moves between them.
+    # No numbers were published: the report gives ours over seeds.
+    'unrolled_demo': Table(
+        name='unrolled_demo',
+        title='Unrolled GAN 2-D demo: unrolled (5 steps) against plain, on the ring',
+        source=(
+            'Metz, Poole, Pfau & Sohl-Dickstein, "Unrolled generative adversarial '
+            'networks", ICLR 2017, Figure 1, and the demo notebook poolio/unrolled_gan '
+            '(qualitative: no numbers published); see experiments/unrolled_gan.py:ring'
+        ),
+        rows=(
+            _unrolled_demo_row('unrolled (5 steps)', 'ring'),
+            _unrolled_demo_row('plain GAN', 'ring_plain'),
+        ),
+        metrics=(
+            ('modes', 'modes captured', 1.0),
+            ('high_quality', 'high-quality samples (%)', 100.0),
+            ('kl', 'reverse KL', 1.0),
+        ),
+        seeds=5,
         figure='mixture',
     ),
 }

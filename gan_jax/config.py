@@ -40,6 +40,7 @@ ADDED_KEYS = {
     'model.d_architecture': 'resnet',
     'model.mbstd_group_size': 8,
     'train.g_steps': 1,
+    'eval.intra_fid_per_class': None,
 }
 
 # Keys that may change between a run and its resumption: how long to train and

@@ -79,8 +79,9 @@ STACKED_MNIST_CLASSIFIER = 'lenet_mnist'
 STACKED_MNIST_LABEL = '-StackedMNIST'
 PRDC_K = {'pr_k': 3, 'dc_k': 5}
 IS_SPLITS = 10
-# The per-class covariances of intra_fid (reference and generated, float64) may hold at most
-# this many bytes: 1,000 ImageNet classes of Inception's 2048 features would need 33 GB.
+# The per-class covariances of intra_fid (reference and generated, float64) held at once may
+# take at most this many bytes; more classes (1,000 ImageNet classes of Inception's 2048
+# features take 64 MB each, 64 GB in all) are evaluated in passes over groups of classes.
 INTRA_FID_MAX_BYTES = 4 * 2**30
 DEFAULT_CACHE = os.path.join('~', '.cache', 'gan_jax', 'reference_stats')
 
@@ -131,26 +132,26 @@ def _check_metrics_fit_data(spec, metrics, best, data_source):
         )
 
 
-def _check_intra_fid(eval_config, num_classes, feature_dim):
-    """Fails before training when intra_fid cannot be computed or held in memory."""
+def _intra_fid_class_groups(eval_config, num_classes, feature_dim):
+    """The groups of classes whose moments are held at once (INTRA_FID_MAX_BYTES); fails
+    before training when intra_fid cannot be computed."""
     spec = eval_config.metrics
     if num_classes is None:
         raise ValueError(
             f'eval.metrics={spec!r}: intra_fid needs a class-conditional generator '
             '(model.conditioning set, on a dataset with labels).'
         )
-    if eval_config.num_samples < 2 * num_classes:
+    per_class = eval_config.intra_fid_per_class
+    if (
+        eval_config.num_samples if per_class is None else per_class * num_classes
+    ) < 2 * num_classes:
         raise ValueError(
             f'eval.metrics={spec!r}: intra_fid needs 2 generated samples per class at least: '
-            f'eval.num_samples={eval_config.num_samples} < 2 x {num_classes} classes.'
+            f'eval.intra_fid_per_class={per_class}, eval.num_samples={eval_config.num_samples}, '
+            f'{num_classes} classes.'
         )
-    needed = 2 * num_classes * feature_dim**2 * 8
-    if needed > INTRA_FID_MAX_BYTES:
-        raise ValueError(
-            f'eval.metrics={spec!r}: intra_fid keeps a {feature_dim}x{feature_dim} float64 '
-            f'covariance per class and side: {num_classes} classes need {needed / 2**30:.1f} '
-            f'GiB, more than evaluate.INTRA_FID_MAX_BYTES ({INTRA_FID_MAX_BYTES / 2**30:.0f} GiB).'
-        )
+    per_pass = max(1, INTRA_FID_MAX_BYTES // (2 * feature_dim**2 * 8))
+    return [range(c, min(c + per_pass, num_classes)) for c in range(0, num_classes, per_pass)]
 
 
 def _stacked_mnist_digits(classify, images):
@@ -183,17 +184,17 @@ class Features:
     class_cov: np.ndarray | None = None  # [C, d, d]
 
 
-def _collect(batches, keep, num_classes=None):
+def _collect(batches, keep, classes=None):
     """Streams (features, logits, labels) host batches into float64 moments, per class too
-    when ``num_classes`` is set; keeps ``keep`` rows."""
+    for the classes in the range ``classes``; keeps the first ``keep`` rows."""
     moments, kept_f, kept_l, n_kept = None, [], [], 0
     for features, logits, labels in batches:
         features = np.asarray(features, np.float64)
         if moments is None:
             moments = fid.MomentAccumulator(features.shape[1])
-            per_class = num_classes and fid.ClassMomentAccumulator(features.shape[1], num_classes)
+            per_class = classes and fid.ClassMomentAccumulator(features.shape[1], classes)
         moments.update(features)
-        if num_classes:
+        if classes:
             per_class.update(features, labels)
         if n_kept < keep:
             kept_f.append(features[: keep - n_kept])
@@ -202,10 +203,18 @@ def _collect(batches, keep, num_classes=None):
     return Features(
         *moments.result(),
         moments.count,
-        np.concatenate(kept_f),
-        np.concatenate(kept_l),
-        *(per_class.result() if num_classes else (None, None)),
+        np.concatenate(kept_f) if kept_f else None,
+        np.concatenate(kept_l) if kept_l else None,
+        *(per_class.result() if classes else (None, None)),
     )
+
+
+def _save_atomically(path, **arrays):
+    """np.savez to ``path`` through a temporary file: a half-written cache is never read."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + f'.tmp{os.getpid()}.npz'
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
 
 
 def _reference_source(config, source):
@@ -256,12 +265,11 @@ class Evaluator:
                 config, generator, mesh, num_classes
             )
         self._split = NamedSharding(mesh, P(AXIS))
-        local = ec.batch_size // jax.device_count()
         z_key = jax.random.PRNGKey(ec.seed)
 
-        def generate(g_variables, start):
-            """This device's share of samples start.., latents keyed by global index."""
-            indices = start + jax.lax.axis_index(AXIS) * local + jnp.arange(local)
+        def generate(g_variables, indices):
+            """The samples of this device's share of the global indices, latents keyed by
+            index."""
             z = sample_latents(
                 z_key,
                 indices,
@@ -285,17 +293,17 @@ class Evaluator:
             # evaluation.
             self.feature_dim = self.extractor.check_input(self.source.image_shape)
             if 'intra_fid' in self.metrics:
-                _check_intra_fid(ec, num_classes, self.feature_dim)
+                self._class_groups = _intra_fid_class_groups(ec, num_classes, self.feature_dim)
             self._extractor_vars = jax.device_put(
                 self.extractor.variables, parallel.replicated(mesh)
             )
             extract = self.extractor.apply
 
-            def generate_and_extract(g_variables, extractor_vars, start):
-                out = extract(extractor_vars, images_to_uint8(generate(g_variables, start)))
+            def generate_and_extract(g_variables, extractor_vars, indices):
+                out = extract(extractor_vars, images_to_uint8(generate(g_variables, indices)))
                 return out['features'], out['logits']
 
-            self._generated = sharded(generate_and_extract, P(), P(), P())
+            self._generated = sharded(generate_and_extract, P(), P(), P(AXIS))
             self._real = sharded(
                 lambda v, images: tuple(extract(v, images)[k] for k in ('features', 'logits')),
                 P(),
@@ -311,7 +319,7 @@ class Evaluator:
         if data_source in MIXTURES:
             mixture = source.mixture
             self._modes_label = f'-{mixture.name}'
-            self._modes = sharded(generate, P(), P())
+            self._modes = sharded(generate, P(), P(AXIS))
             self._mode_stats = lambda points: modes.mixture_mode_stats(
                 points,
                 mixture.centers,
@@ -334,11 +342,11 @@ class Evaluator:
         size = info['input_shape'][0]
         self._modes_label = STACKED_MNIST_LABEL
         self._modes = sharded(
-            lambda g_variables, start: _stacked_mnist_digits(
-                classify, images_to_uint8(generate(g_variables, start))
+            lambda g_variables, indices: _stacked_mnist_digits(
+                classify, images_to_uint8(generate(g_variables, indices))
             ),
             P(),
-            P(),
+            P(AXIS),
         )
         self._mode_stats = modes.stacked_mnist_mode_stats
         self._modes_protocol = {
@@ -384,19 +392,23 @@ class Evaluator:
         order = np.random.default_rng(self.config.eval.seed).permutation(len(self.source))
         return order[:n]
 
-    def _real_batches(self, n):
-        """Feature batches of the n reference images, each process loading its rows."""
+    def _process_rows(self, indices, start):
+        """This process's rows of the batch of ``indices`` from ``start`` (the last batch
+        padded with its last index), and how many of the batch's rows are real."""
         batch = self.config.eval.batch_size
         rows = batch // jax.process_count()
+        padded = [indices[min(start + r, len(indices) - 1)] for r in range(batch)]
         first_row = jax.process_index() * rows
-        order = self.reference_indices(n)
-        for start in range(0, n, batch):
-            indices = [order[min(start + first_row + r, n - 1)] for r in range(rows)]
+        return padded[first_row : first_row + rows], min(batch, len(indices) - start)
+
+    def _real_batches(self, order):
+        """Feature batches of the source's images ``order``, each process loading its rows."""
+        for start in range(0, len(order), self.config.eval.batch_size):
+            indices, take = self._process_rows(order, start)
             local = np.stack([self.source[i]['image'] for i in indices])
             images = jax.make_array_from_process_local_data(self._split, local)
             features, logits = self._real(self._extractor_vars, images)
-            take = min(batch, n - start)
-            labels = [self.source[i]['label'] for i in order[start : start + take]]
+            labels = [self.source.label(i) for i in order[start : start + take]]
             yield (
                 multihost_utils.process_allgather(features, tiled=True)[:take],
                 multihost_utils.process_allgather(logits, tiled=True)[:take],
@@ -409,13 +421,11 @@ class Evaluator:
             return self._reference
         protocol = self._reference_protocol()
         keep = self.config.eval.num_samples
-        # Per-class moments (intra_fid) are in the cache only when asked for.
-        per_class = {'per_class': self._num_classes} if 'intra_fid' in self.metrics else {}
-        key = hashlib.sha256(
-            json.dumps({**protocol, 'keep': keep, **per_class}, sort_keys=True).encode()
-        ).hexdigest()[:24]
-        cache_dir = os.path.expanduser(self.config.eval.cache_dir or DEFAULT_CACHE)
-        path = os.path.join(cache_dir, f'{key}.npz')
+        # intra_fid's first group of classes rides on this pass; the cache holds its
+        # per-class moments only when asked for.
+        classes = self._class_groups[0] if 'intra_fid' in self.metrics else None
+        per_class = {'per_class': [classes.start, classes.stop]} if classes else {}
+        path = self._cache_path({**protocol, 'keep': keep, **per_class})
         if os.path.exists(path):
             with np.load(path) as cached:
                 features = Features(
@@ -428,14 +438,11 @@ class Evaluator:
                 )
             self._reference = (features, protocol)
             return self._reference
-        features = _collect(
-            self._real_batches(protocol['num_images']), keep, per_class.get('per_class')
-        )
+        order = self.reference_indices(protocol['num_images'])
+        features = _collect(self._real_batches(order), keep, classes)
         if jax.process_index() == 0:
-            os.makedirs(cache_dir, exist_ok=True)
-            tmp = path + f'.tmp{os.getpid()}.npz'
-            np.savez(
-                tmp,
+            _save_atomically(
+                path,
                 mean=features.mean,
                 cov=features.cov,
                 count=features.count,
@@ -448,43 +455,102 @@ class Evaluator:
                     else {}
                 ),
             )
-            os.replace(tmp, path)  # Atomic: a half-written cache is never read.
         self._reference = (features, protocol)
         return self._reference
 
+    def _cache_path(self, key_fields):
+        key = hashlib.sha256(json.dumps(key_fields, sort_keys=True).encode()).hexdigest()[:24]
+        cache_dir = os.path.expanduser(self.config.eval.cache_dir or DEFAULT_CACHE)
+        return os.path.join(cache_dir, f'{key}.npz')
+
+    def _reference_class_moments(self, classes):
+        """(means, covariances) of the reference images of ``classes`` (a range), from the
+        cache when it holds them: intra_fid's groups after the first."""
+        protocol = self._reference_protocol()
+        path = self._cache_path({**protocol, 'class_moments': [classes.start, classes.stop]})
+        if os.path.exists(path):
+            with np.load(path) as cached:
+                return cached['class_mean'], cached['class_cov']
+        order = self.reference_indices(protocol['num_images'])
+        labels = np.array([self.source.label(i) for i in order])
+        chosen = order[(labels >= classes.start) & (labels < classes.stop)]
+        features = _collect(self._real_batches(chosen), 0, classes)
+        if jax.process_index() == 0:
+            _save_atomically(
+                path,
+                class_mean=features.class_mean,
+                class_cov=features.class_cov,
+                protocol=json.dumps(protocol),
+            )
+        return features.class_mean, features.class_cov
+
     # ---- Generated samples ----------------------------------------------------
-    def _generated_batches(self, program, n, *args):
-        """Host batches of ``program(*args, start)`` for the samples 0..n-1."""
-        batch = self.config.eval.batch_size
-        for start in range(0, n, batch):
-            out = multihost_utils.process_allgather(program(*args, jnp.int32(start)), tiled=True)
-            take = min(batch, n - start)
-            yield jax.tree.map(lambda x: x[:take], out)
+    def _generated_batches(self, program, indices, *args):
+        """(indices, host outputs) of ``program(*args, indices)`` batch by batch."""
+        for start in range(0, len(indices), self.config.eval.batch_size):
+            rows, take = self._process_rows(indices, start)
+            shard = jax.make_array_from_process_local_data(self._split, np.asarray(rows, np.int32))
+            out = multihost_utils.process_allgather(program(*args, shard), tiled=True)
+            yield indices[start : start + take], jax.tree.map(lambda x: x[:take], out)
+
+    def _generated_features(self, g_variables, indices, keep, classes):
+        """Features of the generated samples ``indices``; sample i has class i % classes
+        (generate), the label intra_fid reads."""
+        batches = self._generated_batches(
+            self._generated, indices, g_variables, self._extractor_vars
+        )
+        return _collect(
+            (
+                (features, logits, batch_indices % (self._num_classes or 1))
+                for batch_indices, (features, logits) in batches
+            ),
+            keep,
+            classes,
+        )
+
+    def _intra_fid_samples(self):
+        """The number of samples intra_fid reads (sample i has class i % classes)."""
+        per_class = self.config.eval.intra_fid_per_class
+        return self.config.eval.num_samples if per_class is None else per_class * self._num_classes
+
+    def _intra_fid_distances(self, g_variables, fake, real):
+        """The Fréchet distance of each class, group by group of classes (their samples and
+        reference images); the first group's moments come from the main pass (``fake``,
+        ``real``) when it generated intra_fid's samples."""
+        samples = np.arange(self._intra_fid_samples())
+        labels = samples % self._num_classes
+        distances = []
+        for group, classes in enumerate(self._class_groups):
+            if group == 0:
+                real_moments = real.class_mean, real.class_cov
+            else:
+                real_moments = self._reference_class_moments(classes)
+            if group == 0 and fake.class_mean is not None:
+                fake_moments = fake.class_mean, fake.class_cov
+            else:
+                chosen = samples[(labels >= classes.start) & (labels < classes.stop)]
+                fake_group = self._generated_features(g_variables, chosen, 0, classes)
+                fake_moments = fake_group.class_mean, fake_group.class_cov
+            distances.append(fid.intra_frechet_distances(*fake_moments, *real_moments))
+        return np.concatenate(distances)
 
     def _image_metrics(self, g_variables):
         """(values, per-class values) of the feature-based metrics against the reference."""
         ec = self.config.eval
         real, _ = self.reference()
-        batches = self._generated_batches(
-            self._generated, ec.num_samples, g_variables, self._extractor_vars
-        )
-        # Sample i has label i % num_classes (generate), the label intra_fid reads.
-        fake = _collect(
-            (
-                (features, logits, (start + np.arange(len(features))) % (self._num_classes or 1))
-                for start, (features, logits) in zip(
-                    range(0, ec.num_samples, ec.batch_size), batches, strict=False
-                )
-            ),
+        intra = 'intra_fid' in self.metrics
+        # The main pass gives intra_fid's first group when it generates intra_fid's samples.
+        shared = intra and self._intra_fid_samples() == ec.num_samples
+        fake = self._generated_features(
+            g_variables,
+            np.arange(ec.num_samples),
             ec.num_samples,
-            self._num_classes if 'intra_fid' in self.metrics else None,
+            self._class_groups[0] if shared else None,
         )
         label = self.extractor.label
         values, per_class = {}, {}
-        if 'intra_fid' in self.metrics:
-            distances = fid.intra_frechet_distances(
-                fake.class_mean, fake.class_cov, real.class_mean, real.class_cov
-            )
+        if intra:
+            distances = self._intra_fid_distances(g_variables, fake, real)
             values['intra_FID' + label] = distances.mean()
             per_class['intra_FID' + label] = [float(d) for d in distances]
         if 'fid' in self.metrics:
@@ -509,8 +575,10 @@ class Evaluator:
 
     def _mode_metrics(self, g_variables):
         """Mode statistics of the generated points (mixtures) or per-channel digits."""
-        n = self.config.eval.num_samples
-        outputs = np.concatenate(list(self._generated_batches(self._modes, n, g_variables)))
+        indices = np.arange(self.config.eval.num_samples)
+        outputs = np.concatenate(
+            [out for _, out in self._generated_batches(self._modes, indices, g_variables)]
+        )
         return {_MODE_NAMES[k] + self._modes_label: v for k, v in self._mode_stats(outputs).items()}
 
     def generator_variables(self, state):
@@ -552,6 +620,7 @@ class Evaluator:
         if 'intra_fid' in self.metrics:
             protocol['intra_fid'] = {
                 'classes': self._num_classes,
+                'num_generated': int(self._intra_fid_samples()),
                 'generated': 'sample i has class i % classes',
                 'reference': 'the reference images of each class',
                 'value': 'mean over classes of FID(generated of class c, reference of class c)',

@@ -170,13 +170,16 @@ def collect(table, runs):
     for row in table.rows:
         for metric, published in row.published.items():
             values = [m[metric] for m in by_row.get(row.name, []) if not math.isnan(m[metric])]
-            cell = {'row': row.name, 'metric': metric, 'published': published._asdict()}
+            cell = {
+                'row': row.name,
+                'metric': metric,
+                'published': None if published is None else published._asdict(),
+            }
             if values:
                 mean, error = mean_and_standard_error(values)
-                cell.update(
-                    ours={'mean': mean, 'standard_error': error, 'seeds': len(values)},
-                    consistent=consistent(published, mean, error),
-                )
+                cell['ours'] = {'mean': mean, 'standard_error': error, 'seeds': len(values)}
+                if published is not None:
+                    cell['consistent'] = consistent(published, mean, error)
             cells.append(cell)
     return per_run, cells
 
@@ -207,7 +210,7 @@ def _metric_info(table, metric):
 
 
 def _verdict(cell, scale):
-    if 'ours' not in cell:
+    if 'consistent' not in cell:
         return ''
     diff = (cell['ours']['mean'] - cell['published']['mean']) * scale
     text = 'consistent' if cell['consistent'] else f'differs by {diff:+.3g}'
@@ -249,8 +252,13 @@ def write_report(table, runs, out_dir, command):
             else 'not run yet'
         )
         lines.append(
-            f'| {cell["row"]} | {label} | {_format(p["mean"], scale, p["standard_error"])} '
-            f'({p["runs"]}) | {ours_text} | {_verdict(cell, scale)} |'
+            f'| {cell["row"]} | {label} | '
+            + (
+                'not published'
+                if p is None
+                else f'{_format(p["mean"], scale, p["standard_error"])} ({p["runs"]})'
+            )
+            + f' | {ours_text} | {_verdict(cell, scale)} |'
         )
     lines += [
         '',

@@ -221,15 +221,10 @@ def test_protocol_key_follows_the_evaluation_settings_only():
 
 
 @pytest.mark.slow
-def test_intra_fid_is_the_mean_of_the_per_class_fids(tmp_path):
-    config = helpers.tiny_config(
-        **{
-            **EVAL,
-            'model.conditioning': 'projection',
-            'eval.metrics': 'fid,intra_fid',
-            'eval.cache_dir': str(tmp_path),  # Computed afresh, never from an older cache.
-        }
-    )
+def test_intra_fid_is_the_mean_of_the_per_class_fids(tmp_path, monkeypatch):
+    settings = {**EVAL, 'model.conditioning': 'projection', 'eval.metrics': 'fid,intra_fid'}
+    # Computed afresh, never from an older cache.
+    config = helpers.tiny_config(**settings, **{'eval.cache_dir': str(tmp_path / 'one')})
     setup = builder.build(config)
     evaluator = eval_lib.Evaluator(
         config, setup.generator, setup.source, parallel.make_mesh(), setup.num_classes
@@ -245,6 +240,38 @@ def test_intra_fid_is_the_mean_of_the_per_class_fids(tmp_path):
     assert result['metrics']['intra_FID-LeNet-MNIST'] == pytest.approx(np.mean(per_class))
     assert result['metrics']['FID-LeNet-MNIST'] == pytest.approx(by_hand['FID'], rel=1e-4)
     assert result['protocol']['intra_fid']['classes'] == 10
+
+    # Memory for 3 classes' moments at once: the classes go in groups (the first with FID's
+    # pass, the others each with a pass over their own samples and reference images).
+    dim = evaluator.feature_dim
+    monkeypatch.setattr(eval_lib, 'INTRA_FID_MAX_BYTES', 3 * 2 * dim**2 * 8)
+    cache = tmp_path / 'grouped'
+    config = helpers.tiny_config(**settings, **{'eval.cache_dir': str(cache)})
+    grouped = eval_lib.Evaluator(
+        config, setup.generator, setup.source, parallel.make_mesh(), setup.num_classes
+    )
+    assert [(g.start, g.stop) for g in grouped._class_groups] == [(0, 3), (3, 6), (6, 9), (9, 10)]
+    for _ in range(2):  # Computed, then read from the cache.
+        again = grouped.evaluate(state, 0)
+        np.testing.assert_allclose(
+            again['per_class']['intra_FID-LeNet-MNIST'], per_class, rtol=1e-6
+        )
+    assert len(list(cache.glob('*.npz'))) == 4  # The reference with group 1, groups 2-4.
+
+    # Its own number of samples per class: the first 10 x 5, in groups of 3 classes.
+    config = helpers.tiny_config(
+        **settings, **{'eval.intra_fid_per_class': 5, 'eval.cache_dir': str(cache)}
+    )
+    own = eval_lib.Evaluator(
+        config, setup.generator, setup.source, parallel.make_mesh(), setup.num_classes
+    ).evaluate(state, 0)
+    fifty = helpers.tiny_config(**settings, **{'eval.num_samples': 50})
+    np.testing.assert_allclose(
+        own['per_class']['intra_FID-LeNet-MNIST'],
+        helpers.metrics_by_hand(fifty, state, setup.source)['FID_per_class'],
+        rtol=1e-4,
+    )
+    assert own['protocol']['intra_fid']['num_generated'] == 50
 
 
 def test_intra_fid_needs_a_conditional_generator():

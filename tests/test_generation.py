@@ -87,6 +87,22 @@ def test_load_run_reads_the_chosen_checkpoint_and_generator(conditional_run):
         np.testing.assert_array_equal(got, want)
     with pytest.raises(ValueError, match=r'step=7: .*\[3, 6\]'):
         gan_jax.load_run(conditional_run, step=7)
+    # The EMA generator: the checkpoint's EMA weights with the statistics the evaluator
+    # gave it when it ranked the checkpoint (standing statistics, not the live G's).
+    best_state, _ = checkpoint.restore_from_run(
+        conditional_run, str(best['step']), setup.init_state, mesh
+    )
+    evaluator = eval_lib.Evaluator(
+        run.config, setup.generator, setup.source, mesh, setup.num_classes
+    )
+    expected = parallel.to_host(evaluator.generator_variables(best_state))
+    assert jax.tree.leaves(expected['batch_stats'])  # G has BatchNorm statistics.
+    for got, want in zip(jax.tree.leaves(run.variables), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    live = jax.tree.leaves(parallel.to_host(best_state.g_batch_stats))
+    assert not all(
+        np.allclose(a, b) for a, b in zip(live, jax.tree.leaves(expected['batch_stats']))
+    )
 
 
 def test_load_run_refuses_an_ema_the_run_does_not_keep(plain_run):

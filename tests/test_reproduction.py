@@ -42,6 +42,41 @@ def test_pacgan_table1_holds_the_published_numbers():
     assert cells['grid / PacGAN4']['modes-grid'] == (24.8, 0.2, 10)
 
 
+def test_pacgan_tables_2_and_3_hold_the_published_numbers():
+    # Lin et al. 2018, Tables 2 (10 trials) and 3 (50 trials).
+    two = {row.name: row.published for row in tables.TABLES['pacgan_table2'].rows}
+    assert two['DCGAN']['modes-StackedMNIST'] == (78.9, 6.46, 10)
+    assert two['PacDCGAN2']['kl-StackedMNIST'] == (0.06, 0.003, 10)
+    three = {row.name: row for row in tables.TABLES['pacgan_table3'].rows}
+    assert three['D=1/4 G / PacDCGAN2'].published['modes-StackedMNIST'] == (484.5, 32.99, 50)
+    assert three['D=1/2 G / DCGAN'].published['kl-StackedMNIST'] == (2.24, 0.15, 50)
+    assert three['D=1/2 G / DCGAN'].config == 'experiments/pacgan.py:stacked_mnist_d_half_dcgan'
+
+
+def _finished_run(run, steps, metrics):
+    """A run folder as launch.py leaves it at its end: its config and final evaluation."""
+    os.makedirs(run.workdir)
+    saved = {'commands': [['launch.py', run.row.config]], 'config': {'train': {'steps': steps}}}
+    with open(os.path.join(run.workdir, 'config.json'), 'w') as f:
+        json.dump(saved, f)
+    with open(os.path.join(run.workdir, f'eval_{steps}.json'), 'w') as f:
+        json.dump({'metrics': metrics, 'protocol': {'step': steps}}, f)
+
+
+def test_a_table_without_published_numbers_reports_ours_over_seeds(tmp_path):
+    table = tables.TABLES['unrolled_demo']._replace(figure='none')
+    runs = reproduction.plan(table, str(tmp_path / 'runs'), seeds=2, rows=['plain GAN'])
+    for run, modes in zip(runs, (5, 8), strict=True):
+        _finished_run(run, 10, {'modes-ring': modes, 'high_quality-ring': 0.5, 'kl-ring': 0.1})
+    report = reproduction.write_report(table, runs, str(tmp_path / 'out'), 'python reproduce.py')
+    assert (
+        '| plain GAN | modes captured | not published | 6.5 ± 1.5 (2) |  |' in open(report).read()
+    )
+    record = json.load(open(tmp_path / 'out' / 'unrolled_demo.json'))
+    cell = next(c for c in record['cells'] if c['metric'] == 'modes-ring')
+    assert cell['published'] is None and 'consistent' not in cell
+
+
 def test_mean_and_standard_error_and_the_two_error_rule():
     mean, error = reproduction.mean_and_standard_error([7.0, 8.0, 8.0])
     assert mean == pytest.approx(23 / 3)

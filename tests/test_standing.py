@@ -79,6 +79,25 @@ def test_ema_batchnorm_statistics_are_the_ema_generators_own():
     )
 
 
+def test_a_steps_sample_grid_and_evaluation_share_one_computation(monkeypatch):
+    config, _, evaluator, state = _setup(MLP)
+    statistics = evaluator._standing
+    calls = []
+    computed = statistics._standing
+    monkeypatch.setattr(statistics, '_standing', lambda *a: calls.append(1) or computed(*a))
+    ema = _perturbed(state.g_params, seed=1)
+    first = statistics(ema, state.g_batch_stats)
+    assert statistics(ema, state.g_batch_stats) is first and len(calls) == 1
+    moved = _perturbed(state.g_params, seed=2)  # The next step's EMA: computed afresh.
+    _assert_tree_close(
+        statistics(moved, state.g_batch_stats),
+        _mlp_standing_by_hand(moved, config),
+        rtol=2e-4,
+        atol=2e-5,
+    )
+    assert len(calls) == 2
+
+
 def test_ema_equal_to_g_gives_g_samples():
     # G's stored statistics are the standing ones of its weights; the EMA holds G's weights.
     config, setup, evaluator, state = _setup(MLP)

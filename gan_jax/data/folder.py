@@ -41,6 +41,9 @@ class FolderSource(ImageSource):
     def __len__(self) -> int:
         return len(self._files)
 
+    def label(self, index: int) -> int:
+        return self._labels[index]
+
     def read(self, index: int) -> tuple[np.ndarray, int]:
         with Image.open(self._files[index]) as image:
             pixels = np.asarray(image.convert('L' if self.image_shape[2] == 1 else 'RGB'))

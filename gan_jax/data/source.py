@@ -27,6 +27,10 @@ class ImageSource(abc.ABC):
     def read(self, index: int) -> tuple[np.ndarray, int]:
         """Returns example `index` as stored: a uint8 (H, W, 1|3) image and its integer label."""
 
+    def label(self, index: int) -> int:
+        """The label of example `index` (subclasses that store labels apart skip the image)."""
+        return int(self.read(index)[1])
+
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         image, label = self.read(index)
         image = convert_channels(image, self.image_shape[2])
@@ -63,3 +67,6 @@ class ArraySource(ImageSource):
 
     def read(self, index: int) -> tuple[np.ndarray, int]:
         return self._images[index], self._labels[index]
+
+    def label(self, index: int) -> int:
+        return int(self._labels[index])

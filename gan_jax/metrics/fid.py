@@ -91,22 +91,25 @@ def frechet_distance(mu1, cov1, mu2, cov2) -> float:
 
 
 class ClassMomentAccumulator:
-    """A MomentAccumulator per class: streams (features [B, dim], labels [B]) batches."""
+    """A MomentAccumulator per class of ``classes`` (a range): streams (features [B, dim],
+    labels [B]) batches; rows of other classes are left out."""
 
-    def __init__(self, dim: int, num_classes: int):
-        self.classes = [MomentAccumulator(dim) for _ in range(num_classes)]
+    def __init__(self, dim: int, classes: range):
+        self.first = classes.start
+        self.classes = [MomentAccumulator(dim) for _ in classes]
 
     def update(self, features, labels) -> None:
         x, labels = np.asarray(features, np.float64), np.asarray(labels)
         for c in np.unique(labels):
-            self.classes[c].update(x[labels == c])
+            if 0 <= c - self.first < len(self.classes):
+                self.classes[c - self.first].update(x[labels == c])
 
     def counts(self) -> np.ndarray:
         return np.array([a.count for a in self.classes])
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         """(means [C, dim], covariances [C, dim, dim]); every class needs 2 samples."""
-        few = [c for c, a in enumerate(self.classes) if a.count < 2]
+        few = [self.first + c for c, a in enumerate(self.classes) if a.count < 2]
         if few:
             raise ValueError(f'classes {few} have fewer than 2 samples; a covariance needs 2')
         means, covs = zip(*(a.result() for a in self.classes), strict=True)

@@ -113,7 +113,8 @@ def test_intra_fid_is_the_fid_of_each_class():
     classes, d = 3, 4
     fake, real = _features(rng, 60, d), _features(rng, 45, d, shift=0.5)
     fake_labels, real_labels = np.arange(60) % classes, rng.permutation(np.arange(45) % classes)
-    fake_acc, real_acc = ClassMomentAccumulator(d, classes), ClassMomentAccumulator(d, classes)
+    fake_acc = ClassMomentAccumulator(d, range(classes))
+    real_acc = ClassMomentAccumulator(d, range(classes))
     for rows in (slice(0, 25), slice(25, None)):  # Streamed in two batches.
         fake_acc.update(fake[rows], fake_labels[rows])
         real_acc.update(real[rows], real_labels[rows])
@@ -128,7 +129,21 @@ def test_intra_fid_is_the_fid_of_each_class():
 
 
 def test_intra_fid_needs_two_samples_per_class():
-    acc = ClassMomentAccumulator(2, 3)
+    acc = ClassMomentAccumulator(2, range(3))
     acc.update(np.ones((5, 2)), np.array([0, 0, 1, 1, 1]))
     with pytest.raises(ValueError, match=r'classes \[2\] have fewer than 2 samples'):
         acc.result()
+
+
+def test_class_moments_of_a_range_of_classes_leave_the_other_rows_out():
+    rng = np.random.default_rng(1)
+    features, labels = _features(rng, 40, 3), np.arange(40) % 5
+    acc = ClassMomentAccumulator(3, range(2, 4))
+    acc.update(features[:17], labels[:17])
+    acc.update(features[17:], labels[17:])
+    means, covs = acc.result()
+    for row, c in enumerate((2, 3)):
+        np.testing.assert_allclose(means[row], features[labels == c].mean(0), rtol=1e-12)
+        expected = np.cov(features[labels == c], rowvar=False)
+        np.testing.assert_allclose(covs[row], expected, rtol=1e-10)
+    assert list(acc.counts()) == [8, 8]
