@@ -265,7 +265,7 @@ def test_intra_fid_is_the_mean_of_the_per_class_fids(tmp_path, monkeypatch):
     own = eval_lib.Evaluator(
         config, setup.generator, setup.source, parallel.make_mesh(), setup.num_classes
     ).evaluate(state, 0)
-    fifty = helpers.tiny_config(**settings, **{'eval.num_samples': 50})
+    fifty = helpers.tiny_config(**{**settings, 'eval.num_samples': 50})
     np.testing.assert_allclose(
         own['per_class']['intra_FID-LeNet-MNIST'],
         helpers.metrics_by_hand(fifty, state, setup.source)['FID_per_class'],
