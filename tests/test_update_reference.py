@@ -4,17 +4,22 @@ The reference below uses only the models' ``apply``, ``jax.grad`` of the losses
 as the papers write them and plain SGD; it shares no code with step.py except
 the documented randomness contract (the step key ``fold_in(rng, step)`` splits
 into the D and G keys; D step ``j`` uses ``fold_in(d_key, j)``; each step's
-first of four split keys draws its latents by global example index). A G that
+first of four split keys draws its latents by global example index, the
+regulariser named ``n`` from the fourth folded with ``crc32(n) & 0x7FFFFFFF``,
+then per example by global index). A G that
 maximised its loss, stepped against the pre-update D, or fakes that leaked a
 gradient into G during D's step would each change the numbers.
 """
 
+import zlib
+
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import builder, parallel, sampling
+from gan_jax import augment, builder, models, parallel, sampling
 from gan_jax import step as step_lib
 from tests import helpers
 
@@ -260,3 +265,148 @@ def test_two_g_steps_on_uniform_latents_equal_the_written_out_algorithm():
         one_g_step_config.model.z_distribution = 'uniform'
     one_g_step = _update(one_g_step_config, state, reals)
     assert _max_diff(new.g_params, one_g_step.g_params) > 1e-5
+
+
+# ---- Consistency regularisation (Zhao et al. 2021), on images ------------------------
+#
+# A tiny image G (one dense layer, tanh) and D (two dense layers on the flattened image),
+# registered as a model for these tests only, so the reference can call them directly.
+IMAGE_SHAPE = (8, 8, 1)  # The digits source at its native 8x8.
+Z_DIM = 3
+
+
+class _TinyImageG(nn.Module):
+    @nn.compact
+    def __call__(self, z, labels=None, *, train):
+        del labels, train
+        return jnp.tanh(nn.Dense(int(np.prod(IMAGE_SHAPE)))(z)).reshape(-1, *IMAGE_SHAPE)
+
+
+class _TinyImageD(nn.Module):
+    @nn.compact
+    def __call__(self, x, labels=None, *, train):
+        del labels, train
+        hidden = jnp.tanh(nn.Dense(4)(x.reshape(x.shape[0], -1)))
+        return nn.Dense(1)(hidden)[:, 0]
+
+
+def _mirror(images, keys):
+    """The known transformation T: every image mirrored left-right (no randomness)."""
+    del keys
+    return images[:, :, ::-1]
+
+
+@pytest.fixture
+def tiny_image_models(monkeypatch):
+    monkeypatch.setitem(
+        models.MODELS, 'tiny_image', lambda config, shape: (_TinyImageG(), _TinyImageD())
+    )
+    monkeypatch.setitem(augment.DIFFAUGMENT_OPS, 'mirror', _mirror)
+
+
+def _image_config(**reg):
+    return helpers.tiny_config(
+        **{
+            'data.source': 'digits',
+            'data.resolution': IMAGE_SHAPE[0],
+            'model.name': 'tiny_image',
+            'model.z_dim': Z_DIM,
+            'train.batch_size': BATCH,
+            'optim.name': 'sgd',
+            'optim.g_lr': LR,
+            'optim.d_lr': LR,
+            'reg.cr_policy': 'mirror',
+            **{f'reg.{k}': v for k, v in reg.items()},
+        }
+    )
+
+
+def _term_key(key, name):
+    """The documented contract: a regulariser draws from fold_in(key, crc32(name) & 0x7FFFFFFF)."""
+    return jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
+
+
+def _latent_noise(terms_key, sigma):
+    """zCR's noise: N(0, sigma^2) per example i from fold_in(term key, global index i)."""
+    key = _term_key(terms_key, 'zcr')
+    return sigma * jnp.stack(
+        [jax.random.normal(jax.random.fold_in(key, i), (Z_DIM,)) for i in range(BATCH)]
+    )
+
+
+def _consistency_reference(setup, state, real, reg):
+    """(G params, D params, D's loss) after one non-saturating update with bCR and zCR,
+    written out from Zhao et al. 2021 (eqs. for bCR and zCR; squared differences of D's
+    logits averaged over the batch, G's term averaged over pixels too)."""
+    generate = lambda g, z: setup.generator.apply({'params': g}, z, train=True)
+    discriminate = lambda d, x: setup.discriminator.apply({'params': d}, x, train=True)
+    d_key, g_key = jax.random.split(jax.random.fold_in(state.rng, state.step))
+    g, d = state.g_params, state.d_params
+    # D step 0: latents from the first of four keys, the regularisers' from the fourth.
+    z_key, _, _, terms_key = jax.random.split(jax.random.fold_in(d_key, 0), 4)
+    z = sampling.sample_latents(z_key, jnp.arange(BATCH), Z_DIM)
+    fake = generate(g, z)
+    moved_fake = generate(g, z + _latent_noise(terms_key, reg['zcr_sigma']))
+
+    def d_loss(p):
+        d_real, d_fake = discriminate(p, real), discriminate(p, fake)
+        value = LOSSES['non_saturating'][0](d_real, d_fake)
+        value += reg['bcr_real_weight'] * jnp.mean(
+            (discriminate(p, _mirror(real, None)) - d_real) ** 2
+        )
+        value += reg['bcr_fake_weight'] * jnp.mean(
+            (discriminate(p, _mirror(fake, None)) - d_fake) ** 2
+        )
+        value += reg['zcr_d_weight'] * jnp.mean((discriminate(p, moved_fake) - d_fake) ** 2)
+        return value
+
+    loss, grads = jax.value_and_grad(d_loss)(d)
+    d = _sgd(d, grads)
+    z_key, _, _, terms_key = jax.random.split(g_key, 4)
+    z = sampling.sample_latents(z_key, jnp.arange(BATCH), Z_DIM)
+    noise = _latent_noise(terms_key, reg['zcr_sigma'])
+
+    def g_loss(p):
+        images = generate(p, z)
+        value = LOSSES['non_saturating'][1](discriminate(d, images))
+        return value - reg['zcr_g_weight'] * jnp.mean((images - generate(p, z + noise)) ** 2)
+
+    return _sgd(g, jax.grad(g_loss)(g)), d, loss
+
+
+@pytest.mark.parametrize(
+    'reg',
+    [
+        # Different weights on the two sides, so swapping them would show.
+        {'bcr_real_weight': 3.0, 'bcr_fake_weight': 0.5},
+        {'zcr_d_weight': 5.0, 'zcr_g_weight': 2.0, 'zcr_sigma': 0.5},
+    ],
+    ids=['bCR', 'zCR'],
+)
+def test_consistency_regularised_update_equals_the_written_out_algorithm(tiny_image_models, reg):
+    reg = {
+        'bcr_real_weight': 0.0,
+        'bcr_fake_weight': 0.0,
+        'zcr_d_weight': 0.0,
+        'zcr_g_weight': 0.0,
+        'zcr_sigma': 0.03,
+    } | reg
+    config = _image_config(**reg)
+    setup = builder.build(config)
+    state = setup.init_state()
+    real = jax.random.uniform(jax.random.PRNGKey(1), (BATCH, *IMAGE_SHAPE), minval=-1.0, maxval=1.0)
+    expected_g, expected_d, expected_loss = _consistency_reference(setup, state, real, reg)
+    update = step_lib.compile_update(setup.make_update(config), parallel.make_mesh())
+    batch = {'image': real[None], 'label': jnp.zeros((1, BATCH), jnp.int32)}
+    new, metrics = update(jax.tree.map(jnp.copy, state), batch)
+    np.testing.assert_allclose(metrics['d_loss'], expected_loss, rtol=1e-5)
+    for got, want in ((new.g_params, expected_g), (new.d_params, expected_d)):
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # Without the terms the update differs: they are not negligible here.
+    plain_g, plain_d, _ = _consistency_reference(
+        setup, state, real, {k: 0.0 for k in reg} | {'zcr_sigma': 0.03}
+    )
+    assert _max_diff(plain_d, expected_d) > 1e-4
+    if reg['zcr_g_weight']:
+        assert _max_diff(plain_g, expected_g) > 1e-5
