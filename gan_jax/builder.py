@@ -20,7 +20,7 @@ from gan_jax import step as step_lib
 class Setup(NamedTuple):
     """Everything static a run is made of, built from its config."""
 
-    source: Any  # data.ImageSource (or a 2-D mixture)
+    source: Any  # data.ImageSource (or a 2-D mixture); a dry run's: data.SourceInfo
     generator: Any
     discriminator: Any
     g_tx: Any
@@ -73,9 +73,14 @@ def model_config(config, num_classes):
     return resolved
 
 
-def build(config):
-    """Builds the run's ``Setup``; bad settings fail here, before anything is compiled."""
-    source = data_lib.get_source(config.data, resolution=config.data.resolution)
+def build(config, source=None):
+    """Builds the run's ``Setup``; bad settings fail here, before anything is compiled.
+
+    ``source``: the data (default: the config's, opened); anything with ``image_shape`` and
+    ``num_classes``, such as the ``data.SourceInfo`` of a dry run, builds everything else.
+    """
+    if source is None:
+        source = data_lib.get_source(config.data, resolution=config.data.resolution)
     conditional = config.model.conditioning is not None
     num_classes = source.num_classes if conditional else None
     obj_lib.validate(
@@ -121,6 +126,8 @@ def describe(config, setup):
     source, objective = setup.source, setup.objective
     shapes = jax.eval_shape(setup.init_state)
     n_dev = jax.device_count()
+    size = source.size if isinstance(source, data_lib.SourceInfo) else len(source)
+    examples = 'size unknown (not prepared here)' if size is None else f'{size} examples'
     terms = ', '.join(
         f'{side} {t.name} x {t.weight:g}'
         for side, terms in (('D', objective.d_terms), ('G', objective.g_terms))
@@ -128,7 +135,7 @@ def describe(config, setup):
     )
     return '\n'.join(
         [
-            f'data: {source.name}, {len(source)} examples of shape {source.image_shape}, '
+            f'data: {source.name}, {examples} of shape {source.image_shape}, '
             f'{setup.num_classes or "no"} classes used',
             f'loss: {config.train.loss}; regularisers: {terms or "none"}; augmentation: '
             f'{config.augment.name}; pack: {objective.pack}; unroll: {objective.unroll_steps}',

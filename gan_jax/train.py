@@ -192,12 +192,14 @@ def train(config, workdir, command=None):
     """Trains (or resumes) the run in ``workdir``; returns the final train state."""
     parallel.check_batch_divisible(config.train.batch_size)
     parallel.check_batch_divisible(builder.g_batch_size(config), 'train.g_batch_size')
-    setup = builder.build(config)
     is_main = jax.process_index() == 0
-    if config.dry_run:
+    if config.dry_run:  # Needs the data's shape, not the data: nothing is downloaded.
+        info = data_lib.source_info(config.data, resolution=config.data.resolution)
+        setup = builder.build(config, source=info)
         if is_main:
             print(config, builder.describe(config, setup), sep='\n')
         return None
+    setup = builder.build(config)
 
     os.makedirs(workdir, exist_ok=True)
     lock = run_lock.RunLock(workdir)

@@ -7,10 +7,12 @@ import subprocess
 import sys
 import time
 
+import jax
 import pytest
 from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
 
-from gan_jax import builder, checkpoint, parallel
+from experiments import common, sngan
+from gan_jax import builder, checkpoint, models, parallel
 from gan_jax import config as config_lib
 from tests import helpers
 
@@ -104,6 +106,27 @@ def test_dry_run_prints_layout_and_parameter_counts(tmp_path):
     assert 'processes: 1, devices: 4' in run.stdout
     assert 'batch: 64 global, 16 per device' in run.stdout
     assert not tmp_path.exists() or not os.listdir(tmp_path)
+
+
+def test_dry_run_of_a_tfds_preset_needs_no_data(tmp_path):
+    # The issue's command, with a TFDS folder where CIFAR-10 is surely not prepared.
+    preset = os.path.join(helpers.REPO, 'experiments', 'sngan.py') + ':cifar10_resnet'
+    tfds_dir = tmp_path / 'tfds'
+    run = _launch(
+        f'--config={preset}', f'--config.data.tfds_data_dir={tfds_dir}', '--config.dry_run=True'
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert 'data: tfds:cifar10/train, size unknown (not prepared here) of shape (32, 32, 3)' in (
+        run.stdout
+    )
+    assert 'processes: 1, devices: 1' in run.stdout
+    assert not tfds_dir.exists() or not any(tfds_dir.rglob('*'))  # Nothing downloaded.
+    # The counts are those of the models built on local data of CIFAR-10's shape.
+    config = sngan.get_config('cifar10_resnet')
+    common.offline_data(config)  # scikit-learn's digits at 32x32, RGB.
+    shapes = jax.eval_shape(builder.build(config).init_state)
+    for name, params in (('G', shapes.g_params), ('D', shapes.d_params)):
+        assert f'{name} params: {models.count_params(params):,}\n' in run.stdout
 
 
 def _start(tmp_path, steps):

@@ -4,8 +4,8 @@ stream, device prefetching."""
 from gan_jax.data.mixtures import MIXTURES, Mixture, MixtureSource
 from gan_jax.data.pipeline import as_arrays, make_train_iterator
 from gan_jax.data.prefetch import DevicePrefetcher, device_prefetch
-from gan_jax.data.source import ImageSource
-from gan_jax.data.sources import SOURCES, get_source
+from gan_jax.data.source import ImageSource, SourceInfo
+from gan_jax.data.sources import SOURCES, get_source, source_info
 from gan_jax.data.stacked_mnist import StackedMnistSource
 from gan_jax.data.tfds_source import DatasetUnavailableError
 
@@ -15,6 +15,7 @@ __all__ = [
     'DatasetUnavailableError',
     'DevicePrefetcher',
     'ImageSource',
+    'SourceInfo',
     'Mixture',
     'as_arrays',
     'MixtureSource',
@@ -22,4 +23,5 @@ __all__ = [
     'device_prefetch',
     'get_source',
     'make_train_iterator',
+    'source_info',
 ]

@@ -1,10 +1,20 @@
 """The random-access image source that every dataset is turned into."""
 
 import abc
+from typing import NamedTuple
 
 import numpy as np
 
 from gan_jax.data.image_ops import center_crop_resize, convert_channels
+
+
+class SourceInfo(NamedTuple):
+    """What a dry run reports of a dataset: all a run's models need, without its examples."""
+
+    name: str
+    image_shape: tuple[int, ...]
+    num_classes: int | None
+    size: int | None  # Number of examples; None where only the metadata was read.
 
 
 class ImageSource(abc.ABC):

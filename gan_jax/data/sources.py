@@ -6,9 +6,9 @@ from gan_jax.data.folder import FolderSource
 from gan_jax.data.idx import load_mnist_idx
 from gan_jax.data.in_memory import load_digits, load_npz
 from gan_jax.data.mixtures import MIXTURES, MixtureSource
-from gan_jax.data.source import ImageSource
-from gan_jax.data.stacked_mnist import StackedMnistSource
-from gan_jax.data.tfds_source import load_tfds
+from gan_jax.data.source import ImageSource, SourceInfo
+from gan_jax.data.stacked_mnist import StackedMnistSource, stacked_mnist_info
+from gan_jax.data.tfds_source import load_tfds, tfds_info
 
 SOURCES = ('digits', 'tfds', 'folder', 'npz', *MIXTURES, 'stacked_mnist')
 
@@ -24,9 +24,7 @@ def get_source(
     else TFDS's `mnist` (`data.tfds_data_dir`, `data.download`). These three synthetic sets are
     drawn with seed 0, the same set for every run; the run seed only orders them.
     """
-    source, channels = data_config.source, data_config.channels
-    if channels not in (None, 1, 3):
-        raise ValueError(f'data.channels must be None, 1 or 3, got {channels!r}.')
+    source, channels = data_config.source, _checked_channels(data_config)
     if source == 'digits':
         return load_digits(resolution=resolution, channels=channels)
     if source == 'tfds':
@@ -62,6 +60,50 @@ def get_source(
     raise ValueError(f'Unknown data source {source!r}; expected one of {", ".join(SOURCES)}.')
 
 
+def source_info(data_config, *, resolution: int) -> SourceInfo:
+    """What a dry run reports of `data_config`'s dataset, without reading or downloading what
+    is not at hand: TFDS datasets (also Stacked MNIST's default digits) from TFDS's metadata,
+    prepared or not; the other sources are opened as `get_source` opens them (built in, or the
+    user's own files).
+    """
+    channels = _checked_channels(data_config)
+    if data_config.source == 'tfds':
+        return tfds_info(
+            data_config.tfds_name,
+            split='train',
+            data_dir=data_config.tfds_data_dir,
+            resolution=resolution,
+            channels=channels,
+        )
+    if data_config.source == 'stacked_mnist' and data_config.path is None:
+        _check_stacked_mnist_channels(channels)
+        digits = tfds_info(
+            'mnist',
+            split='train+test',
+            data_dir=data_config.tfds_data_dir,
+            resolution=28,
+            channels=None,
+        )
+        return stacked_mnist_info(digits.name, resolution)
+    source = get_source(data_config, resolution=resolution)
+    return SourceInfo(source.name, source.image_shape, source.num_classes, len(source))
+
+
+def _checked_channels(data_config) -> int | None:
+    channels = data_config.channels
+    if channels not in (None, 1, 3):
+        raise ValueError(f'data.channels must be None, 1 or 3, got {channels!r}.')
+    return channels
+
+
+def _check_stacked_mnist_channels(channels):
+    if channels == 1:
+        raise ValueError(
+            "data.source='stacked_mnist' is one digit per RGB channel; "
+            'data.channels must be None or 3, got 1.'
+        )
+
+
 def _existing_path(path: str | None, source: str, exists) -> pathlib.Path:
     """`path` as a Path, or FileNotFoundError naming it when it is unset or not there."""
     if path is None or not exists(pathlib.Path(path)):
@@ -74,11 +116,7 @@ def _existing_path(path: str | None, source: str, exists) -> pathlib.Path:
 
 def _stacked_mnist(data_config, resolution: int) -> StackedMnistSource:
     """Stacked MNIST over the IDX files in data.path, or over TFDS's mnist if it is None."""
-    if data_config.channels == 1:
-        raise ValueError(
-            "data.source='stacked_mnist' is one digit per RGB channel; "
-            'data.channels must be None or 3, got 1.'
-        )
+    _check_stacked_mnist_channels(data_config.channels)
     if data_config.path is None:
         digits = load_tfds(
             'mnist',

@@ -16,11 +16,23 @@ zero-padded as some later papers pad to 32.
 
 import numpy as np
 
-from gan_jax.data.source import ImageSource
+from gan_jax.data.source import ImageSource, SourceInfo
 
 STACKED_MNIST_SIZE = 128_000
+NUM_CLASSES = 1000  # Modes: one per triple of digits.
 # Mode of an example: 100 * digit(R) + 10 * digit(G) + digit(B), as gan_jax.metrics.modes.
 DIGIT_WEIGHTS = np.array([100, 10, 1])
+
+
+def _name(digits_name: str) -> str:
+    return f'stacked_mnist:{digits_name}'
+
+
+def stacked_mnist_info(digits_name: str, resolution: int) -> SourceInfo:
+    """StackedMnistSource's name, shape, classes and size, without its digits."""
+    return SourceInfo(
+        _name(digits_name), (resolution, resolution, 3), NUM_CLASSES, STACKED_MNIST_SIZE
+    )
 
 
 class StackedMnistSource(ImageSource):
@@ -38,7 +50,7 @@ class StackedMnistSource(ImageSource):
                 f'Stacked MNIST needs a grey source of 10 digit classes, got {digits}.'
             )
         super().__init__(
-            name=f'stacked_mnist:{digits.name}', resolution=resolution, channels=3, num_classes=1000
+            name=_name(digits.name), resolution=resolution, channels=3, num_classes=NUM_CLASSES
         )
         self.digits = digits
         self.digit_indices = np.random.default_rng(seed).integers(0, len(digits), size=(size, 3))

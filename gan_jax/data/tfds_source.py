@@ -5,7 +5,7 @@ import urllib.parse
 
 import numpy as np
 
-from gan_jax.data.source import ImageSource
+from gan_jax.data.source import ImageSource, SourceInfo
 
 
 class DatasetUnavailableError(RuntimeError):
@@ -16,14 +16,7 @@ class TfdsSource(ImageSource):
     """One split of a prepared TFDS dataset with an "image" feature and optionally a "label"."""
 
     def __init__(self, builder, *, split: str, resolution: int, channels: int | None):
-        features = builder.info.features
-        label = features['label'] if 'label' in features else None
-        super().__init__(
-            name=f'tfds:{builder.name}/{split}',
-            resolution=resolution,
-            channels=channels or features['image'].shape[-1],
-            num_classes=getattr(label, 'num_classes', None),
-        )
+        super().__init__(**_attributes(builder, split, resolution, channels))
         self._data = builder.as_data_source(split=split)
 
     def __len__(self) -> int:
@@ -32,6 +25,43 @@ class TfdsSource(ImageSource):
     def read(self, index: int) -> tuple[np.ndarray, int]:
         example = self._data[index]
         return example['image'], example.get('label', 0)
+
+
+def _attributes(builder, split, resolution, channels):
+    """ImageSource's attributes from the builder's metadata (known before it is prepared)."""
+    features = builder.info.features
+    label = features['label'] if 'label' in features else None
+    return dict(
+        name=f'tfds:{builder.name}/{split}',
+        resolution=resolution,
+        channels=channels or features['image'].shape[-1],
+        num_classes=getattr(label, 'num_classes', None),
+    )
+
+
+def _builder(name, data_dir):
+    # Imported here: TFDS is slow to import and only the TFDS sources need it.
+    import tensorflow_datasets as tfds
+
+    return tfds.builder(name, data_dir=data_dir, file_format='array_record')
+
+
+def tfds_info(
+    name: str, *, split: str, data_dir: str | None, resolution: int, channels: int | None
+) -> SourceInfo:
+    """`name`'s shape and classes from TFDS's metadata; nothing is read or downloaded.
+
+    The size is known only once the dataset is prepared (None before).
+    """
+    builder = _builder(name, data_dir)
+    attributes = _attributes(builder, split, resolution, channels)
+    size = len(builder.as_data_source(split=split)) if builder.is_prepared() else None
+    return SourceInfo(
+        attributes['name'],
+        (resolution, resolution, attributes['channels']),
+        attributes['num_classes'],
+        size,
+    )
 
 
 def load_tfds(
@@ -44,10 +74,7 @@ def load_tfds(
     channels: int | None,
 ) -> TfdsSource:
     """Opens `name`, preparing it first if allowed; raises DatasetUnavailableError otherwise."""
-    # Imported here: TFDS is slow to import and only the TFDS sources need it.
-    import tensorflow_datasets as tfds
-
-    builder = tfds.builder(name, data_dir=data_dir, file_format='array_record')
+    builder = _builder(name, data_dir)
     if not builder.is_prepared():
         reason = _download_and_prepare(builder) if download else 'download=False'
         if not builder.is_prepared():

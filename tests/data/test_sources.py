@@ -2,7 +2,7 @@ import socket
 
 import pytest
 
-from gan_jax.data import SOURCES, DatasetUnavailableError, get_source
+from gan_jax.data import SOURCES, DatasetUnavailableError, SourceInfo, get_source, source_info
 
 
 def test_unknown_source_lists_known_ones(data_config):
@@ -42,3 +42,55 @@ def test_unreachable_download_fails_fast(data_config, tmp_path, monkeypatch):
     )
     with pytest.raises(DatasetUnavailableError, match='cannot resolve download host'):
         get_source(config, resolution=28)
+
+
+def _offline(monkeypatch):
+    """Any download would first resolve its host: make that fail, so none can happen."""
+
+    def offline(*args, **kwargs):
+        raise socket.gaierror(-2, 'Name or service not known')
+
+    monkeypatch.setattr(socket, 'getaddrinfo', offline)
+
+
+@pytest.mark.parametrize('channels, resolution', [(None, 32), (1, 64)])
+def test_info_of_an_unprepared_tfds_dataset_comes_from_its_metadata(
+    data_config, tmp_path, monkeypatch, channels, resolution
+):
+    _offline(monkeypatch)
+    config = data_config(
+        source='tfds',
+        tfds_name='cifar10',
+        tfds_data_dir=str(tmp_path),
+        download=True,
+        channels=channels,
+    )
+    # CIFAR-10: RGB, 10 classes; the size is unknown until it is prepared.
+    assert source_info(config, resolution=resolution) == SourceInfo(
+        'tfds:cifar10/train', (resolution, resolution, channels or 3), 10, None
+    )
+    assert list(tmp_path.iterdir()) == []  # Nothing downloaded or prepared.
+
+
+def test_info_of_stacked_mnist_over_unprepared_tfds_digits(data_config, tmp_path, monkeypatch):
+    _offline(monkeypatch)
+    config = data_config(source='stacked_mnist', tfds_data_dir=str(tmp_path), download=True)
+    assert source_info(config, resolution=32) == SourceInfo(
+        'stacked_mnist:tfds:mnist/train+test', (32, 32, 3), 1000, 128_000
+    )
+    with pytest.raises(ValueError, match='data.channels must be None or 3, got 1'):
+        source_info(data_config(source='stacked_mnist', channels=1), resolution=32)
+
+
+def test_info_of_a_prepared_tfds_dataset_has_its_size(data_config, prepared_tfds_mnist):
+    config = data_config(source='tfds', tfds_name='mnist', tfds_data_dir=prepared_tfds_mnist)
+    assert source_info(config, resolution=28) == SourceInfo(
+        'tfds:mnist/train', (28, 28, 1), 10, 60_000
+    )
+
+
+def test_info_of_a_local_source_is_read_from_it(data_config):
+    # scikit-learn's digits: 1797 grey images of 10 classes.
+    assert source_info(data_config(), resolution=8) == SourceInfo('digits', (8, 8, 1), 10, 1797)
+    with pytest.raises(ValueError, match='channels'):
+        source_info(data_config(source='tfds', tfds_name='cifar10', channels=4), resolution=8)
