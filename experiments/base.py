@@ -150,6 +150,9 @@ def get_config(arg=None):
     c.data.channels = config_dict.placeholder(int)  # Force 1 or 3; None: dataset's.
     c.data.resolution = 32
     c.data.num_threads = 4  # Host threads decoding and batching.
+    # folder: leave out (and log) image files that cannot be read; False: they stop the run
+    # before training, named.
+    c.data.skip_corrupt = False
     # Hold the whole dataset on the device and draw every real example there,
     # uniformly with replacement (small datasets: the 2-D mixtures); False: Grain
     # reshuffles the dataset every epoch on the host.

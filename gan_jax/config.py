@@ -41,6 +41,7 @@ ADDED_KEYS = {
     'model.mbstd_group_size': 8,
     'train.g_steps': 1,
     'eval.intra_fid_per_class': None,
+    'data.skip_corrupt': False,
 }
 
 # Keys that may change between a run and its resumption: how long to train and
@@ -57,6 +58,7 @@ RESUMABLE_CHANGES = (
     'data.tfds_data_dir',
     'data.download',
     'data.path',
+    'data.skip_corrupt',  # To resume a run stopped by an unreadable image without it.
 )
 
 

@@ -5,12 +5,14 @@ JAX starts) or several processes (``jax.distributed``).
 """
 
 import gzip
+import io
 import json
 import os
 import subprocess
 import sys
 
 import numpy as np
+from PIL import Image
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_AND_DUMP = os.path.join(REPO, 'tests', 'train_and_dump.py')
@@ -171,3 +173,24 @@ def write_idx(path, array):
     """Writes a uint8 array as a gzipped IDX file (MNIST's format)."""
     header = bytes([0, 0, 0x08, array.ndim]) + b''.join(d.to_bytes(4, 'big') for d in array.shape)
     path.write_bytes(gzip.compress(header + array.tobytes()))
+
+
+def png_bytes(seed, size=12):
+    """A random RGB PNG file's bytes."""
+    buffer = io.BytesIO()
+    pixels = np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(buffer, format='PNG')
+    return buffer.getvalue()
+
+
+def corrupt_folder(root, n_good=4):
+    """`n_good` readable PNGs, then a PNG cut in half and a text file named .png; returns the
+    two unreadable paths."""
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n_good):
+        (root / f'good_{i:02d}.png').write_bytes(png_bytes(i))
+    truncated, not_an_image = root / 'truncated.png', root / 'not_an_image.png'
+    data = png_bytes(99)
+    truncated.write_bytes(data[: len(data) // 2])
+    not_an_image.write_text('a caption, not pixels')
+    return [not_an_image, truncated]

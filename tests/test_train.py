@@ -11,6 +11,7 @@ from PIL import Image
 from gan_jax import builder, parallel, train
 from gan_jax import checkpoint as ckpt_lib
 from gan_jax import state as state_lib
+from gan_jax.data.folder import CorruptImageError
 from tests import helpers
 
 
@@ -185,3 +186,36 @@ def test_weight_clipping_keeps_every_critic_parameter_in_range(tmp_path):
     assert max(float(np.abs(p).max()) for p in d_params) <= 0.01
     # The clip binds: at lr 5e-3 RMSProp moves weights past 0.01 within two steps.
     assert any(np.isclose(np.abs(p).max(), 0.01) for p in d_params)
+
+
+def _folder_config(images, skip):
+    return helpers.tiny_config(
+        **{
+            'data.source': 'folder',
+            'data.path': str(images),
+            'data.skip_corrupt': skip,
+            'train.steps': 1,
+            'log.every_steps': 1,
+            'log.sample_every_steps': 1,
+            'checkpoint.every_steps': 1,
+        }
+    )
+
+
+def test_unreadable_images_stop_the_run_before_training_naming_them(tmp_path):
+    images, workdir = tmp_path / 'images', tmp_path / 'run'
+    bad = helpers.corrupt_folder(images, n_good=8)
+    with pytest.raises(CorruptImageError) as error:
+        train.train(_folder_config(images, False), str(workdir))
+    assert all(str(path) in str(error.value) for path in bad)
+    assert not workdir.exists()  # Stopped before the run folder, let alone a step.
+
+
+@pytest.mark.slow
+def test_with_skip_corrupt_the_run_trains_and_logs_what_it_skipped(tmp_path, caplog):
+    images = tmp_path / 'images'
+    helpers.corrupt_folder(images, n_good=8)
+    state = train.train(_folder_config(images, True), str(tmp_path / 'run'))
+    assert int(parallel.to_host(state.step)) == 1
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(f'Skipped 2 of 10 image files under {images}' in m for m in messages)

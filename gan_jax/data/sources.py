@@ -41,6 +41,7 @@ def get_source(
             _existing_path(data_config.path, source, pathlib.Path.is_dir),
             resolution=resolution,
             channels=channels,
+            skip_corrupt=data_config.skip_corrupt,
         )
     if source == 'npz':
         return load_npz(

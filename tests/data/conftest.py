@@ -19,6 +19,7 @@ def data_config():
             tfds_data_dir=None,
             download=False,
             channels=None,
+            skip_corrupt=False,
         )
         return ml_collections.ConfigDict({**config, **fields})
 

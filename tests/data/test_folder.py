@@ -1,8 +1,12 @@
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from gan_jax.data import get_source
+from gan_jax.data import folder, get_source, make_train_iterator
+from gan_jax.data.folder import CorruptImageError
+from tests import helpers
 
 
 def _save(path, array, **save_args):
@@ -65,3 +69,57 @@ def test_missing_folder_error(data_config, tmp_path):
     missing = str(tmp_path / 'nowhere')
     with pytest.raises(FileNotFoundError, match='nowhere'):
         get_source(data_config(source='folder', path=missing), resolution=4)
+
+
+def test_unreadable_files_stop_the_source_naming_them(data_config, tmp_path):
+    bad = helpers.corrupt_folder(tmp_path)
+    with pytest.raises(CorruptImageError) as error:
+        get_source(data_config(source='folder', path=str(tmp_path)), resolution=8)
+    message = str(error.value)
+    assert message.startswith(f'2 of 6 image files under {tmp_path} cannot be read:')
+    assert all(str(path) in message for path in bad)
+    assert 'data.skip_corrupt=True' in message
+    assert 'good_' not in message
+
+
+def test_skip_corrupt_leaves_them_out_and_logs_them(data_config, tmp_path, caplog):
+    bad = helpers.corrupt_folder(tmp_path)
+    config = data_config(source='folder', path=str(tmp_path), skip_corrupt=True)
+    source = get_source(config, resolution=8)
+    assert len(source) == 4 and source.skipped == bad
+    for i in range(4):  # good_00 ... good_03, in order.
+        expected = np.asarray(
+            Image.open(io.BytesIO(helpers.png_bytes(i))).resize((8, 8), Image.LANCZOS)
+        )
+        np.testing.assert_array_equal(source[i]['image'], expected)
+    (record,) = [r for r in caplog.records if 'data.skip_corrupt=True' in r.getMessage()]
+    assert record.levelname == 'WARNING'
+    assert f'Skipped 2 of 6 image files under {tmp_path}' in record.getMessage()
+    assert all(str(path) in record.getMessage() for path in bad)
+
+
+def test_only_the_first_few_unreadable_files_are_named(data_config, tmp_path):
+    for i in range(folder.NAMED_CORRUPT + 3):
+        (tmp_path / f'bad_{i:02d}.jpg').write_bytes(b'\xff\xd8 no more')
+    (tmp_path / 'good.png').write_bytes(helpers.png_bytes(0))
+    with pytest.raises(CorruptImageError) as error:
+        get_source(data_config(source='folder', path=str(tmp_path)), resolution=8)
+    message = str(error.value)
+    assert 'bad_04.jpg' in message and 'bad_05.jpg' not in message
+    assert message.rstrip().splitlines()[-2] == '  ... and 3 more'
+
+
+def test_a_jpeg_cut_inside_its_pixels_fails_when_read_naming_it(data_config, tmp_path):
+    # PIL's verify reads a JPEG's markers, not its pixel data: this one passes the start-up
+    # check, and the pipeline's error names it.
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)).save(
+        buffer, format='JPEG'
+    )
+    (tmp_path / 'cut.jpg').write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    source = get_source(data_config(source='folder', path=str(tmp_path)), resolution=8)
+    iterator = make_train_iterator(
+        source, global_batch=1, batches_per_step=1, seed=0, num_threads=1
+    )
+    with pytest.raises(Exception, match=f'{tmp_path / "cut.jpg"} cannot be decoded'):
+        next(iterator)
