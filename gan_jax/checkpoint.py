@@ -7,6 +7,7 @@ the shared files from the primary process. The input pipeline's position is not
 saved: it is a function of the step (data/pipeline.py).
 """
 
+import errno
 import json
 import math
 import os
@@ -25,14 +26,45 @@ class CheckpointError(RuntimeError):
     """A checkpoint exists but cannot be read."""
 
 
+class CheckpointSaveError(RuntimeError):
+    """A checkpoint could not be written; the ones saved before it are intact."""
+
+
+# What a full disk or an exhausted quota says, through Python or TensorStore.
+_NO_SPACE = ('No space left on device', 'Disk quota exceeded', "os_error_code='28'")
+
+
+def is_disk_full(error) -> bool:
+    """Whether ``error`` or an exception it was raised from says the disk or quota is full."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if any(text in str(error) for text in _NO_SPACE):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 class Checkpointer:
+    """The checkpoints in ``directory``, the newest ``keep`` kept (None: all).
+
+    A save is written to a temporary folder and renamed when complete, and older
+    checkpoints are deleted only after that, so a failed save (a full disk) leaves
+    the earlier ones intact; it raises CheckpointSaveError at the next save or at
+    ``wait``/``close``. Temporary folders of unfinished saves are removed when the
+    folder is opened again.
+    """
+
     def __init__(self, directory, *, keep):
         self.directory = directory
         self._manager = ocp.CheckpointManager(
             directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
+            options=ocp.CheckpointManagerOptions(
+                max_to_keep=keep, create=True, cleanup_tmp_directories=True
+            ),
             item_handlers={'state': ocp.StandardCheckpointHandler()},
         )
+        self._pending = None  # The step of the save in progress.
 
     def latest_step(self):
         return self._manager.latest_step()
@@ -41,9 +73,26 @@ class Checkpointer:
         return sorted(self._manager.all_steps())
 
     def save(self, step, state):
-        """Starts an asynchronous save of ``state``."""
-        self._manager.save(
-            int(step), args=ocp.args.Composite(state=ocp.args.StandardSave(state)), force=True
+        """Starts an asynchronous save of ``state`` once the previous one is on disk."""
+        self.wait()  # A failure of the previous save is reported with its own step.
+        try:
+            self._manager.save(
+                int(step), args=ocp.args.Composite(state=ocp.args.StandardSave(state)), force=True
+            )
+        except Exception as error:  # Orbax and TensorStore raise many types.
+            raise self._save_failed(step, error) from error
+        self._pending = int(step)
+
+    def _save_failed(self, step, error):
+        saved = sorted(self._manager.all_steps(read=True))
+        full = is_disk_full(error)
+        resume = f'step {saved[-1]}' if saved else 'the start'
+        return CheckpointSaveError(
+            f'The checkpoint of step {step} could not be written to {self.directory}'
+            f'{": the disk is full" if full else ""} ({type(error).__name__}: {error}). '
+            f'The checkpoints saved before it ({saved or "none"}) are intact; '
+            f'{"free some space, then " if full else ""}run the same command to resume '
+            f'from {resume}.'
         )
 
     def restore(self, step, abstract_state):
@@ -107,11 +156,23 @@ class Checkpointer:
         return aside
 
     def wait(self):
-        """Blocks until pending asynchronous saves are on disk."""
-        self._manager.wait_until_finished()
+        """Blocks until pending asynchronous saves are on disk; CheckpointSaveError if one
+        failed."""
+        try:
+            self._manager.wait_until_finished()
+        except Exception as error:
+            raise self._save_failed(self._pending, error) from error
+        self._pending = None
 
     def close(self):
-        self._manager.close()
+        """``wait``, then releases the folder (also when the wait raises)."""
+        try:
+            self.wait()
+        finally:
+            try:
+                self._manager.close()
+            except Exception as error:  # The failed save again, raised by wait above.
+                logging.warning('Closing the checkpoints in %s: %s', self.directory, error)
 
 
 def abstract_state(init_state, mesh):

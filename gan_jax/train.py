@@ -188,6 +188,29 @@ def _real_data(config, source, mesh, step):
     return data_lib.device_prefetch(iterator, parallel.batch_sharding(mesh))
 
 
+class RunFolderFullError(OSError):
+    """The disk holding the run folder is full; the checkpoints already saved are intact."""
+
+
+def _close(checkpointers, writer, preemption, *, failed):
+    """Finishes the pending saves and closes the run's writers.
+
+    A failed save raises CheckpointSaveError, unless the run is already stopping with
+    an error (``failed``): then it is logged, so that the first error is the one raised.
+    """
+    errors = []
+    for c in checkpointers:
+        try:
+            c.close()
+        except ckpt_lib.CheckpointSaveError as error:
+            logging.error('%s', error)
+            errors.append(error)
+    writer.close()
+    preemption.close()
+    if errors and not failed:
+        raise errors[0]
+
+
 def train(config, workdir, command=None):
     """Trains (or resumes) the run in ``workdir``; returns the final train state."""
     parallel.check_batch_divisible(config.train.batch_size)
@@ -267,6 +290,7 @@ def _train_in_folder(config, workdir, setup, lock):
     progress = log_lib.ProgressBar(config.train.steps, config.train.batch_size, enabled=is_main)
     preemption = _Preemption()
     total = config.train.steps
+    failed = True
     try:
         while step < total:
             state, metrics = train_steps(state, next(data))
@@ -294,12 +318,18 @@ def _train_in_folder(config, workdir, setup, lock):
             if preempted:
                 logging.warning('Pre-empted: saved the checkpoint of step %d; exiting.', step)
                 break
+        failed = False
+    except OSError as error:
+        if not ckpt_lib.is_disk_full(error):
+            raise
+        raise RunFolderFullError(
+            f'No space left for the run folder {workdir} ({error}). The checkpoints saved '
+            f'before ({checkpointer.all_steps() or "none"}) are intact; free some space, then '
+            'run the same command to resume.'
+        ) from error
     finally:
-        for c in [checkpointer] + ([best.checkpointer] if best else []):
-            c.wait()
-            c.close()
-        writer.close()
-        preemption.close()
+        checkpointers = ([best.checkpointer] if best else []) + [checkpointer]
+        _close(checkpointers, writer, preemption, failed=failed)
     if is_main and step == total:
         logging.info('Curves: %s', plots.plot_run(workdir))
     return state

@@ -1,7 +1,9 @@
-"""Session fixtures for the real datasets in the shared data folder (skipped when absent)."""
+"""Shared fixtures: the real datasets in the shared data folder (skipped when absent), a small
+tmpfs (skipped where it cannot be mounted)."""
 
 import os
 import pathlib
+import subprocess
 
 import pytest
 
@@ -31,3 +33,22 @@ def prepared_tfds_mnist(shared_data_dir, tmp_path_factory) -> str:
     if not tfds.builder('mnist', data_dir=data_dir, file_format='array_record').is_prepared():
         prepare_offline('mnist', source_dir, data_dir)
     return data_dir
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 4 MiB tmpfs, so a disk really fills up; skipped where it cannot be mounted (it
+    needs root, or CAP_SYS_ADMIN in a container)."""
+    mount_point = tmp_path / 'tmpfs'
+    mount_point.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip('mounting a tmpfs needs root')
+    run = subprocess.run(
+        ['mount', '-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if run.returncode:
+        pytest.skip(f'cannot mount a tmpfs: {run.stderr.strip()}')
+    yield mount_point
+    subprocess.run(['umount', '--lazy', str(mount_point)], check=True)

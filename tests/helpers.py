@@ -4,6 +4,7 @@ A fresh process is needed whenever a test wants another device count (fixed when
 JAX starts) or several processes (``jax.distributed``).
 """
 
+import errno
 import gzip
 import io
 import json
@@ -194,3 +195,18 @@ def corrupt_folder(root, n_good=4):
     truncated.write_bytes(data[: len(data) // 2])
     not_an_image.write_text('a caption, not pixels')
     return [not_an_image, truncated]
+
+
+def fill_disk(folder, leave_bytes):
+    """Fills the file system of ``folder`` but ``leave_bytes``; returns the filler file."""
+    filler = folder / 'filler'
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, bytes(1 << 16))
+    except OSError as error:
+        assert error.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    os.truncate(filler, max(0, filler.stat().st_size - leave_bytes))
+    return filler

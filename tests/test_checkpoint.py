@@ -1,11 +1,19 @@
-"""The best checkpoint: compared under one metric and protocol only, never NaN."""
+"""The best checkpoint: compared under one metric and protocol only, never NaN; a save on a
+full disk."""
 
+import errno
 import json
 import math
+import os
 
+import jax
 import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
 
 from gan_jax import checkpoint
+from tests import helpers
 
 STATE = {'w': jnp.arange(3.0)}
 PROTOCOL_A = {'num_generated': 64, 'seed': 0}
@@ -60,3 +68,73 @@ def test_best_is_compared_only_under_the_same_protocol(tmp_path):
     assert best.value is None
     _close(best)
     assert _record(tmp_path / 'best-FID-b.json')['step'] == 3
+
+
+# ---- A full disk during a save ------------------------------------------------------
+
+
+def _restore(checkpointer, step, like):
+    target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), like)
+    return checkpointer.restore(step, target)
+
+
+def _assert_failed_save_keeps_step_1(folder, save_step_2, state):
+    """Checkpoint 1 is saved, then saving 2 fails: a clear error, and 1 still restores."""
+    saver = checkpoint.Checkpointer(str(folder), keep=1)  # Keep 1: 2 would replace 1.
+    saver.save(1, state)
+    saver.wait()
+    with pytest.raises(checkpoint.CheckpointSaveError) as error:
+        save_step_2(saver)
+        saver.close()
+    message = str(error.value)
+    assert message.startswith(
+        f'The checkpoint of step 2 could not be written to {folder}: the disk is full ('
+    )
+    assert 'The checkpoints saved before it ([1]) are intact; free some space' in message
+    assert 'resume from step 1.' in message
+    reader = checkpoint.Checkpointer(str(folder), keep=None)
+    assert reader.all_steps() == [1]
+    np.testing.assert_array_equal(_restore(reader, 1, state)['w'], state['w'])
+    reader.close()
+
+
+def test_a_full_tmpfs_fails_the_save_clearly_and_keeps_the_earlier_checkpoint(small_tmpfs):
+    state = {'w': jnp.arange(200_000.0)}  # 800 kB: the second copy does not fit.
+
+    def save_step_2(saver):
+        helpers.fill_disk(small_tmpfs, leave_bytes=64 << 10)
+        saver.save(2, {'w': state['w'] + 1})
+
+    _assert_failed_save_keeps_step_1(small_tmpfs / 'checkpoints', save_step_2, state)
+
+
+def test_a_failed_write_below_orbax_fails_the_save_clearly(tmp_path, monkeypatch):
+    # Simulated where no tmpfs can be mounted: the jax.Array handler that Orbax's
+    # StandardCheckpointHandler awaits for every array (the last Python layer before
+    # TensorStore writes the files) fails with ENOSPC, as a full disk makes it.
+    handler = ocp.type_handlers.get_type_handler(jax.Array)
+
+    async def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def save_step_2(saver):
+        monkeypatch.setattr(type(handler), 'serialize', no_space)
+        saver.save(2, state)
+
+    state = {'w': jnp.arange(3.0)}
+    _assert_failed_save_keeps_step_1(tmp_path / 'checkpoints', save_step_2, state)
+
+
+def test_a_full_disk_is_recognised_through_python_and_tensorstore():
+    assert checkpoint.is_disk_full(OSError(errno.ENOSPC, 'No space left on device'))
+    assert checkpoint.is_disk_full(OSError(errno.EDQUOT, 'Disk quota exceeded'))
+    # TensorStore's error, as a full tmpfs gave it (through Orbax).
+    tensorstore = ValueError(
+        'RESOURCE_EXHAUSTED: Error writing local file "x/_sharding": Failed to write 13028 '
+        "bytes to file 8: No space left on device [os_error_code='28']"
+    )
+    try:
+        raise RuntimeError('save failed') from tensorstore
+    except RuntimeError as wrapped:
+        assert checkpoint.is_disk_full(wrapped)
+    assert not checkpoint.is_disk_full(OSError(errno.EACCES, 'Permission denied'))

@@ -219,3 +219,33 @@ def test_with_skip_corrupt_the_run_trains_and_logs_what_it_skipped(tmp_path, cap
     assert int(parallel.to_host(state.step)) == 1
     messages = [r.getMessage() for r in caplog.records]
     assert any(f'Skipped 2 of 10 image files under {images}' in m for m in messages)
+
+
+@pytest.mark.heavy  # Three trainings; its cheap siblings are in test_checkpoint.py.
+def test_a_full_disk_stops_the_run_clearly_and_it_resumes_once_there_is_space(small_tmpfs):
+    workdir = small_tmpfs / 'run'
+
+    def config(steps):
+        return helpers.tiny_config(
+            **{'train.steps': steps, 'checkpoint.every_steps': 3, 'log.every_steps': 3}
+        )
+
+    at_3 = _weights(train.train(config(3), str(workdir)))
+    # Room for the logs and samples of steps 4-6, not for a checkpoint.
+    filler = helpers.fill_disk(small_tmpfs, leave_bytes=96 << 10)
+    with pytest.raises(ckpt_lib.CheckpointSaveError) as error:
+        train.train(config(6), str(workdir))
+    assert str(error.value).startswith(
+        f'The checkpoint of step 6 could not be written to {workdir / "checkpoints"}: '
+        'the disk is full'
+    )
+    assert 'The checkpoints saved before it ([3]) are intact' in str(error.value)
+    filler.unlink()
+    # The rerun resumes from step 3 (the same weights), and its unfinished save is gone.
+    checkpoints = ckpt_lib.Checkpointer(str(workdir / 'checkpoints'), keep=None)
+    mesh = parallel.make_mesh()
+    target = ckpt_lib.abstract_state(builder.build(config(6)).init_state, mesh)
+    _assert_bit_identical(_weights(checkpoints.restore(3, target)), at_3)
+    checkpoints.close()
+    assert int(parallel.to_host(train.train(config(6), str(workdir)).step)) == 6
+    assert sorted(os.listdir(workdir / 'checkpoints')) == ['3', '6']
