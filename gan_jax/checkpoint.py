@@ -51,16 +51,17 @@ class Checkpointer:
     A save is written to a temporary folder and renamed when complete, and older
     checkpoints are deleted only after that, so a failed save (a full disk) leaves
     the earlier ones intact; it raises CheckpointSaveError at the next save or at
-    ``wait``/``close``. Temporary folders of unfinished saves are removed when the
-    folder is opened again.
+    ``wait``/``close``. ``owner``: the run that writes here (it holds the run lock)
+    removes the temporary folders of its unfinished saves on opening; a reader
+    (evaluation beside a live run) leaves them alone.
     """
 
-    def __init__(self, directory, *, keep):
+    def __init__(self, directory, *, keep, owner=False):
         self.directory = directory
         self._manager = ocp.CheckpointManager(
             directory,
             options=ocp.CheckpointManagerOptions(
-                max_to_keep=keep, create=True, cleanup_tmp_directories=True
+                max_to_keep=keep, create=True, cleanup_tmp_directories=owner
             ),
             item_handlers={'state': ocp.StandardCheckpointHandler()},
         )
@@ -211,7 +212,7 @@ class BestCheckpoint:
                 self.value = record['value']
             elif not comparable:
                 parallel.run_on_process_zero(lambda: self._set_aside(record, folder))
-        self.checkpointer = Checkpointer(folder, keep=1)
+        self.checkpointer = Checkpointer(folder, keep=1, owner=True)
 
     def _set_aside(self, record, folder):
         """Renames best.json and checkpoints_best to names carrying the record's key."""

@@ -271,7 +271,7 @@ def _train_in_folder(config, workdir, setup, lock):
     )
 
     checkpointer = ckpt_lib.Checkpointer(
-        os.path.join(workdir, 'checkpoints'), keep=config.checkpoint.keep
+        os.path.join(workdir, 'checkpoints'), keep=config.checkpoint.keep, owner=True
     )
     restored, last_saved = checkpointer.restore_newest_readable(
         ckpt_lib.abstract_state(init_state, mesh)
