@@ -192,11 +192,24 @@ class RunFolderFullError(OSError):
     """The disk holding the run folder is full; the checkpoints already saved are intact."""
 
 
-def _close(checkpointers, writer, preemption, *, failed):
+def _run_folder_full(workdir, error, saved=None):
+    """RunFolderFullError for ``error`` (a full disk or quota), naming the checkpoints
+    already saved (``saved``, a list of steps; None: not opened yet)."""
+    intact = (
+        '' if saved is None else f' The checkpoints saved before ({saved or "none"}) are intact;'
+    )
+    return RunFolderFullError(
+        f'No space left for the run folder {workdir} ({error}).{intact} Free some space, then '
+        'run the same command to resume.'
+    )
+
+
+def _close(checkpointers, writer, preemption, workdir, *, failed):
     """Finishes the pending saves and closes the run's writers.
 
-    A failed save raises CheckpointSaveError, unless the run is already stopping with
-    an error (``failed``): then it is logged, so that the first error is the one raised.
+    A failed save raises CheckpointSaveError, and a full disk when the logs are flushed
+    RunFolderFullError, unless the run is already stopping with an error (``failed``):
+    then they are logged, so that the first error is the one raised.
     """
     errors = []
     for c in checkpointers:
@@ -205,8 +218,15 @@ def _close(checkpointers, writer, preemption, *, failed):
         except ckpt_lib.CheckpointSaveError as error:
             logging.error('%s', error)
             errors.append(error)
-    writer.close()
-    preemption.close()
+    try:
+        writer.close()
+    except OSError as error:
+        if not ckpt_lib.is_disk_full(error):
+            raise
+        errors.append(_run_folder_full(workdir, error))
+        logging.error('%s', errors[-1])
+    finally:
+        preemption.close()
     if errors and not failed:
         raise errors[0]
 
@@ -228,12 +248,17 @@ def train(config, workdir, command=None):
     lock = run_lock.RunLock(workdir)
 
     def claim_folder():
-        lock.acquire()
         try:
-            config_lib.save_or_check(config, workdir, command or sys.argv)
-        except Exception:
-            lock.release()
-            raise
+            lock.acquire()
+            try:
+                config_lib.save_or_check(config, workdir, command or sys.argv)
+            except Exception:
+                lock.release()
+                raise
+        except OSError as error:
+            if not ckpt_lib.is_disk_full(error):
+                raise
+            raise _run_folder_full(workdir, error) from error
 
     # Every process stops with process 0's error (another live run, another config).
     parallel.run_on_process_zero(claim_folder)
@@ -322,14 +347,10 @@ def _train_in_folder(config, workdir, setup, lock):
     except OSError as error:
         if not ckpt_lib.is_disk_full(error):
             raise
-        raise RunFolderFullError(
-            f'No space left for the run folder {workdir} ({error}). The checkpoints saved '
-            f'before ({checkpointer.all_steps() or "none"}) are intact; free some space, then '
-            'run the same command to resume.'
-        ) from error
+        raise _run_folder_full(workdir, error, checkpointer.all_steps()) from error
     finally:
         checkpointers = ([best.checkpointer] if best else []) + [checkpointer]
-        _close(checkpointers, writer, preemption, failed=failed)
+        _close(checkpointers, writer, preemption, workdir, failed=failed)
     if is_main and step == total:
         logging.info('Curves: %s', plots.plot_run(workdir))
     return state

@@ -249,3 +249,9 @@ def test_a_full_disk_stops_the_run_clearly_and_it_resumes_once_there_is_space(sm
     checkpoints.close()
     assert int(parallel.to_host(train.train(config(6), str(workdir)).step)) == 6
     assert sorted(os.listdir(workdir / 'checkpoints')) == ['3', '6']
+    # No room left at all: the run stops at its first write (the run lock), naming the folder.
+    helpers.fill_disk(small_tmpfs, leave_bytes=0)
+    with pytest.raises(train.RunFolderFullError) as error:
+        train.train(config(9), str(workdir))
+    assert str(error.value).startswith(f'No space left for the run folder {workdir} (')
+    assert sorted(os.listdir(workdir / 'checkpoints')) == ['3', '6']
