@@ -120,7 +120,6 @@ def test_divergence_raises_and_keeps_last_good_checkpoint(tmp_path, monkeypatch)
     assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['3']
 
 
-@pytest.mark.slow
 def _damage(step_dir, how):
     """Truncates every array file of a checkpoint, or deletes its largest file."""
     files = sorted(
@@ -135,6 +134,7 @@ def _damage(step_dir, how):
         files[-1].unlink()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     'how', ['truncated', pytest.param('missing_file', marks=pytest.mark.heavy)]
 )
