@@ -45,6 +45,7 @@ class Setup(NamedTuple):
             simultaneous=config.train.simultaneous,
             g_steps=config.train.g_steps,
             z_distribution=config.model.z_distribution,
+            grad_accum=config.train.grad_accum,
         )
 
     def make_train_steps(self, config):
@@ -55,6 +56,7 @@ class Setup(NamedTuple):
             steps_per_call=config.train.steps_per_call,
             n_dis=config.train.n_dis,
             device_batch=config.train.batch_size if config.data.on_device else None,
+            grad_accum=config.train.grad_accum,
         )
 
 

@@ -41,6 +41,7 @@ ADDED_KEYS = {
     'model.mbstd_group_size': 8,
     'train.g_steps': 1,
     'eval.intra_fid_per_class': None,
+    'train.grad_accum': 1,
 }
 
 # Keys that may change between a run and its resumption: how long to train and
