@@ -140,6 +140,11 @@ def describe(config, setup):
             f'({jax.local_device_count()} per process, {jax.devices()[0].platform})',
             f'batch: {config.train.batch_size} global, {config.train.batch_size // n_dev} per '
             f'device, {config.train.n_dis} D step(s) per G step, {g_batch_size(config)} fakes '
-            'per G step',
+            'per G step'
+            + (
+                f', each step in {config.train.grad_accum} accumulated micro-batches'
+                if config.train.grad_accum > 1
+                else ''
+            ),
         ]
     )
