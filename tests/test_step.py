@@ -157,8 +157,19 @@ GRADIENT_RUNS = {
 }
 
 
+# Heavy: grad_accum (a minute or more); test_accumulated_gradients_equal_the_whole_batch_on_1_
+# and_4_devices checks accumulation on 1 and 4 devices in CI, without BatchNorm.
+HEAVY_GRADIENT_RUNS = {'grad_accum'}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize('run', sorted(GRADIENT_RUNS))
+@pytest.mark.parametrize(
+    'run',
+    [
+        pytest.param(run, marks=pytest.mark.heavy) if run in HEAVY_GRADIENT_RUNS else run
+        for run in sorted(GRADIENT_RUNS)
+    ],
+)
 def test_each_step_of_the_loop_has_the_same_gradients_on_1_and_4_devices(tmp_path, run):
     """The gradients of all D steps and of the G step, at the same parameters.
 
