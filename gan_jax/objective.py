@@ -478,16 +478,16 @@ def validate(
         )
     elif accum > 1:
         local_batches = tuple(b // accum for b in local_batches)  # Packed per micro-batch.
-        stateful = {
+        unsupported = {
             'augment.name': aug.name if aug.name == 'ada' else None,
             'reg.lecam_weight': reg.lecam_weight or None,
             'train.unroll_steps': config.train.unroll_steps or None,
             'train.simultaneous': config.train.simultaneous or None,
         }
-        stateful = {k: v for k, v in stateful.items() if v is not None}
-        if stateful:
+        unsupported = {k: v for k, v in unsupported.items() if v is not None}
+        if unsupported:
             errors.append(
-                f'train.grad_accum={accum} is not implemented with {stateful}: ADA and '
+                f'train.grad_accum={accum} is not implemented with {unsupported}: ADA and '
                 'LeCam update their state from the whole batch before its loss, an unrolled '
                 'D looks ahead on the whole batch, and a simultaneous step shares one '
                 'backward pass; use train.grad_accum=1.'

@@ -14,6 +14,13 @@ Randomness: example ``i`` of the global batch at step ``t`` draws its latent fro
 latents on 1 or N devices and hosts. A regulariser's draws are keyed by its name,
 so switching one on does not change another's.
 
+Gradient accumulation (``train.grad_accum`` = k): each D and G step takes its
+gradient over k micro-batches of B/k global examples, one after another
+(``accumulate``), then makes one optimiser step. Micro-batch j is global examples
+j*B/k ... split over the devices like a batch (data/pipeline.py lays the reals out
+so), and every draw is keyed by the example's global index, so the update is the
+whole batch's wherever the losses are means over examples.
+
 Mixed precision (``train.compute_dtype='bfloat16'``): G and D compute in
 bfloat16 while parameters, optimiser state, BatchNorm/spectral-norm statistics,
 losses and gradients stay float32 (see ``_apply_train``).
