@@ -85,23 +85,25 @@ def test_a_run_resumes_on_another_number_of_processes(tmp_path):
     latents and per-device BatchNorm batches, so the same weights up to reduction order.
     The checkpoint holds the train state only (the data position is the step), so either
     shape continues the other's run as if uninterrupted."""
-    overrides = {'train.steps': 6, 'log.sample_every_steps': 6, 'checkpoint.every_steps': 3}
+    overrides = {'train.steps': 6, 'log.sample_every_steps': 6, 'checkpoint.every_steps': 2}
     straight = _run(tmp_path, tmp_path / 'straight', 'straight', overrides, processes=1)
-    # 2 -> 1: two processes stop at step 3, one process trains on to 6.
-    _run(tmp_path, tmp_path / 'two', 'two', {**overrides, 'train.steps': 3}, processes=2)
-    step_dir = tmp_path / 'two' / 'checkpoints' / '3'
-    assert sorted(p.name for p in step_dir.iterdir() if p.is_dir()) == ['state']
-    resumed = _run(tmp_path, tmp_path / 'two', 'two_then_one', overrides, processes=1)
+    # 1 -> 2: the one-process run as it was at step 2, continued on two processes.
+    run = tmp_path / 'run'
+    shutil.copytree(tmp_path / 'straight', run)
+    for step in (4, 6):
+        shutil.rmtree(run / 'checkpoints' / str(step))
+    resumed = _run(tmp_path, run, 'one_then_two', overrides, processes=2)
     assert helpers.max_abs_diff(resumed, straight) < TOLERANCE
-    # 1 -> 2: the one-process run as it was at step 3, continued on two processes.
-    shutil.copytree(tmp_path / 'straight', tmp_path / 'one')
-    shutil.rmtree(tmp_path / 'one' / 'checkpoints' / '6')
-    resumed = _run(tmp_path, tmp_path / 'one', 'one_then_two', overrides, processes=2)
+    # 2 -> 1: the two processes' checkpoint of step 4 continued on one process.
+    step_dir = run / 'checkpoints' / '4'
+    assert sorted(p.name for p in step_dir.iterdir() if p.is_dir()) == ['state']
+    shutil.rmtree(run / 'checkpoints' / '6')
+    resumed = _run(tmp_path, run, 'two_then_one', overrides, processes=1)
     assert helpers.max_abs_diff(resumed, straight) < TOLERANCE
     # Resuming with another experiment's config: both processes stop with the error
     # (process 0 checks the config; the other must not go on into a collective alone).
     changed = {**overrides, 'optim.g_lr': 1e-3}
-    for proc in _start(tmp_path, tmp_path / 'two', 'changed', changed, processes=2):
+    for proc in _start(tmp_path, run, 'changed', changed, processes=2):
         proc.wait(timeout=120)
         log = _log(proc)
         assert proc.returncode != 0 and 'different config' in log, log[-4000:]
