@@ -49,6 +49,13 @@ def get_config(arg=None):
     # What G and D compute in during training: 'float32', or 'bfloat16' (mixed
     # precision: parameters, optimiser state and losses stay float32).
     c.train.compute_dtype = 'float32'
+    # Gradient accumulation: each D and G step takes its gradient over this many
+    # micro-batches of train.batch_size / grad_accum (over all devices), one after
+    # another, then makes one optimiser step: the update of the whole batch in less
+    # memory (BigGAN-PyTorch's num_D_accumulations / num_G_accumulations). Exact for
+    # losses and penalties that are means over examples; BatchNorm normalises each
+    # micro-batch by its own statistics (README: Gradient accumulation).
+    c.train.grad_accum = 1
 
     c.model = ml_collections.ConfigDict()
     c.model.name = 'dcgan'  # A name in gan_jax.models.MODELS.

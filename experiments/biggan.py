@@ -21,7 +21,10 @@ Variants (``experiments/biggan.py:<variant>``):
                Differences" lists them), orthogonal regularisation beta = 1e-4,
                width 96, z of 120 split over G's blocks, a shared class embedding
                of 128, self-attention at 64x64, orthogonal init, cross-replica
-               BatchNorm, EMA from step 20k (launch_BigGAN_bs256x8.sh). The paper
+               BatchNorm, EMA from step 20k (launch_BigGAN_bs256x8.sh). The batch
+               is taken as 8 accumulated micro-batches of 256, as that script does
+               (--batch_size 256 --num_D_accumulations 8 --num_G_accumulations 8;
+               BatchNorm statistics per micro-batch of 256). The paper
                trains until collapse and reports its best checkpoint; 200k G steps
                is a cap, and the best FID is kept. Published: Inception score 166.3
                and FID 9.6 at 128x128 with the truncation trick (abstract of the
@@ -82,6 +85,7 @@ def _imagenet128(c):
     c.model.attention_resolution = 64
     c.model.cross_replica_bn = True
     c.train.batch_size = 2048
+    c.train.grad_accum = 8  # 8 x 256, as launch_BigGAN_bs256x8.sh.
     c.train.n_dis = 2
     c.optim.g_lr, c.optim.d_lr = 5e-5, 2e-4
     c.ema.start_step = 20_000

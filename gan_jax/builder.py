@@ -45,6 +45,7 @@ class Setup(NamedTuple):
             simultaneous=config.train.simultaneous,
             g_steps=config.train.g_steps,
             z_distribution=config.model.z_distribution,
+            grad_accum=config.train.grad_accum,
         )
 
     def make_train_steps(self, config):
@@ -55,6 +56,7 @@ class Setup(NamedTuple):
             steps_per_call=config.train.steps_per_call,
             n_dis=config.train.n_dis,
             device_batch=config.train.batch_size if config.data.on_device else None,
+            grad_accum=config.train.grad_accum,
         )
 
 
@@ -145,6 +147,11 @@ def describe(config, setup):
             f'({jax.local_device_count()} per process, {jax.devices()[0].platform})',
             f'batch: {config.train.batch_size} global, {config.train.batch_size // n_dev} per '
             f'device, {config.train.n_dis} D step(s) per G step, {g_batch_size(config)} fakes '
-            'per G step',
+            'per G step'
+            + (
+                f', each step in {config.train.grad_accum} accumulated micro-batches'
+                if config.train.grad_accum > 1
+                else ''
+            ),
         ]
     )

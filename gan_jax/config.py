@@ -42,6 +42,7 @@ ADDED_KEYS = {
     'train.g_steps': 1,
     'eval.intra_fid_per_class': None,
     'data.skip_corrupt': False,
+    'train.grad_accum': 1,
 }
 
 # Keys that may change between a run and its resumption: how long to train and

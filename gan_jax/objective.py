@@ -470,10 +470,33 @@ def validate(
         errors.append(
             f'model.conditioning={conditioning!r} needs class labels, but the dataset has none.'
         )
+    accum = config.train.grad_accum
+    if accum < 1 or any(b % accum for b in local_batches):
+        errors.append(
+            f'train.grad_accum={accum} must be >= 1 and divide the per-device batches of '
+            f'the D and G steps {local_batches}.'
+        )
+    elif accum > 1:
+        local_batches = tuple(b // accum for b in local_batches)  # Packed per micro-batch.
+        unsupported = {
+            'augment.name': aug.name if aug.name == 'ada' else None,
+            'reg.lecam_weight': reg.lecam_weight or None,
+            'train.unroll_steps': config.train.unroll_steps or None,
+            'train.simultaneous': config.train.simultaneous or None,
+        }
+        unsupported = {k: v for k, v in unsupported.items() if v is not None}
+        if unsupported:
+            errors.append(
+                f'train.grad_accum={accum} is not implemented with {unsupported}: ADA and '
+                'LeCam update their state from the whole batch before its loss, an unrolled '
+                'D looks ahead on the whole batch, and a simultaneous step shares one '
+                'backward pass; use train.grad_accum=1.'
+            )
     if config.train.pack < 1 or any(b % config.train.pack for b in local_batches):
         errors.append(
             f'train.pack={config.train.pack} must be >= 1 and divide the '
-            f'per-device batches of the D and G steps {local_batches}.'
+            f'per-device batches of the D and G steps {local_batches} (per micro-batch '
+            'with train.grad_accum).'
         )
     elif config.train.pack > 1 and conditioning is not None:
         errors.append(

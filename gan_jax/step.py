@@ -14,6 +14,13 @@ Randomness: example ``i`` of the global batch at step ``t`` draws its latent fro
 latents on 1 or N devices and hosts. A regulariser's draws are keyed by its name,
 so switching one on does not change another's.
 
+Gradient accumulation (``train.grad_accum`` = k): each D and G step takes its
+gradient over k micro-batches of B/k global examples, one after another
+(``accumulate``), then makes one optimiser step. Micro-batch j is global examples
+j*B/k ... split over the devices like a batch (data/pipeline.py lays the reals out
+so), and every draw is keyed by the example's global index, so the update is the
+whole batch's wherever the losses are means over examples.
+
 Mixed precision (``train.compute_dtype='bfloat16'``): G and D compute in
 bfloat16 while parameters, optimiser state, BatchNorm/spectral-norm statistics,
 losses and gradients stay float32 (see ``_apply_train``).
@@ -47,14 +54,72 @@ def compute_dtype(name):
         ) from None
 
 
-def _global_indices(local_batch):
-    """Indices of this device's examples within the global batch."""
-    return lax.axis_index(AXIS) * local_batch + jnp.arange(local_batch)
+# Micro-batch j of k (``train.grad_accum``), held by the devices as a batch is: the whole
+# batch is micro-batch 0 of 1.
+WHOLE = (0, 1)
 
 
-def _example_keys(key, local_batch):
+def _global_indices(n, micro=WHOLE):
+    """Global indices of this device's ``n`` examples of micro-batch ``micro`` = (j, k):
+    micro-batch j is global examples j*n*D ... (j+1)*n*D - 1, split over the D devices."""
+    j, _ = micro
+    return (j * lax.axis_size(AXIS) + lax.axis_index(AXIS)) * n + jnp.arange(n)
+
+
+def _device_indices(n, k):
+    """Global indices of all ``n`` examples of this device: k micro-batches, one after
+    another (data/pipeline.py lays the reals out so)."""
+    return jnp.concatenate([_global_indices(n // k, (j, k)) for j in range(k)])
+
+
+def _example_keys(key, n, micro=WHOLE):
     """One key per example, by global index: the same draw on 1 or N devices."""
-    return jax.vmap(lambda i: jax.random.fold_in(key, i))(_global_indices(local_batch))
+    return _keys_at(key, _global_indices(n, micro))
+
+
+def _keys_at(key, indices):
+    return jax.vmap(lambda i: jax.random.fold_in(key, i))(indices)
+
+
+def _micro_batches(tree, k):
+    """Leaves [n, ...] -> [k, n // k, ...]: micro-batch j is rows [j*n/k, (j+1)*n/k)."""
+    return jax.tree.map(lambda x: x.reshape(k, x.shape[0] // k, *x.shape[1:]), tree)
+
+
+def accumulate(grad_fn, params, stats, examples, k):
+    """Gradient accumulation over k micro-batches of ``examples`` (leaves [n, ...]).
+
+    ``grad_fn(params, stats, micro_batch, (j, k))`` returns ((loss, (stats, *outputs)),
+    grads). The micro-batches run one after another (``lax.scan``), each seeing the
+    batch statistics the previous one left (averaged over devices, as after a step).
+    Returns ((loss, (stats, *outputs)), grads): loss and gradients averaged over the
+    micro-batches, which is the full batch's when the loss is a mean over examples,
+    and ``outputs`` stacked, [k, ...]. k = 1 calls ``grad_fn`` once on the whole batch.
+    """
+    if k == 1:
+        return grad_fn(params, stats, examples, WHOLE)
+
+    def body(carry, inputs):
+        stats, loss_sum, grad_sum = carry
+        j, batch = inputs
+        (loss, (stats, *outputs)), grads = grad_fn(params, stats, batch, (j, k))
+        grad_sum = jax.tree.map(lambda total, g: total + g / k, grad_sum, grads)
+        return (lax.pmean(stats, AXIS), loss_sum + loss / k, grad_sum), outputs
+
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    inputs = (jnp.arange(k), _micro_batches(examples, k))
+    (stats, loss, grads), outputs = lax.scan(body, (stats, jnp.zeros(()), zeros), inputs)
+    return (loss, (stats, *outputs)), grads
+
+
+def _mean_over_micro_batches(values):
+    """{name: [k] per-micro-batch means} -> the batch's means (the micro-batches are equal)."""
+    return jax.tree.map(lambda v: jnp.mean(v, axis=0), values)
+
+
+def _joined(x):
+    """[k, n, ...] per micro-batch -> [k * n, ...], in the batch's order."""
+    return x.reshape(-1, *x.shape[2:])
 
 
 def _global_mean(x):
@@ -135,6 +200,7 @@ class StepData(NamedTuple):
     key: Any  # The regularisers' key.
     regenerate: Any  # z -> D inputs of G(z), no gradient to G (D's regularisers); or None.
     d_index: Any  # D updates of the run before this one; None in the G step.
+    micro: Any = WHOLE  # (j, k): these are micro-batch j of k (``train.grad_accum``).
 
 
 class DState(NamedTuple):
@@ -159,7 +225,9 @@ class Update:
     (``compute_dtype``). ``simultaneous``: G steps against D's parameters from
     before the D step (``train.simultaneous``). ``g_steps``: G updates after the
     D steps, each on its own latents (``train.g_steps``). ``z_distribution``: a
-    name in ``sampling.LATENTS``.
+    name in ``sampling.LATENTS``. ``grad_accum``: each D and G step takes the
+    gradient over that many micro-batches of its batch, one after another, then
+    makes one optimiser step (``accumulate``).
     """
 
     def __init__(
@@ -178,6 +246,7 @@ class Update:
         simultaneous=False,
         g_steps=1,
         z_distribution='normal',
+        grad_accum=1,
     ):
         self.generator, self.discriminator = generator, discriminator
         self.g_tx, self.d_tx, self.objective = g_tx, d_tx, objective
@@ -185,6 +254,7 @@ class Update:
         self.ema_decay, self.g_batch_size = ema_decay, g_batch_size
         self.simultaneous, self.g_steps = simultaneous, g_steps
         self.z_distribution = z_distribution
+        self.grad_accum = grad_accum
         self.loss = objective.loss.with_batch_mean(_global_mean)
         self.apply = functools.partial(_apply_train, dtype=dtype)
 
@@ -232,9 +302,9 @@ class Update:
         return new_state, {**metrics, **_flat_metrics(d.aux)}
 
     # ---- Shared by both steps ---------------------------------------------------
-    def to_d_input(self, images, key, aux):
+    def to_d_input(self, images, key, aux, micro=WHOLE):
         """Augmented, then packed: how D sees real and fake images alike."""
-        keys = _example_keys(key, images.shape[0])
+        keys = _example_keys(key, images.shape[0], micro)
         augmented = self.objective.augmentation.apply(images, keys, aux)
         return obj_lib.pack(augmented, self.objective.pack)
 
@@ -243,9 +313,10 @@ class Update:
         return split_logits(self.apply(self.discriminator, d_params, d_batch_stats, x, labels)[0])
 
     def draw(self, key, local_batch):
-        """A step's random draws: (latents, fake labels, augmentation key, regularisers' key)."""
+        """A step's random draws: (latents, fake labels, augmentation key, regularisers' key)
+        for this device's examples, all ``grad_accum`` micro-batches."""
         z_key, label_key, aug_key, terms_key = jax.random.split(key, 4)
-        indices = _global_indices(local_batch)
+        indices = _device_indices(local_batch, self.grad_accum)
         z = sample_latents(z_key, indices, self.z_dim, distribution=self.z_distribution)
         return z, sample_labels(label_key, indices, self.num_classes), aug_key, terms_key
 
@@ -282,21 +353,44 @@ class Update:
         return d, {k: jnp.mean(v) for k, v in metrics.items()}
 
     def d_step(self, d, real, real_labels, g_params, g_batch_stats, key, *, d_index):
-        """One D update on one real batch; ``d_index`` counts the run's earlier D updates."""
+        """One D update on one real batch (in ``grad_accum`` micro-batches); ``d_index``
+        counts the run's earlier D updates."""
         z, fake_labels, aug_key, terms_key = self.draw(key, real.shape[0])
-        regenerate = self._regenerate(g_params, g_batch_stats, fake_labels, aug_key, d.aux)
-        real_in = self.to_d_input(real, jax.random.fold_in(aug_key, 0), d.aux)
-        data = StepData(real_in, real_labels, fake_labels, z, terms_key, regenerate, d_index)
-        (loss, outputs), grads = jax.value_and_grad(self.d_loss, has_aux=True)(
-            d.params, d, regenerate(z), data
+
+        def grad_fn(params, stats, examples, micro):
+            real, real_labels, z, fake_labels = examples
+            regenerate = self._regenerate(
+                g_params, g_batch_stats, fake_labels, aug_key, d.aux, micro
+            )
+            real_in = self.to_d_input(real, jax.random.fold_in(aug_key, 0), d.aux, micro)
+            data = StepData(
+                real_in, real_labels, fake_labels, z, terms_key, regenerate, d_index, micro
+            )
+            return jax.value_and_grad(self.d_loss, has_aux=True)(
+                params, d._replace(batch_stats=stats), regenerate(z), data
+            )
+
+        examples = (real, real_labels, z, fake_labels)
+        (loss, outputs), grads = accumulate(
+            grad_fn, d.params, d.batch_stats, examples, self.grad_accum
         )
+        if self.grad_accum > 1:  # Outputs per micro-batch -> as for the whole batch.
+            stats, aux, values, real_logits, fake_logits = outputs
+            outputs = (
+                stats,
+                jax.tree.map(lambda a: a[-1], aux),
+                _mean_over_micro_batches(values),
+                _joined(real_logits),
+                _joined(fake_logits),
+            )
         return self.apply_d(d, grads, loss, outputs)
 
-    def _regenerate(self, g_params, g_batch_stats, labels, aug_key, aux):
+    def _regenerate(self, g_params, g_batch_stats, labels, aug_key, aux, micro=WHOLE):
         def regenerate(latents):
             """D inputs of G(latents), augmented like this step's fakes; no gradient to G."""
             images, _ = self.generate(g_params, g_batch_stats, latents, labels)
-            return self.to_d_input(lax.stop_gradient(images), jax.random.fold_in(aug_key, 1), aux)
+            fake_key = jax.random.fold_in(aug_key, 1)
+            return self.to_d_input(lax.stop_gradient(images), fake_key, aux, micro)
 
         return regenerate
 
@@ -323,7 +417,7 @@ class Update:
             fake_class_logits=fake_cls,
             z=data.z,
             regenerate=data.regenerate,
-            example_keys=lambda k: _example_keys(k, real_in.shape[0]),
+            example_keys=lambda k: _example_keys(k, real_in.shape[0], data.micro),
             global_mean=_global_mean,
             global_batch=real_in.shape[0] * lax.axis_size(AXIS),
             key=data.key,
@@ -355,7 +449,8 @@ class Update:
 
     # ---- Generator --------------------------------------------------------------
     def g_step(self, state, d, real, real_labels, key):
-        """One G update against D after its steps (``d``), looking ahead if unrolled.
+        """One G update against D after its steps (``d``), looking ahead if unrolled, in
+        ``grad_accum`` micro-batches.
 
         Returns ((params, batch statistics, optimiser state), metrics). ``real`` is
         the last D step's real batch (relativistic losses, unrolled D).
@@ -364,15 +459,27 @@ class Update:
             self.g_batch_size // lax.axis_size(AXIS) if self.g_batch_size else real.shape[0]
         )
         z, fake_labels, aug_key, terms_key = self.draw(key, local_batch)
-        real_in = self.to_d_input(real, jax.random.fold_in(aug_key, 0), d.aux)
-        data = StepData(real_in, real_labels, fake_labels, z, terms_key, None, None)
 
-        def loss_fn(g_params):
-            images, g_stats = self.generate(g_params, state.g_batch_stats, z, fake_labels)
-            fake_in = self.to_d_input(images, jax.random.fold_in(aug_key, 1), d.aux)
-            return self.g_loss(g_params, d.params, state, d, (images, g_stats, fake_in), data)
+        def grad_fn(g_params, g_stats, examples, micro):
+            z, fake_labels, real, real_labels = examples
+            real_in = self.to_d_input(real, jax.random.fold_in(aug_key, 0), d.aux, micro)
+            data = StepData(real_in, real_labels, fake_labels, z, terms_key, None, None, micro)
+            micro_state = state.replace(g_batch_stats=g_stats)
 
-        (loss, outputs), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
+            def loss_fn(g_params):
+                images, new_stats = self.generate(g_params, g_stats, z, fake_labels)
+                fake_in = self.to_d_input(images, jax.random.fold_in(aug_key, 1), d.aux, micro)
+                fakes = (images, new_stats, fake_in)
+                return self.g_loss(g_params, d.params, micro_state, d, fakes, data)
+
+            return jax.value_and_grad(loss_fn, has_aux=True)(g_params)
+
+        examples = (z, fake_labels, real, real_labels)
+        (loss, outputs), grads = accumulate(
+            grad_fn, state.g_params, state.g_batch_stats, examples, self.grad_accum
+        )
+        if self.grad_accum > 1:
+            outputs = (outputs[0], _mean_over_micro_batches(outputs[1]))
         return self.apply_g(state, grads, loss, outputs)
 
     def g_loss(self, g_params, d_params, state, d, fakes, data):
@@ -400,7 +507,7 @@ class Update:
             fake_labels=fake_labels,
             z=data.z,
             generate=lambda z: self.generate(g_params, state.g_batch_stats, z, fake_labels)[0],
-            example_keys=lambda k: _example_keys(k, data.z.shape[0]),
+            example_keys=lambda k: _example_keys(k, data.z.shape[0], data.micro),
             key=data.key,
         )
         local, values = add_terms(
@@ -478,37 +585,45 @@ class Update:
 DATA_STREAM = 0x64617461
 
 
-def sample_device_batch(table, key, *, n_dis, global_batch):
+def sample_device_batch(table, key, *, n_dis, global_batch, grad_accum=1):
     """This device's share of ``n_dis`` real batches drawn from a whole dataset on the device.
 
     ``table`` is {'image': [N, ...], 'label': [N]}; each example is drawn uniformly
     with replacement, keyed by its D step and global index, so 1 or N devices and
-    hosts draw the same global batches. Returns arrays of shape (n_dis, local, ...).
+    hosts draw the same global batches (laid out in ``grad_accum`` micro-batches as
+    data/pipeline.py does). Returns arrays of shape (n_dis, local, ...).
     """
     local = global_batch // lax.axis_size(AXIS)
     size = table['label'].shape[0]
 
     def draw(j):
-        keys = _example_keys(jax.random.fold_in(key, j), local)
+        keys = _keys_at(jax.random.fold_in(key, j), _device_indices(local, grad_accum))
         return jax.vmap(lambda k: jax.random.randint(k, (), 0, size))(keys)
 
     indices = jax.vmap(draw)(jnp.arange(n_dis))
     return jax.tree.map(lambda column: column[indices], table)
 
 
-def make_train_steps(update, *, steps_per_call, n_dis, device_batch=None):
+def make_train_steps(update, *, steps_per_call, n_dis, device_batch=None, grad_accum=1):
     """``(state, data) -> (state, metrics of the last step)``: ``steps_per_call`` updates.
 
     ``data`` is this device's real batches for all of them, (steps_per_call *
     n_dis, local_batch, ...), or with ``device_batch`` (the global batch size)
-    the whole dataset, from which each step draws its own (``sample_device_batch``).
+    the whole dataset, from which each step draws its own (``sample_device_batch``, laid
+    out in the update's ``grad_accum`` micro-batches).
     Several steps run as one ``lax.scan``, so the host dispatches once per call.
     """
 
     def one_step(state, batch):
         if device_batch is not None:
             key = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), DATA_STREAM)
-            batch = sample_device_batch(batch, key, n_dis=n_dis, global_batch=device_batch)
+            batch = sample_device_batch(
+                batch,
+                key,
+                n_dis=n_dis,
+                global_batch=device_batch,
+                grad_accum=grad_accum,
+            )
         return update(state, batch)
 
     def steps(state, data):

@@ -184,6 +184,8 @@ def _real_data(config, source, mesh, step):
         process_count=jax.process_count(),
         start_step=step // per_call,
         num_threads=config.data.num_threads,
+        grad_accum=config.train.grad_accum,
+        local_devices=jax.local_device_count(),
     )
     return data_lib.device_prefetch(iterator, parallel.batch_sharding(mesh))
 

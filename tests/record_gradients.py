@@ -1,10 +1,11 @@
 """Records the gradients of one update on a 1-device and a 4-device mesh.
 
 Run as a script in a process with 4 simulated CPU devices (tests/test_step.py):
-    record_gradients.py --out F.npz --overrides JSON
+    record_gradients.py --out F.npz --overrides JSON [--baseline JSON]
 
 The overrides apply to tests.helpers.tiny_config; the file holds
-'<devices>|<g|d>|<sum|last>|<path>' arrays.
+'<devices>|<g|d>|<sum|last>|<path>' arrays, and with ``--baseline`` (other overrides,
+e.g. without gradient accumulation) also 'baseline|...' ones of those on 4 devices.
 Both optimisers are replaced by ``recorder``: it leaves the parameters where they
 are and keeps each step's gradient, so every D step of the loop and the G step
 are differentiated at the same parameters on both meshes. (Comparing weights
@@ -64,6 +65,8 @@ def record(overrides, devices):
         batches_per_step=config.train.n_dis,
         seed=config.seed,
         num_threads=1,
+        grad_accum=config.train.grad_accum,
+        local_devices=devices,
     )
     batch = jax.device_put(next(iterator), parallel.batch_sharding(mesh))
     update = step_lib.compile_update(setup.make_update(config), mesh)
@@ -79,6 +82,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--out', required=True)
     parser.add_argument('--overrides', required=True)
+    parser.add_argument('--baseline')
     args = parser.parse_args()
     assert jax.device_count() == 4 and jax.default_backend() == 'cpu', jax.devices()
     overrides = json.loads(args.overrides)
@@ -87,6 +91,9 @@ def main():
         for devices in (1, 4)
         for key, value in record(overrides, devices).items()
     }
+    if args.baseline:
+        baseline = record(json.loads(args.baseline), 4)
+        arrays.update({f'baseline|{key}': value for key, value in baseline.items()})
     np.savez(args.out, **arrays)
 
 

@@ -335,6 +335,7 @@ PUBLISHED = {
     },
     ('biggan', 'imagenet128'): {
         'train.batch_size': 2048,
+        'train.grad_accum': 8,
         'train.n_dis': 2,
         'optim.g_lr': 5e-5,
         'optim.d_lr': 2e-4,
@@ -543,7 +544,7 @@ def test_two_updates_at_real_settings(preset, variant, tmp_path):
     n_dev = jax.device_count()
     with config.unlocked():
         ratio = builder.g_batch_size(config) // config.train.batch_size
-        config.train.batch_size = 2 * n_dev * config.train.pack
+        config.train.batch_size = 2 * n_dev * config.train.pack * config.train.grad_accum
         if config.train.g_batch_size is not None:
             config.train.g_batch_size = ratio * config.train.batch_size
         if config.data.resolution == 128 and config.model.name != 'mlp':

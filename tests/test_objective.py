@@ -271,6 +271,24 @@ INVALID = [
     ({'augment.name': 'mixup'}, (28, 28, 1), None, 8, "augment.name='mixup' is not one of"),
     ({'reg.penalty_every_d_steps': 0}, (28, 28, 1), None, 8, 'penalty_every_d_steps=0'),
     ({'train.unroll_steps': -1}, (28, 28, 1), None, 8, 'unroll_steps=-1'),
+    ({'train.grad_accum': 3}, (28, 28, 1), None, 8, r'train.grad_accum=3 must be >= 1 and divide'),
+    ({'train.grad_accum': 0}, (28, 28, 1), None, 8, r'train.grad_accum=0 must be >= 1'),
+    # Packing is per micro-batch: 8 / 4 = 2 examples do not pack by 4.
+    ({'train.grad_accum': 4, 'train.pack': 4}, (28, 28, 1), None, 8, r'train.pack=4 must'),
+    (
+        {'train.grad_accum': 2, 'augment.name': 'ada', 'reg.lecam_weight': 0.1},
+        (28, 28, 1),
+        None,
+        8,
+        r"grad_accum=2 is not implemented with \{'augment.name': 'ada', 'reg.lecam_weight'",
+    ),
+    (
+        {'train.grad_accum': 2, 'train.simultaneous': True, 'train.unroll_steps': 1},
+        (28, 28, 1),
+        None,
+        8,
+        r"not implemented with \{'train.unroll_steps': 1, 'train.simultaneous': True\}",
+    ),
 ]
 
 

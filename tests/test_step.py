@@ -143,13 +143,33 @@ GRADIENT_RUNS = {
     'batchnorm': {},
     'conditional_batchnorm': {'model.conditioning': 'projection'},
     **TOOLBOX_RUNS,
+    # Gradient accumulation: BatchNorm over each micro-batch, which is the same examples
+    # on 1 and 4 devices (data/pipeline.py's layout); the draws by global index.
+    'grad_accum': {
+        'train.grad_accum': 2,
+        'model.conditioning': 'projection',
+        'augment.name': 'diffaugment',
+        'reg.zcr_d_weight': 1.0,
+        'reg.zcr_g_weight': 0.5,
+    },
     # The check can fail: per-device BatchNorm statistics change the gradients.
     'per_device_batchnorm': {'model.cross_replica_bn': False},
 }
 
 
+# Heavy: grad_accum (a minute or more); test_accumulated_gradients_equal_the_whole_batch_on_1_
+# and_4_devices checks accumulation on 1 and 4 devices in CI, without BatchNorm.
+HEAVY_GRADIENT_RUNS = {'grad_accum'}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize('run', sorted(GRADIENT_RUNS))
+@pytest.mark.parametrize(
+    'run',
+    [
+        pytest.param(run, marks=pytest.mark.heavy) if run in HEAVY_GRADIENT_RUNS else run
+        for run in sorted(GRADIENT_RUNS)
+    ],
+)
 def test_each_step_of_the_loop_has_the_same_gradients_on_1_and_4_devices(tmp_path, run):
     """The gradients of all D steps and of the G step, at the same parameters.
 
@@ -166,18 +186,37 @@ def test_each_step_of_the_loop_has_the_same_gradients_on_1_and_4_devices(tmp_pat
     overrides = {'model.cross_replica_bn': True, **GRADIENT_RUNS[run]}
     if not overrides.get('train.simultaneous'):  # A simultaneous update has one D step.
         overrides['train.n_dis'] = max(2, overrides.get('train.n_dis', 1))
+    arrays = _record_gradients(tmp_path, overrides)
+    worst = _worst_error(arrays, '1|', '4|')
+    if run == 'per_device_batchnorm':
+        assert worst > 1e-2
+    else:
+        # Float32 reduction order: observed up to 1.7e-5 of an array's scale (g_steps'
+        # 3-layer BatchNorm D), 1e-6 elsewhere; per-device statistics give > 1e-2.
+        assert worst < 5e-5
+
+
+def _record_gradients(tmp_path, overrides, baseline=None):
+    """tests/record_gradients.py's arrays for ``overrides`` (and ``baseline``)."""
     out = tmp_path / 'gradients.npz'
+    extra = [] if baseline is None else ['--baseline', json.dumps(baseline)]
     result = subprocess.run(
         [sys.executable, helpers.RECORD_GRADIENTS, '--out', str(out), '--overrides']
-        + [json.dumps(overrides)],
+        + [json.dumps(overrides)]
+        + extra,
         env=helpers.python_env(4),
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    arrays = np.load(out)
-    ones = {key[2:]: arrays[key] for key in arrays if key.startswith('1|')}
+    return dict(np.load(out))
+
+
+def _worst_error(arrays, reference, other):
+    """The largest difference between the gradients recorded under two prefixes, relative
+    to each array's scale; asserts that most parameters get a gradient."""
+    ones = {key[len(reference) :]: arrays[key] for key in arrays if key.startswith(reference)}
     largest = max(float(np.max(np.abs(one))) for one in ones.values())
     worst, nonzero = 0.0, 0
     for key, one in ones.items():
@@ -185,15 +224,32 @@ def test_each_step_of_the_loop_has_the_same_gradients_on_1_and_4_devices(tmp_pat
         nonzero += scale > 1e-4 * largest
         # Relative to the array's scale, or to the update's for arrays whose
         # gradient is zero up to rounding (a Wasserstein critic's output bias).
-        error = np.max(np.abs(one - arrays['4|' + key])) / max(scale, 0.1 * largest)
+        error = np.max(np.abs(one - arrays[other + key])) / max(scale, 0.1 * largest)
         worst = max(worst, float(error))
     assert nonzero > len(ones) / 2  # Most parameters get a gradient.
-    if run == 'per_device_batchnorm':
-        assert worst > 1e-2
-    else:
-        # Float32 reduction order: observed up to 1.7e-5 of an array's scale (g_steps'
-        # 3-layer BatchNorm D), 1e-6 elsewhere; per-device statistics give > 1e-2.
-        assert worst < 5e-5
+    return worst
+
+
+@pytest.mark.slow
+def test_accumulated_gradients_equal_the_whole_batch_on_1_and_4_devices(tmp_path):
+    """train.grad_accum=4: the gradients of every D step and of the G step equal those of
+    the whole batch in one pass, on 1 and 4 devices, with a lazy R1 penalty, zCR's G
+    side, packing and the orthogonal regulariser (an MLP: no BatchNorm)."""
+    whole = {
+        'data.source': 'ring',
+        'model.name': 'mlp',
+        'train.batch_size': 32,
+        'train.n_dis': 2,
+        'train.pack': 2,
+        'reg.penalty': 'r1',
+        'reg.penalty_weight': 1.0,
+        'reg.penalty_every_d_steps': 2,
+        'reg.zcr_g_weight': 0.5,
+        'reg.ortho_weight': 1e-3,
+    }
+    arrays = _record_gradients(tmp_path, {**whole, 'train.grad_accum': 4}, baseline=whole)
+    assert _worst_error(arrays, 'baseline|', '4|') < 5e-6
+    assert _worst_error(arrays, 'baseline|', '1|') < 5e-6
 
 
 # Heavy: the gradient test above has the same control (per_device_batchnorm).

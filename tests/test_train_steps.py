@@ -112,8 +112,25 @@ def test_intervals_must_be_multiples_of_steps_per_call(tmp_path):
         train.train(config, str(tmp_path / 'run'))
 
 
+# Heavy: grad_accum's micro-batches drawn on the device, laid out as the host pipeline's
+# (a minute or more); the simultaneous run stays in CI. The relativistic loss compares each
+# real with its micro-batch's fakes, so reals in the wrong micro-batch would change D's
+# gradient (D has no BatchNorm).
 @pytest.mark.slow
-def test_device_data_and_several_steps_per_call_train_the_same_on_1_and_4_devices(tmp_path):
+@pytest.mark.parametrize(
+    'variant',
+    [
+        {'train.simultaneous': True},
+        pytest.param(
+            {'train.grad_accum': 2, 'train.batch_size': 16, 'train.loss': 'ragan'},
+            marks=pytest.mark.heavy,
+        ),
+    ],
+    ids=['simultaneous', 'grad_accum'],
+)
+def test_device_data_and_several_steps_per_call_train_the_same_on_1_and_4_devices(
+    tmp_path, variant
+):
     overrides = {
         'data.source': 'ring',
         'model.name': 'mlp',
@@ -121,7 +138,6 @@ def test_device_data_and_several_steps_per_call_train_the_same_on_1_and_4_device
         'model.d_maxout_pieces': 3,
         'model.cross_replica_bn': True,
         'train.pack': 2,
-        'train.simultaneous': True,
         'data.on_device': True,
         'train.steps_per_call': 3,
         'train.steps': 6,
@@ -131,6 +147,7 @@ def test_device_data_and_several_steps_per_call_train_the_same_on_1_and_4_device
         'optim.name': 'sgd',
         'optim.g_lr': 0.01,
         'optim.d_lr': 0.01,
+        **variant,
     }
     one = helpers.train_in_subprocess(tmp_path / 'one', tmp_path / 'one.npz', overrides)
     four = helpers.train_in_subprocess(

@@ -30,7 +30,7 @@ BATCH = 8
 PENALTY_WEIGHT = 0.7
 
 
-def _config(loss, n_dis, simultaneous, penalty=None, every=1):
+def _config(loss, n_dis, simultaneous, penalty=None, every=1, grad_accum=1):
     return helpers.tiny_config(
         **{
             'reg.penalty': penalty,
@@ -50,6 +50,7 @@ def _config(loss, n_dis, simultaneous, penalty=None, every=1):
             'optim.name': 'sgd',
             'optim.g_lr': LR,
             'optim.d_lr': LR,
+            'train.grad_accum': grad_accum,
         }
     )
 
@@ -127,21 +128,28 @@ def _max_diff(a, b):
 
 
 @pytest.mark.parametrize(
-    'loss, n_dis, simultaneous, penalty, every',
+    'loss, n_dis, simultaneous, penalty, every, grad_accum',
     [
-        ('non_saturating', 1, False, None, 1),
-        ('non_saturating', 2, False, None, 1),
-        ('non_saturating', 1, True, None, 1),
-        ('hinge', 1, False, None, 1),
-        ('hinge', 2, False, None, 1),
-        ('wasserstein', 2, False, None, 1),
-        ('non_saturating', 2, False, 'r1', 1),
-        ('non_saturating', 2, False, 'r1', 2),
-        ('hinge', 2, False, 'r2', 1),
+        ('non_saturating', 1, False, None, 1, 1),
+        ('non_saturating', 2, False, None, 1, 1),
+        ('non_saturating', 1, True, None, 1, 1),
+        ('hinge', 1, False, None, 1, 1),
+        ('hinge', 2, False, None, 1, 1),
+        ('wasserstein', 2, False, None, 1, 1),
+        ('non_saturating', 2, False, 'r1', 1, 1),
+        ('non_saturating', 2, False, 'r1', 2, 1),
+        ('hinge', 2, False, 'r2', 1, 1),
+        # Gradient accumulation: the written-out update of the whole batch of 8.
+        ('non_saturating', 2, False, None, 1, 4),
+        ('hinge', 1, False, None, 1, 2),
+        ('non_saturating', 2, False, 'r1', 2, 4),
+        ('hinge', 2, False, 'r2', 1, 4),
     ],
 )
-def test_one_update_equals_the_written_out_algorithm(loss, n_dis, simultaneous, penalty, every):
-    config = _config(loss, n_dis, simultaneous, penalty, every)
+def test_one_update_equals_the_written_out_algorithm(
+    loss, n_dis, simultaneous, penalty, every, grad_accum
+):
+    config = _config(loss, n_dis, simultaneous, penalty, every, grad_accum)
     setup = builder.build(config)
     state = setup.init_state()
     reals = jax.random.normal(jax.random.PRNGKey(1), (n_dis, BATCH, 2))

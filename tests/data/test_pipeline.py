@@ -82,3 +82,44 @@ def test_global_batch_must_divide_over_processes(indexed_source):
         make_train_iterator(
             indexed_source, global_batch=6, batches_per_step=1, seed=0, process_count=4
         )
+
+
+@pytest.mark.parametrize('process_count, local_devices', [(1, 4), (2, 2), (4, 1)])
+def test_micro_batches_are_the_same_stream_positions_on_any_layout(
+    indexed_source, process_count, local_devices
+):
+    # grad_accum=2 over 4 devices: device d holds, for micro-batch j, positions
+    # j*8/2 + d*m ... of the plain single-process stream (m = 8 / (2*4)), in micro order.
+    k, batch, devices = 2, 8, 4
+    m = batch // (k * devices)
+    single = _labels(_steps(indexed_source, 3, global_batch=batch))
+    for p in range(process_count):
+        share = _labels(
+            _steps(
+                indexed_source,
+                3,
+                global_batch=batch,
+                process_index=p,
+                process_count=process_count,
+                grad_accum=k,
+                local_devices=local_devices,
+            )
+        )
+        for local in range(local_devices):
+            d = p * local_devices + local
+            rows = share[:, :, local * k * m : (local + 1) * k * m].reshape(*share.shape[:2], k, m)
+            for j in range(k):
+                start = j * batch // k + d * m
+                np.testing.assert_array_equal(rows[:, :, j], single[:, :, start : start + m])
+
+
+def test_global_batch_must_divide_into_micro_batches_over_devices(indexed_source):
+    with pytest.raises(ValueError, match='global_batch=6 .* grad_accum=2 .* 2 devices'):
+        make_train_iterator(
+            indexed_source,
+            global_batch=6,
+            batches_per_step=1,
+            seed=0,
+            grad_accum=2,
+            local_devices=2,
+        )
