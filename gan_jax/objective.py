@@ -45,7 +45,8 @@ class DiscriminatorBatch(NamedTuple):
     fake_class_logits: Array | None
     z: Array  # The latents behind ``fake``.
     regenerate: Callable  # z -> D inputs of G(z) for ``fake_labels`` (no gradient to G).
-    example_keys: Callable  # key -> one key per example of the local batch.
+    example_keys: Callable  # key -> one key per D input of the local batch.
+    latent_keys: Callable  # key -> one key per latent (per example: packing aside).
     global_mean: Callable  # x -> mean over the whole global batch (all devices).
     global_batch: int  # Number of D inputs per side in the global batch.
     key: Array
@@ -158,7 +159,7 @@ def _latent_consistency_d(config):
     """zCR, D side (Zhao et al. 2021): D(G(z)) should equal D(G(z + noise))."""
 
     def fn(batch: DiscriminatorBatch):
-        moved = batch.regenerate(_latent_noise(config, batch.z, batch.example_keys(batch.key)))
+        moved = batch.regenerate(_latent_noise(config, batch.z, batch.latent_keys(batch.key)))
         return jnp.mean((batch.discriminate(moved, batch.fake_labels) - batch.fake_logits) ** 2)
 
     return fn

@@ -418,6 +418,7 @@ class Update:
             z=data.z,
             regenerate=data.regenerate,
             example_keys=lambda k: _example_keys(k, real_in.shape[0], data.micro),
+            latent_keys=lambda k: _example_keys(k, data.z.shape[0], data.micro),
             global_mean=_global_mean,
             global_batch=real_in.shape[0] * lax.axis_size(AXIS),
             key=data.key,

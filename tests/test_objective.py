@@ -27,6 +27,7 @@ def _batch(**fields):
         z=jnp.ones((4, 3)),
         regenerate=lambda z: z,
         example_keys=lambda k: jax.random.split(k, 4),
+        latent_keys=lambda k: jax.random.split(k, 4),
         global_mean=jnp.mean,
         global_batch=4,
         key=jax.random.key(0),

@@ -234,7 +234,7 @@ def _worst_error(arrays, reference, other):
 def test_accumulated_gradients_equal_the_whole_batch_on_1_and_4_devices(tmp_path):
     """train.grad_accum=4: the gradients of every D step and of the G step equal those of
     the whole batch in one pass, on 1 and 4 devices, with a lazy R1 penalty, zCR's G
-    side, packing and the orthogonal regulariser (an MLP: no BatchNorm)."""
+    sides, packing and the orthogonal regulariser (an MLP: no BatchNorm)."""
     whole = {
         'data.source': 'ring',
         'model.name': 'mlp',
@@ -245,6 +245,7 @@ def test_accumulated_gradients_equal_the_whole_batch_on_1_and_4_devices(tmp_path
         'reg.penalty_weight': 1.0,
         'reg.penalty_every_d_steps': 2,
         'reg.zcr_g_weight': 0.5,
+        'reg.zcr_d_weight': 0.5,  # Its noise per latent, not per packed D input.
         'reg.ortho_weight': 1e-3,
     }
     arrays = _record_gradients(tmp_path, {**whole, 'train.grad_accum': 4}, baseline=whole)
