@@ -45,6 +45,31 @@ def test_a_nan_value_is_never_the_best(tmp_path):
     assert (record['value'], record['step'], record['protocol']) == (30.0, 4, PROTOCOL_A)
 
 
+def test_a_larger_is_better_metric_keeps_the_largest_across_a_resume(tmp_path):
+    best = checkpoint.BestCheckpoint(str(tmp_path), 'IS', True, PROTOCOL_A, 'a')
+    assert best.update(1, STATE, {'IS': 5.0}) and best.update(2, STATE, {'IS': 7.0})
+    assert not best.update(3, STATE, {'IS': 6.0})
+    _close(best)
+    best = checkpoint.BestCheckpoint(str(tmp_path), 'IS', True, PROTOCOL_A, 'a')  # Resumed.
+    assert best.value == 7.0 and not best.update(4, STATE, {'IS': 6.5})
+    assert best.update(5, STATE, {'IS': 8.0})
+    _close(best)
+    assert _record(tmp_path / 'best.json')['step'] == 5
+    assert [p.name for p in (tmp_path / 'checkpoints_best').iterdir()] == ['5']
+
+
+def test_checkpoints_beyond_keep_are_deleted_oldest_first(tmp_path):
+    saver = checkpoint.Checkpointer(str(tmp_path), keep=2)
+    for step in (1, 2, 3, 4):
+        saver.save(step, {'w': STATE['w'] + step})
+    saver.wait()
+    saver.close()
+    assert sorted(int(p.name) for p in tmp_path.iterdir()) == [3, 4]
+    reader = checkpoint.Checkpointer(str(tmp_path), keep=None)
+    np.testing.assert_array_equal(_restore(reader, 4, STATE)['w'], STATE['w'] + 4)
+    reader.close()
+
+
 def test_best_is_compared_only_under_the_same_protocol(tmp_path):
     best = _best(tmp_path, PROTOCOL_A, 'a')
     assert best.update(1, STATE, {'FID': 10.0})

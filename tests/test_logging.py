@@ -34,6 +34,19 @@ def test_metric_writer_writes_jsonl_and_events(tmp_path):
     assert values[1].tag == 'samples' and values[1].image.width == 6
 
 
+def test_a_resumed_run_appends_to_metrics_jsonl(tmp_path):
+    for step in (10, 20):  # Two stretches of one run, the second after a resume.
+        writer = log_lib.MetricWriter(str(tmp_path))
+        writer.write_scalars(step, {'d_loss': float(step)})
+        writer.close()
+    lines = (tmp_path / 'metrics.jsonl').read_text().splitlines()
+    assert [json.loads(l) for l in lines] == [
+        {'step': 10, 'd_loss': 10.0},
+        {'step': 20, 'd_loss': 20.0},
+    ]
+    assert len(list((tmp_path / 'tensorboard').iterdir())) == 2  # A new events file beside.
+
+
 def test_disabled_writer_writes_nothing(tmp_path):
     log_lib.MetricWriter(str(tmp_path), enabled=False).write_scalars(1, {'a': 1.0})
     assert list(tmp_path.iterdir()) == []
