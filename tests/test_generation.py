@@ -110,6 +110,34 @@ def test_load_run_refuses_an_ema_the_run_does_not_keep(plain_run):
         gan_jax.load_run(plain_run, ema=True)
 
 
+@pytest.mark.slow
+def test_evaluate_best_with_and_without_ema(conditional_run, tmp_path):
+    """evaluate.py --step best [--ema|--noema]: the best checkpoint, the generator asked for;
+    with the EMA (as during training) it gives the value best.json recorded."""
+    best = json.loads(open(os.path.join(conditional_run, 'best.json')).read())
+    results = {}
+    for flag in ('--ema', '--noema'):
+        done = subprocess.run(
+            [sys.executable, helpers.EVALUATE, f'--workdir={conditional_run}', '--step=best', flag],
+            env=helpers.python_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=helpers.REPO,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        written = sorted(
+            (p for p in os.listdir(conditional_run) if p.startswith(f'eval_{best["step"]}-')),
+            key=lambda p: os.path.getmtime(os.path.join(conditional_run, p)),
+        )
+        results[flag] = json.loads(open(os.path.join(conditional_run, written[-1])).read())
+    assert results['--ema']['protocol']['ema'] and not results['--noema']['protocol']['ema']
+    assert results['--ema']['protocol']['step'] == best['step']
+    value = results['--ema']['metrics'][best['metric']]
+    assert value == pytest.approx(best['value'], rel=1e-5)
+    assert results['--noema']['metrics'][best['metric']] != pytest.approx(value, rel=1e-3)
+
+
 def test_conditional_generate_cycles_classes_or_takes_labels(conditional_run):
     run = gan_jax.load_run(conditional_run)
     labels = np.arange(12) % 10  # The default: every class in turn, as the evaluator.
