@@ -12,7 +12,8 @@ Naming scheme:
   - A "step" is one generator update (``train.steps`` counts them; with
     ``train.g_steps`` above 1, one step is that many); a count of
     discriminator updates says ``d_step``: ``*_every_steps`` / ``*_start_step``
-    in G steps, ``*_every_d_steps`` / ``*_start_d_step`` in D steps.
+    in G steps, ``*_every_d_steps`` / ``*_start_d_step`` in D steps,
+    ``*_every_g_steps`` in G updates (the same as steps unless ``train.g_steps`` > 1).
 """
 
 import ml_collections
@@ -109,6 +110,10 @@ def get_config(arg=None):
     c.optim.b2 = 0.999
     c.optim.lr_schedule = 'constant'  # A name in gan_jax.schedules.LR_SCHEDULES.
     c.optim.decay_start_step = 0  # 'linear_decay': G step where the decay to 0 begins.
+    # Lazy regularisation's Adam rescaling (StyleGAN2, official training_loop.py): with
+    # c = k / (k + 1), lr * c and betas ** c, k = reg.pl_every_g_steps for G and
+    # reg.penalty_every_d_steps for D (whether or not those regularisers are on).
+    c.optim.lazy_rescale = False
 
     # Regularisers (gan_jax/objective.py); a weight of 0 switches one off.
     c.reg = ml_collections.ConfigDict()
@@ -129,6 +134,16 @@ def get_config(arg=None):
     c.reg.lecam_weight = 0.0  # LeCam (Tseng et al. 2021).
     c.reg.lecam_decay = 0.99  # Its EMA of D's mean outputs ...
     c.reg.lecam_start_d_step = 1000  # ... which copies the batch means before this D step.
+    # StyleGAN2 (model.name='stylegan2'): path-length regularisation of G (Karras et al.
+    # 2020) every k G updates (scaled by k), on 1 / pl_batch_shrink of the batch, its
+    # average of the lengths moving by pl_decay ...
+    c.reg.pl_weight = 0.0
+    c.reg.pl_every_g_steps = 4
+    c.reg.pl_batch_shrink = 2
+    c.reg.pl_decay = 0.01
+    # ... and style mixing: the probability that a G run takes the ws of a second z
+    # from a crossover layer on.
+    c.reg.style_mixing_prob = 0.0
 
     # Differentiable augmentation of every D input (gan_jax/augment.py).
     c.augment = ml_collections.ConfigDict()
@@ -184,6 +199,8 @@ def get_config(arg=None):
     c.eval.intra_fid_per_class = config_dict.placeholder(int)
     c.eval.use_ema = True  # Evaluate the EMA generator when there is one.
     c.eval.seed = 0  # Latents of the generated images.
+    # StyleGAN2's truncation trick: w moved toward its tracked average by psi (1: none).
+    c.eval.truncation_psi = 1.0
     c.eval.reference_split = 'train'  # TFDS split of the reference images.
     c.eval.reference_num = config_dict.placeholder(int)  # None: the whole split.
     c.eval.kid_subsets = 100

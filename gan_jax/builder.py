@@ -105,6 +105,7 @@ def build(config, source=None):
         steps=config.train.steps,
         n_dis=config.train.n_dis,
         differentiable_d=objective.unroll_steps > 0,
+        lazy_intervals=(config.reg.pl_every_g_steps, config.reg.penalty_every_d_steps),
     )
     *spatial, channels = source.image_shape
     init_state = functools.partial(

@@ -43,6 +43,13 @@ ADDED_KEYS = {
     'eval.intra_fid_per_class': None,
     'data.skip_corrupt': False,
     'train.grad_accum': 1,
+    'optim.lazy_rescale': False,
+    'reg.pl_weight': 0.0,
+    'reg.pl_every_g_steps': 4,
+    'reg.pl_batch_shrink': 2,
+    'reg.pl_decay': 0.01,
+    'reg.style_mixing_prob': 0.0,
+    'eval.truncation_psi': 1.0,
 }
 
 # Keys that may change between a run and its resumption: how long to train and

@@ -17,6 +17,7 @@ stop-gradient values inside the compiled step, from global (all-device)
 statistics, so every device holds the same state and a resumed run continues it.
 """
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -64,23 +65,39 @@ class GeneratorBatch(NamedTuple):
     fake_labels: Array | None
     z: Array
     generate: Callable  # z -> G(z) for ``fake_labels``, differentiable in g_params.
-    example_keys: Callable  # key -> one key per example of the local batch.
+    # (key[, local batch size]) -> one key per example of the local batch, by global index.
+    example_keys: Callable
     key: Array
+    # (key, local batch) -> (latents, labels) drawn as the step draws its own.
+    draw: Callable = None
+    # StyleGAN2's halves in train mode, differentiable in g_params: (z, labels, key) ->
+    # ws (style-mixed with draws from key), and (ws, z) -> images (noise keyed by z).
+    map_latents: Callable = None
+    synthesize: Callable = None
+    global_mean: Callable = None  # x -> mean over the whole global batch (all devices).
+    g_index: Array = None  # G updates done before this one, over the whole run.
+    aux: dict = None  # TrainState.aux: a stateful G term reads its state here.
 
 
 class Term(NamedTuple):
-    """An active regulariser: ``weight * fn(batch)`` is added to the loss."""
+    """An active regulariser: ``weight * fn(batch)`` is added to the loss.
+
+    A ``stateful`` term's fn returns (value, its new state in TrainState.aux[name]):
+    G's path-length average moves with the lengths the term itself computes.
+    """
 
     name: str
     weight: float
     fn: Callable
+    stateful: bool = False
 
 
 class Stateful(NamedTuple):
     """State an ingredient carries across steps (in TrainState.aux[name])."""
 
     init: Callable[[], Any]
-    update: Callable[[Any, DiscriminatorBatch], Any]  # Before the D loss is taken.
+    # Before the D loss is taken; None: the state is its G term's (Term.stateful).
+    update: Callable[[Any, DiscriminatorBatch], Any] | None
 
 
 # ---- Discriminator regularisers -------------------------------------------------
@@ -231,6 +248,59 @@ def _latent_consistency_g(config):
     return fn
 
 
+def path_lengths(synthesize, ws, noise):
+    """StyleGAN2's path lengths: per example, the norm of J_w^T y, averaged over ws.
+
+    ``synthesize``: ws [N, num_ws, w_dim] -> images [N, H, W, C]; ``noise`` y has the
+    images' shape. Returns sqrt(mean over ws of sum over w_dim of (d sum(G(w) y) /
+    dw)^2), [N] (official ``StyleGAN2Loss``, ``Gpl``).
+    """
+    _, vjp = jax.vjp(synthesize, ws)
+    (grads,) = vjp(noise)
+    return jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads), axis=2), axis=1))
+
+
+def _path_length(config):
+    """Path-length regularisation (Karras et al. 2020, StyleGAN2), as the official code.
+
+    Every ``reg.pl_every_g_steps`` G updates, scaled by that interval: on
+    ``1 / reg.pl_batch_shrink`` of the batch, fresh latents (style-mixed like the
+    step's), y ~ N(0, I) / sqrt(H W) per image; the average a of the lengths moves
+    by ``reg.pl_decay`` toward their global-batch mean, and the penalty is the
+    mean of (length - a)^2, a differentiated too (it is not detached officially).
+    The state is a (TrainState.aux['pl']).
+    """
+    rc = config.reg
+    every, shrink, decay = rc.pl_every_g_steps, rc.pl_batch_shrink, rc.pl_decay
+
+    def fn(batch: GeneratorBatch):
+        average = batch.aux['pl']
+
+        def value():
+            z_key, map_key, noise_key = jax.random.split(batch.key, 3)
+            z, labels = batch.draw(z_key, batch.z.shape[0] // shrink)
+            ws = batch.map_latents(z, labels, map_key)
+            synthesize = lambda w: batch.synthesize(w, z)  # noqa: E731
+            shape = jax.eval_shape(synthesize, ws).shape
+            keys = batch.example_keys(noise_key, shape[0])
+            noise = jax.vmap(lambda k: jax.random.normal(k, shape[1:]))(keys)
+            lengths = path_lengths(synthesize, ws, noise / math.sqrt(shape[1] * shape[2]))
+            moved = average + decay * (batch.global_mean(lengths) - average)
+            return every * jnp.mean(jnp.square(lengths - moved)), lax.stop_gradient(moved)
+
+        if every == 1:
+            return value()
+        zero = jnp.zeros_like(jnp.sum(batch.images))  # Device-varying, as value()'s.
+        return lax.cond(batch.g_index % every == 0, value, lambda: (zero, average))
+
+    return fn
+
+
+def _path_length_state(config):
+    del config
+    return Stateful(lambda: jnp.zeros(()), None)
+
+
 def orthogonality(params) -> Array:
     """BigGAN's orthogonal regulariser: sum over kernels of ||W^T W * (1 - I)||_F^2.
 
@@ -286,6 +356,7 @@ G_TERMS: dict[str, TermSpec] = {
     'ortho': TermSpec('ortho_weight', _orthogonal),
     'zcr': TermSpec('zcr_g_weight', _latent_consistency_g),
     'acgan': TermSpec('acgan_weight', _acgan_g, _is_acgan),
+    'pl': TermSpec('pl_weight', _path_length, state=_path_length_state),
 }
 
 
@@ -294,9 +365,11 @@ def _active_terms(registry, config):
     for name, spec in registry.items():
         weight = config.reg[spec.weight_key]
         if spec.active(config, weight):
-            terms.append(Term(name, float(weight), spec.make(config)))
-            if spec.state is not None:
-                states[name] = spec.state(config)
+            state = None if spec.state is None else spec.state(config)
+            stateful = state is not None and state.update is None
+            terms.append(Term(name, float(weight), spec.make(config), stateful))
+            if state is not None:
+                states[name] = state
     return terms, states
 
 
@@ -412,12 +485,19 @@ class Objective(NamedTuple):
     pack: int
     weight_clip: float | None
     unroll_steps: int
+    style_mixing_prob: float = 0.0  # StyleGAN2's style mixing in every G run of training.
 
     def init_aux(self) -> dict:
         return {name: state.init() for name, state in self.states.items()}
 
     def update_aux(self, aux: dict, batch: DiscriminatorBatch) -> dict:
-        return {name: self.states[name].update(aux[name], batch) for name in aux}
+        """The D-side states updated for ``batch``; the G terms' states as they were."""
+        return {
+            name: value
+            if self.states[name].update is None
+            else self.states[name].update(value, batch)
+            for name, value in aux.items()
+        }
 
     def constrain_d(self, d_params):
         """WGAN's weight clipping (Arjovsky et al. 2017) after each D update, if set."""
@@ -528,16 +608,50 @@ def validate(
             f'model.z_distribution={config.model.z_distribution!r} is not one of '
             f'{sorted(sampling.LATENTS)}.'
         )
+    errors += _stylegan2_errors(config, local_batches)
     if errors:
         raise ValueError('Invalid combination of settings:\n  ' + '\n  '.join(errors))
+
+
+def _stylegan2_errors(config, local_batches):
+    """Path length and style mixing need StyleGAN2's mapping and synthesis halves."""
+    reg, errors = config.reg, []
+    if not 0.0 <= reg.style_mixing_prob <= 1.0:
+        errors.append(f'reg.style_mixing_prob={reg.style_mixing_prob} must be in [0, 1].')
+    for key, on in (
+        ('pl_weight', reg.pl_weight > 0),
+        ('style_mixing_prob', reg.style_mixing_prob > 0),
+    ):
+        if on and config.model.name != 'stylegan2':
+            errors.append(
+                f"reg.{key}={reg[key]} needs model.name='stylegan2' (w space), "
+                f'not {config.model.name!r}; set it to 0.'
+            )
+    if reg.pl_weight > 0 and config.train.grad_accum > 1:
+        errors.append(
+            f'reg.pl_weight={reg.pl_weight} with train.grad_accum={config.train.grad_accum}: '
+            'the path-length average moves with the whole batch at once; set one of them off.'
+        )
+    if reg.pl_every_g_steps < 1:
+        errors.append(
+            f'reg.pl_every_g_steps={reg.pl_every_g_steps} must be >= 1 (1: every G step).'
+        )
+    if reg.pl_batch_shrink < 1 or local_batches[1] % reg.pl_batch_shrink:
+        errors.append(
+            f'reg.pl_batch_shrink={reg.pl_batch_shrink} must be >= 1 and divide the per-device '
+            f'batch of the G step ({local_batches[1]}).'
+        )
+    if not 0.0 <= reg.pl_decay <= 1.0:
+        errors.append(f'reg.pl_decay={reg.pl_decay} must be in [0, 1].')
+    return errors
 
 
 def build_objective(config) -> Objective:
     """The objective of ``config`` (call ``validate`` first for clear errors)."""
     d_terms, d_states = _active_terms(D_TERMS, config)
-    g_terms, _ = _active_terms(G_TERMS, config)
+    g_terms, g_states = _active_terms(G_TERMS, config)
     augmentation = AUGMENTATIONS[config.augment.name](config)
-    states = dict(d_states)
+    states = {**d_states, **g_states}
     if augmentation.state is not None:
         states['augment'] = augmentation.state
     return Objective(
@@ -549,4 +663,5 @@ def build_objective(config) -> Objective:
         pack=config.train.pack,
         weight_clip=config.reg.weight_clip,
         unroll_steps=config.train.unroll_steps,
+        style_mixing_prob=config.reg.style_mixing_prob,
     )

@@ -5,6 +5,7 @@ iterator's position) resumes a run exactly. Optimisers and model definitions are
 static (rebuilt from the config) and are not part of the state.
 """
 
+import types
 from typing import Any
 
 import flax
@@ -83,16 +84,38 @@ OPTIMIZERS = {
 }
 
 
-def make_optimizers(optim_config, *, steps, n_dis, differentiable_d=False):
+def lazy_rescaled(lr, optim_config, interval):
+    """(lr * c, b1 ** c, b2 ** c), c = interval / (interval + 1): Adam for a network
+    regularised every ``interval`` steps, as StyleGAN2's official ``training_loop.py``
+    (``mb_ratio``). ``lr`` may be a schedule."""
+    c = interval / (interval + 1)
+    scaled = (lambda count: c * lr(count)) if callable(lr) else c * lr
+    return scaled, optim_config.b1**c, optim_config.b2**c
+
+
+def make_optimizers(optim_config, *, steps, n_dis, differentiable_d=False, lazy_intervals=None):
     """G and D optimisers with their own learning rates (TTUR when they differ).
 
     ``optim.lr_schedule`` may decay them over the run's ``steps`` G updates
     (``steps * n_dis`` D updates). ``differentiable_d``: G differentiates through
-    D's optimiser (see OPTIMIZERS).
+    D's optimiser (see OPTIMIZERS). ``lazy_intervals`` (G's, D's regularisation
+    intervals) with ``optim.lazy_rescale``: Adam rescaled by ``lazy_rescaled``.
     """
     c = optim_config
     if c.name not in OPTIMIZERS:
         raise ValueError(f'optim.name={c.name!r} is not one of {sorted(OPTIMIZERS)}.')
+    if c.lazy_rescale and c.name != 'adam':
+        raise ValueError(
+            f"optim.lazy_rescale=True rescales Adam's lr and betas; optim.name={c.name!r}."
+        )
     make = OPTIMIZERS[c.name]
     g_lr, d_lr = schedules.learning_rates(c, steps=steps, n_dis=n_dis)
-    return make(g_lr, c, False), make(d_lr, c, differentiable_d)
+    g_c = d_c = c
+    if c.lazy_rescale:
+        if lazy_intervals is None:
+            raise ValueError('optim.lazy_rescale=True needs the regularisation intervals.')
+        (g_lr, *g_betas), (d_lr, *d_betas) = (
+            lazy_rescaled(lr, c, k) for lr, k in zip((g_lr, d_lr), lazy_intervals)
+        )
+        g_c, d_c = (types.SimpleNamespace(b1=b1, b2=b2) for b1, b2 in (g_betas, d_betas))
+    return make(g_lr, g_c, False), make(d_lr, d_c, differentiable_d)

@@ -128,12 +128,16 @@ def _global_mean(x):
 
 def _cast_floats(tree, dtype):
     return jax.tree.map(
-        lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree
+        lambda a: (
+            a.astype(dtype) if hasattr(a, 'dtype') and jnp.issubdtype(a.dtype, jnp.floating) else a
+        ),
+        tree,
     )
 
 
-def _apply_train(model, params, batch_stats, x, labels, dtype=jnp.float32):
-    """Forward pass in train mode; returns (output, new batch statistics).
+def _apply_train(model, params, batch_stats, x, *args, dtype=jnp.float32, **kwargs):
+    """Forward pass in train mode, ``model(x, *args, train=True, **kwargs)`` (``method``
+    picks another of the model's methods); returns (output, new batch statistics).
 
     With a ``dtype`` other than float32, the parameters and inputs are cast to it
     so every layer computes in it (Flax layers compute in their inputs' dtype);
@@ -143,12 +147,14 @@ def _apply_train(model, params, batch_stats, x, labels, dtype=jnp.float32):
     """
     if dtype != jnp.float32:
         params, x = _cast_floats(params, dtype), _cast_floats(x, dtype)
+        args, kwargs = _cast_floats(args, dtype), _cast_floats(kwargs, dtype)
     out, updates = model.apply(
         {'params': params, 'batch_stats': batch_stats},
         x,
-        labels,
+        *args,
         train=True,
         mutable=['batch_stats'],
+        **kwargs,
     )
     stats = jax.tree.map(
         lambda new, old: new.astype(old.dtype), updates.get('batch_stats', {}), batch_stats
@@ -167,15 +173,19 @@ def term_key(key, name):
 
 
 def add_terms(gan_loss, terms, batch):
-    """``gan_loss + sum(weight * term(batch))``; returns (total, {name: unweighted value}).
+    """``gan_loss + sum(weight * term(batch))``; returns (total, {name: unweighted value},
+    {name: new state} of the stateful terms).
 
     Each term draws from ``term_key(batch.key, name)``. The D and G steps have keys
     of their own, except in a simultaneous step, where D's and G's zCR share draws.
     """
-    values = {'gan': gan_loss}
+    values, states = {'gan': gan_loss}, {}
     for term in terms:
-        values[term.name] = term.fn(batch._replace(key=term_key(batch.key, term.name)))
-    return gan_loss + sum(t.weight * values[t.name] for t in terms), values
+        value = term.fn(batch._replace(key=term_key(batch.key, term.name)))
+        if term.stateful:
+            value, states[term.name] = value
+        values[term.name] = value
+    return gan_loss + sum(t.weight * values[t.name] for t in terms), values, states
 
 
 def _ema(ema_params, params, decay):
@@ -201,6 +211,8 @@ class StepData(NamedTuple):
     regenerate: Any  # z -> D inputs of G(z), no gradient to G (D's regularisers); or None.
     d_index: Any  # D updates of the run before this one; None in the G step.
     micro: Any = WHOLE  # (j, k): these are micro-batch j of k (``train.grad_accum``).
+    g_index: Any = None  # G updates of the run before this one; None in the D step.
+    mix_key: Any = None  # The key of style mixing's draws in this step's G runs.
 
 
 class DState(NamedTuple):
@@ -280,7 +292,9 @@ class Update:
             for j in range(self.g_steps):  # G step j > 0 draws from fold_in(g_key, j).
                 g_state = state.replace(g_params=g[0], g_batch_stats=g[1], g_opt_state=g[2])
                 key = jax.random.fold_in(g_key, j) if j else g_key
-                g, g_metrics = self.g_step(g_state, d, reals[-1], last_labels, key)
+                g_index = state.step * self.g_steps + j
+                g, g_metrics = self.g_step(g_state, d, reals[-1], last_labels, key, g_index)
+                d = d._replace(aux={**d.aux, **g_metrics.pop('aux')})
             metrics = {**d_metrics, **g_metrics}
         g_params, g_batch_stats, g_opt_state = g
         ema_params = (
@@ -320,9 +334,26 @@ class Update:
         z = sample_latents(z_key, indices, self.z_dim, distribution=self.z_distribution)
         return z, sample_labels(label_key, indices, self.num_classes), aug_key, terms_key
 
-    def generate(self, g_params, g_batch_stats, latents, labels):
-        """G(latents) in train mode: (images, G's new batch statistics)."""
-        return self.apply(self.generator, g_params, g_batch_stats, latents, labels)
+    def mixing(self, key, latents, micro=WHOLE):
+        """G's ``mixing`` argument for ``latents`` (StyleGAN2's style mixing), or {}.
+
+        The second latents are drawn by global index from ``key``, the crossover
+        layer from it too, the same on every device (one draw per G run, as officially).
+        """
+        prob = self.objective.style_mixing_prob
+        if not prob:
+            return {}
+        indices = _global_indices(latents.shape[0], micro)
+        z2 = sample_latents(
+            jax.random.fold_in(key, 1), indices, self.z_dim, distribution=self.z_distribution
+        )
+        return {'mixing': (z2, jax.random.fold_in(key, 0), prob)}
+
+    def generate(self, g_params, g_batch_stats, latents, labels, mix_key=None, micro=WHOLE):
+        """G(latents) in train mode, style-mixed with draws from ``mix_key`` when style
+        mixing is on: (images, G's new batch statistics)."""
+        mixing = {} if mix_key is None else self.mixing(mix_key, latents, micro)
+        return self.apply(self.generator, g_params, g_batch_stats, latents, labels, **mixing)
 
     # ---- Discriminator ----------------------------------------------------------
     def d_loop(self, state, reals, labels, key):
@@ -356,11 +387,12 @@ class Update:
         """One D update on one real batch (in ``grad_accum`` micro-batches); ``d_index``
         counts the run's earlier D updates."""
         z, fake_labels, aug_key, terms_key = self.draw(key, real.shape[0])
+        mix_key = term_key(key, 'style_mixing')
 
         def grad_fn(params, stats, examples, micro):
             real, real_labels, z, fake_labels = examples
             regenerate = self._regenerate(
-                g_params, g_batch_stats, fake_labels, aug_key, d.aux, micro
+                g_params, g_batch_stats, fake_labels, aug_key, d.aux, mix_key, micro
             )
             real_in = self.to_d_input(real, jax.random.fold_in(aug_key, 0), d.aux, micro)
             data = StepData(
@@ -385,10 +417,10 @@ class Update:
             )
         return self.apply_d(d, grads, loss, outputs)
 
-    def _regenerate(self, g_params, g_batch_stats, labels, aug_key, aux, micro=WHOLE):
+    def _regenerate(self, g_params, g_batch_stats, labels, aug_key, aux, mix_key, micro=WHOLE):
         def regenerate(latents):
             """D inputs of G(latents), augmented like this step's fakes; no gradient to G."""
-            images, _ = self.generate(g_params, g_batch_stats, latents, labels)
+            images, _ = self.generate(g_params, g_batch_stats, latents, labels, mix_key, micro)
             fake_key = jax.random.fold_in(aug_key, 1)
             return self.to_d_input(lax.stop_gradient(images), fake_key, aux, micro)
 
@@ -426,7 +458,7 @@ class Update:
             aux=d.aux,
         )
         aux = self.objective.update_aux(d.aux, batch)
-        local, values = add_terms(
+        local, values, _ = add_terms(
             self.loss.discriminator(real_logits, fake_logits),
             self.objective.d_terms,
             batch._replace(aux=aux),
@@ -449,26 +481,30 @@ class Update:
         return DState(params, lax.pmean(stats, AXIS), opt_state, aux), metrics
 
     # ---- Generator --------------------------------------------------------------
-    def g_step(self, state, d, real, real_labels, key):
+    def g_step(self, state, d, real, real_labels, key, g_index):
         """One G update against D after its steps (``d``), looking ahead if unrolled, in
         ``grad_accum`` micro-batches.
 
-        Returns ((params, batch statistics, optimiser state), metrics). ``real`` is
-        the last D step's real batch (relativistic losses, unrolled D).
+        Returns ((params, batch statistics, optimiser state), metrics, with the G
+        terms' new states under 'aux'). ``real`` is the last D step's real batch
+        (relativistic losses, unrolled D); ``g_index`` counts the run's earlier G updates.
         """
         local_batch = (
             self.g_batch_size // lax.axis_size(AXIS) if self.g_batch_size else real.shape[0]
         )
         z, fake_labels, aug_key, terms_key = self.draw(key, local_batch)
+        mix_key = term_key(key, 'style_mixing')
 
         def grad_fn(g_params, g_stats, examples, micro):
             z, fake_labels, real, real_labels = examples
             real_in = self.to_d_input(real, jax.random.fold_in(aug_key, 0), d.aux, micro)
-            data = StepData(real_in, real_labels, fake_labels, z, terms_key, None, None, micro)
+            data = StepData(
+                real_in, real_labels, fake_labels, z, terms_key, None, None, micro, g_index, mix_key
+            )
             micro_state = state.replace(g_batch_stats=g_stats)
 
             def loss_fn(g_params):
-                images, new_stats = self.generate(g_params, g_stats, z, fake_labels)
+                images, new_stats = self.generate(g_params, g_stats, z, fake_labels, mix_key, micro)
                 fake_in = self.to_d_input(images, jax.random.fold_in(aug_key, 1), d.aux, micro)
                 fakes = (images, new_stats, fake_in)
                 return self.g_loss(g_params, d.params, micro_state, d, fakes, data)
@@ -479,8 +515,8 @@ class Update:
         (loss, outputs), grads = accumulate(
             grad_fn, state.g_params, state.g_batch_stats, examples, self.grad_accum
         )
-        if self.grad_accum > 1:
-            outputs = (outputs[0], _mean_over_micro_batches(outputs[1]))
+        if self.grad_accum > 1:  # States move linearly with the micro-batches' means.
+            outputs = (outputs[0], *map(_mean_over_micro_batches, outputs[1:]))
         return self.apply_g(state, grads, loss, outputs)
 
     def g_loss(self, g_params, d_params, state, d, fakes, data):
@@ -500,6 +536,14 @@ class Update:
         # An unrolled D depends on G, so its logits on reals do too (the minimax loss).
         if self.loss.relativistic or self.objective.unroll_steps > 0:
             real_logits = self.discriminate(d_params, d.batch_stats, real_in, real_labels)[0]
+        g_stats_in = state.g_batch_stats
+
+        def apply_g(method, *args, **kwargs):
+            out, _ = self.apply(
+                self.generator, g_params, g_stats_in, *args, method=method, **kwargs
+            )
+            return out
+
         batch = obj_lib.GeneratorBatch(
             g_params=g_params,
             images=images,
@@ -507,23 +551,33 @@ class Update:
             fake_class_logits=fake_cls,
             fake_labels=fake_labels,
             z=data.z,
-            generate=lambda z: self.generate(g_params, state.g_batch_stats, z, fake_labels)[0],
-            example_keys=lambda k: _example_keys(k, data.z.shape[0], data.micro),
+            generate=lambda z: self.generate(
+                g_params, g_stats_in, z, fake_labels, data.mix_key, data.micro
+            )[0],
+            example_keys=lambda k, n=None: _example_keys(k, n or data.z.shape[0], data.micro),
             key=data.key,
+            draw=lambda k, n: self.draw(k, n)[:2],
+            map_latents=lambda z, labels, k: apply_g('map', z, labels, **self.mixing(k, z)),
+            synthesize=lambda ws, z: apply_g('synthesize_latents', ws, z),
+            global_mean=_global_mean,
+            g_index=data.g_index,
+            aux=d.aux,
         )
-        local, values = add_terms(
+        local, values, states = add_terms(
             self.loss.generator(fake_logits, real_logits), self.objective.g_terms, batch
         )
-        return lax.pmean(local, AXIS), (g_stats, values)
+        return lax.pmean(local, AXIS), (g_stats, values, states)
 
     def apply_g(self, state, grads, loss, outputs):
-        """G's optimiser step: ((params, batch statistics, optimiser state), G's metrics)."""
-        g_stats, values = outputs
+        """G's optimiser step: ((params, batch statistics, optimiser state), G's metrics,
+        with the G terms' new states under 'aux')."""
+        g_stats, values, states = outputs
         updates, opt_state = self.g_tx.update(grads, state.g_opt_state, state.g_params)
         params = optax.apply_updates(state.g_params, updates)
         metrics = {
             'g_loss': loss,
             **{f'g_{name}': lax.pmean(v, AXIS) for name, v in values.items() if name != 'gan'},
+            'aux': states,
         }
         return (params, lax.pmean(g_stats, AXIS), opt_state), metrics
 
@@ -536,14 +590,25 @@ class Update:
         """
         d = DState(state.d_params, state.d_batch_stats, state.d_opt_state, state.aux)
         z, fake_labels, aug_key, terms_key = self.draw(key, real.shape[0])
+        mix_key = term_key(key, 'style_mixing')
         regenerate = self._regenerate(
-            state.g_params, state.g_batch_stats, fake_labels, aug_key, d.aux
+            state.g_params, state.g_batch_stats, fake_labels, aug_key, d.aux, mix_key
         )
         real_in = self.to_d_input(real, jax.random.fold_in(aug_key, 0), d.aux)
-        data = StepData(real_in, real_labels, fake_labels, z, terms_key, regenerate, state.step)
+        data = StepData(
+            real_in,
+            real_labels,
+            fake_labels,
+            z,
+            terms_key,
+            regenerate,
+            state.step,
+            g_index=state.step,
+            mix_key=mix_key,
+        )
 
         def both_losses(d_params, g_params):
-            images, g_stats = self.generate(g_params, state.g_batch_stats, z, fake_labels)
+            images, g_stats = self.generate(g_params, state.g_batch_stats, z, fake_labels, mix_key)
             fake_in = self.to_d_input(images, jax.random.fold_in(aug_key, 1), d.aux)
             d_loss, d_out = self.d_loss(d_params, d, lax.stop_gradient(fake_in), data)
             # Each loss reaches only its own network's parameters, so one backward
@@ -559,6 +624,7 @@ class Update:
         )(d.params, state.g_params)
         d, d_metrics = self.apply_d(d, d_grads, d_loss, d_out)
         g, g_metrics = self.apply_g(state, g_grads, g_loss, g_out)
+        d = d._replace(aux={**d.aux, **g_metrics.pop('aux')})
         return d, g, {**d_metrics, **g_metrics}
 
     def unrolled(self, d, real, fake, real_labels, fake_labels):

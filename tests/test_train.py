@@ -99,12 +99,12 @@ def test_ema_is_the_exponential_average_of_generator_params(tmp_path):
     )  # It did move.
 
 
-def _diverging_optimizers(optim_config, *, steps, n_dis, differentiable_d):
+def _diverging_optimizers(optim_config, *, steps, n_dis, differentiable_d, lazy_intervals):
     """Simulates divergence: the next update turns every parameter into NaN.
 
     Adam, as in the saved run, so that the checkpoint's optimiser state fits.
     """
-    del optim_config, steps, n_dis, differentiable_d
+    del optim_config, steps, n_dis, differentiable_d, lazy_intervals
     return optax.adam(float('nan')), optax.adam(float('nan'))
 
 

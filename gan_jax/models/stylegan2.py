@@ -290,6 +290,20 @@ class SynthesisNetwork(nn.Module):
         return img
 
 
+def mixing_cutoff(key, prob, num_ws):
+    """Style mixing's crossover (the official ``StyleGAN2Loss.run_G``): with probability
+    ``prob`` a layer drawn uniformly from 1..num_ws - 1, else num_ws (no mixing); one
+    draw for the whole batch."""
+    mix_key, layer_key = jax.random.split(key)
+    cutoff = jax.random.randint(layer_key, (), 1, num_ws)
+    return jnp.where(jax.random.uniform(mix_key) < prob, cutoff, num_ws)
+
+
+def mix_styles(ws, other, cutoff):
+    """ws [N, num_ws, w_dim] below layer ``cutoff``, ``other`` from it on."""
+    return jnp.where((jnp.arange(ws.shape[1]) < cutoff)[None, :, None], ws, other)
+
+
 def latent_noise_keys(z):
     """One key per example, a function of its latent's first two values' bits."""
     bits = lax.bitcast_convert_type(lax.stop_gradient(z[:, :2]).astype(jnp.float32), jnp.uint32)
@@ -301,7 +315,11 @@ class StyleGAN2Generator(nn.Module):
     """Maps latents z [N, z_dim] (and labels [N] if ``num_classes``) to images [N, R, R, C].
 
     ``truncation_psi`` and ``truncation_cutoff`` truncate w towards its tracked
-    average (MappingNetwork). ``map`` and ``synthesize`` run the two halves.
+    average (MappingNetwork); the call's arguments override the fields, which apply
+    in inference mode only (``with_truncation_psi``: sampling and evaluation).
+    ``mixing`` (z2 [N, z_dim], key, probability): style mixing regularisation, the
+    ws of z2 (same labels, w average not updated) from the layer ``mixing_cutoff``
+    draws on. ``map`` and ``synthesize`` run the two halves.
     """
 
     resolution: int
@@ -312,6 +330,8 @@ class StyleGAN2Generator(nn.Module):
     channel_base: int = 32768
     channel_max: int = 512
     conv_clamp: float | None = None
+    truncation_psi: float = 1.0
+    truncation_cutoff: int | None = None
 
     def __post_init__(self):
         _check_resolution(self.resolution, 4)
@@ -325,28 +345,58 @@ class StyleGAN2Generator(nn.Module):
             self.w_dim, self.mapping_layers, self.num_classes, num_ws=self.synthesis.num_ws
         )
 
-    def map(self, z, labels=None, *, train, truncation_psi=1.0, truncation_cutoff=None):
+    def map(
+        self, z, labels=None, *, train, truncation_psi=None, truncation_cutoff=None, mixing=None
+    ):
         _check_labels('generator', self.num_classes, labels)
-        return self.mapping(
-            z,
-            labels,
-            train=train,
-            truncation_psi=truncation_psi,
+        if truncation_psi is None and not train:
+            truncation_psi, truncation_cutoff = self.truncation_psi, self.truncation_cutoff
+        truncation = dict(
+            truncation_psi=1.0 if truncation_psi is None else truncation_psi,
             truncation_cutoff=truncation_cutoff,
         )
+        ws = self.mapping(z, labels, train=train, **truncation)
+        if mixing is not None:
+            z2, key, prob = mixing
+            other = self.mapping(z2, labels, train=False, **truncation)
+            ws = mix_styles(ws, other, mixing_cutoff(key, prob, ws.shape[1]))
+        return ws
 
     def synthesize(self, ws, noise_keys=None):
         return self.synthesis(ws, noise_keys)
 
-    def __call__(self, z, labels=None, *, train, truncation_psi=1.0, truncation_cutoff=None):
+    def synthesize_latents(self, ws, z, *, train=False):
+        """The images of ``ws`` with the noise ``__call__`` draws for latents ``z``."""
+        del train  # The synthesis network has no train-mode behaviour.
+        return self.synthesize(ws, latent_noise_keys(z))
+
+    def __call__(
+        self, z, labels=None, *, train, truncation_psi=None, truncation_cutoff=None, mixing=None
+    ):
         ws = self.map(
             z,
             labels,
             train=train,
             truncation_psi=truncation_psi,
             truncation_cutoff=truncation_cutoff,
+            mixing=mixing,
         )
-        return self.synthesize(ws, latent_noise_keys(z))
+        return self.synthesize_latents(ws, z)
+
+
+def with_truncation_psi(generator, psi):
+    """``generator`` truncating w towards its tracked average by ``psi`` in inference mode
+    (StyleGAN's truncation trick, official ``--trunc``); psi 1 is no truncation."""
+    if not isinstance(psi, (int, float)) or isinstance(psi, bool) or not math.isfinite(psi):
+        raise ValueError(f'truncation_psi={psi!r}: expected a finite number (1: none).')
+    if not isinstance(generator, StyleGAN2Generator):
+        if psi == 1:
+            return generator
+        raise ValueError(
+            f'truncation_psi={psi}: {type(generator).__name__} has no w space to truncate '
+            "in (model.name='stylegan2' has; BigGAN's latent truncation is 'truncation')."
+        )
+    return generator.clone(truncation_psi=float(psi))
 
 
 def minibatch_stddev(x, group_size, num_channels=1):
