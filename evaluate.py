@@ -2,7 +2,7 @@
 
     python evaluate.py --workdir RUN [--step latest|best|N]
                        [--metrics fid,kid,is,prdc,intra_fid,modes]
-                       [--num_samples N] [--extractor NAME] [--[no]ema]
+                       [--num_samples N] [--extractor NAME] [--[no]ema] [--truncation_psi PSI]
 
 Writes ``RUN/eval_<step>.json`` (``eval_<step>-2.json``, ... if that step was
 evaluated before: nothing is overwritten) and prints it.
@@ -29,6 +29,9 @@ _NUM_SAMPLES = flags.DEFINE_integer(
 )
 _EXTRACTOR = flags.DEFINE_string('extractor', None, 'Feature extractor (default: eval.extractor).')
 _EMA = flags.DEFINE_bool('ema', None, 'Use the EMA generator (default: eval.use_ema).')
+_PSI = flags.DEFINE_float(
+    'truncation_psi', None, "StyleGAN2's w truncation (default: eval.truncation_psi)."
+)
 
 
 def main(argv):
@@ -39,6 +42,7 @@ def main(argv):
         ('num_samples', _NUM_SAMPLES),
         ('extractor', _EXTRACTOR),
         ('use_ema', _EMA),
+        ('truncation_psi', _PSI),
     ):
         if flag.value is not None:
             run_config.eval[key] = flag.value

@@ -1,7 +1,8 @@
 """Generates with a checkpoint of a run folder written by launch.py.
 
     python sample.py --workdir RUN [--step best|latest|N] [--[no]ema] --num N --out DIR|FILE.npz
-                     [--seed S] [--classes 3,5] [--truncation T] [--batch_size B]
+                     [--seed S] [--classes 3,5] [--truncation T | --truncation_psi PSI]
+                     [--batch_size B]
     python sample.py --workdir RUN --grid FILE.png [--classes 0,7,9] [--per_class 8]
     python sample.py --workdir RUN --interpolate seeds|classes [--seeds 0,1,2] [--classes 1,7]
                      [--steps 8] --grid FILE.png [--gif FILE.gif]
@@ -29,7 +30,14 @@ _OUT = flags.DEFINE_string(
 )
 _SEED = flags.DEFINE_integer('seed', 0, 'Latent seed (as eval.seed).')
 _CLASSES = flags.DEFINE_list('classes', None, 'Classes to draw (default: all in turn).')
-_TRUNCATION = flags.DEFINE_float('truncation', None, 'BigGAN truncation threshold (> 0).')
+_TRUNCATION = flags.DEFINE_float(
+    'truncation', None, "BigGAN's truncation of the latents: the threshold (> 0)."
+)
+_PSI = flags.DEFINE_float(
+    'truncation_psi',
+    None,
+    "StyleGAN2's truncation of w toward its average: psi (1: none; default eval.truncation_psi).",
+)
 _BATCH = flags.DEFINE_integer('batch_size', None, 'Samples per call (default: eval.batch_size).')
 _GRID = flags.DEFINE_string('grid', None, 'Write a grid PNG: a row per class, or interpolations.')
 _PER_CLASS = flags.DEFINE_integer('per_class', 8, 'Samples per row of a class grid.')
@@ -71,7 +79,7 @@ def main(argv):
         if jax.process_index() == 0:
             print(json.dumps(result, indent=2))
         return
-    run = runs.load_run(_WORKDIR.value, step=_STEP.value, ema=_EMA.value)
+    run = runs.load_run(_WORKDIR.value, step=_STEP.value, ema=_EMA.value, truncation_psi=_PSI.value)
     if _BATCH.value is not None:
         run.config.eval.batch_size = _BATCH.value
     classes = _ints(_CLASSES.value)

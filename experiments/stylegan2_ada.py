@@ -2,11 +2,14 @@
 
 StyleGAN2's networks (gan_jax/models/stylegan2.py: mapping network, modulated
 convolutions, skip generator, minibatch-stddev discriminator), the
-non-saturating logistic loss, lazy R1 every 16 D steps, adaptive discriminator
+non-saturating logistic loss, lazy R1 every 16 D steps, path-length
+regularisation every 4 G steps and style mixing (paper256), Adam's learning
+rate and betas rescaled for the lazy regularisation, adaptive discriminator
 augmentation ('bgc' pipeline, target 0.6, p adjusted every 4 D steps by up to
 batch * 4 / 500k) and G's EMA with a half-life in thousands of images. Every
 setting is NVlabs/stylegan2-ada-pytorch's ``train.py`` (its ``cfg_specs`` and the
-lines after them) or ``training/training_loop.py``'s defaults:
+lines after them), ``training/training_loop.py``'s or ``training/loss.py``'s
+defaults; the comments in ``_stylegan2_ada`` say which:
 
 Variants (``experiments/stylegan2_ada.py:<variant>``):
   cifar10              ``--cfg=cifar`` (the paper's tuned CIFAR-10 config), unconditional:
@@ -16,13 +19,17 @@ Variants (``experiments/stylegan2_ada.py:<variant>``):
                        ramp-up 0.05, 100,000 kimg (1,562,500 G steps of 64); path length
                        regularisation and style mixing off, D architecture 'orig'
                        (all three as train.py sets them for cifar); z and w of 512,
-                       conv_clamp 256. Data: TFDS 'cifar10' train split, no x-flips.
+                       conv_clamp 256; G's Adam rescaled by 4/5 and D's by 16/17
+                       (training_loop.py rescales G for its G_reg_interval 4 in every
+                       config, cifar's too). Data: TFDS 'cifar10' train split, no x-flips.
   cifar10_conditional  The same with class labels (``--cond=1``): a label embedding in
                        G's mapping, projection onto a mapped label in D.
   ffhq256              ``--cfg=paper256``: batch 64, mbstd group 8, fmaps 0.5 (channel_base
                        16384), 8 mapping layers, lr 0.0025, R1 gamma 1, EMA half-life 20
                        kimg without ramp-up, 25,000 kimg (390,625 G steps), D architecture
-                       'resnet'. Data: a folder of 256x256 images (FFHQ; set data.path).
+                       'resnet', path-length weight 2 every 4 G steps on half the batch
+                       (average decay 0.01), style mixing probability 0.9 (loss.py's
+                       defaults). Data: a folder of 256x256 images (FFHQ; set data.path).
   smoke                cifar10 shrunk to three CPU steps on offline data.
 
 Published: the paper's abstract reports a record CIFAR-10 FID of 2.42. Protocol
@@ -31,25 +38,46 @@ the whole training set (50k CIFAR-10 images, no x-flips), and is50k, the
 Inception score of 50k images in 10 splits; set here as eval.metrics 'is,fid'
 with 50k samples against the whole train split.
 
-Not in gan_jax yet (so these runs are not the official recipe): path length
-regularisation (paper256: weight 2 every 4 G steps, batch shrink 2, decay 0.01),
-style mixing (paper256: probability 0.9), the rescaling of Adam's learning rate
-and betas by interval / (interval + 1) for lazily regularised networks (the
-official code takes the R1 step separately, every 16 D steps; here R1 joins that
-D step's loss), mixed precision on the 4 top resolutions (float16 there;
-``train.compute_dtype`` here is all or nothing), and the w average being updated
-in D's steps as well (here in the G step only).
+Differences from the official training (so these runs are not its exact recipe):
+the official code takes each lazy regulariser's step separately (an extra Adam
+step every 16 D / 4 G iterations, which the rescaling by interval / (interval + 1)
+accounts for); here R1 and the path-length penalty join that iteration's D or G
+loss, with the same rescaling. Mixed precision on the 4 top resolutions (float16
+there; ``train.compute_dtype`` here is all or nothing). The w average is updated
+in the G step's main pass only (officially also in D's and the path-length
+passes). Each device of the official multi-GPU run keeps its own path-length
+average and draws its own mixing layer; here they are global (1 or N devices
+train alike).
 """
 
 from experiments import common
 
-# train.py: 'cifar' and 'paper256' of cfg_specs.
+# train.py: 'cifar' and 'paper256' of cfg_specs; pl_weight and mixing: loss.py's defaults
+# (2 and 0.9), which train.py sets to 0 for cfg=cifar.
 _CFG = {
     'cifar': dict(
-        kimg=100_000, mbstd=32, fmaps=1, gamma=0.01, ema=500, ramp=0.05, map=2, arch='orig'
+        kimg=100_000,
+        mbstd=32,
+        fmaps=1,
+        gamma=0.01,
+        ema=500,
+        ramp=0.05,
+        map=2,
+        arch='orig',
+        pl_weight=0.0,
+        mixing=0.0,
     ),
     'paper256': dict(
-        kimg=25_000, mbstd=8, fmaps=0.5, gamma=1.0, ema=20, ramp=None, map=8, arch='resnet'
+        kimg=25_000,
+        mbstd=8,
+        fmaps=0.5,
+        gamma=1.0,
+        ema=20,
+        ramp=None,
+        map=8,
+        arch='resnet',
+        pl_weight=2.0,
+        mixing=0.9,
     ),
 }
 BATCH = 64  # Both configs' mb.
@@ -74,7 +102,16 @@ def _stylegan2_ada(c, cfg):
     c.optim.b1, c.optim.b2 = 0.0, 0.99
     c.reg.penalty = 'r1'
     c.reg.penalty_weight = spec['gamma']
-    c.reg.penalty_every_d_steps = 16
+    c.reg.penalty_every_d_steps = 16  # training_loop.py: D_reg_interval.
+    # loss.py's StyleGAN2Loss defaults; train.py sets pl_weight and style_mixing_prob
+    # to 0 for cfg=cifar.
+    c.reg.pl_weight = spec['pl_weight']
+    c.reg.pl_every_g_steps = 4  # training_loop.py: G_reg_interval.
+    c.reg.pl_batch_shrink = 2
+    c.reg.pl_decay = 0.01
+    c.reg.style_mixing_prob = spec['mixing']
+    # training_loop.py: lr * c and betas ** c, c = interval / (interval + 1), for G and D.
+    c.optim.lazy_rescale = True
     c.augment.name = 'ada'
     c.augment.ada_target = 0.6
     c.augment.ada_every_d_steps = 4

@@ -141,7 +141,12 @@ def describe(config, setup):
             f'data: {source.name}, {examples} of shape {source.image_shape}, '
             f'{setup.num_classes or "no"} classes used',
             f'loss: {config.train.loss}; regularisers: {terms or "none"}; augmentation: '
-            f'{config.augment.name}; pack: {objective.pack}; unroll: {objective.unroll_steps}',
+            f'{config.augment.name}; pack: {objective.pack}; unroll: {objective.unroll_steps}'
+            + (
+                f'; style mixing: {objective.style_mixing_prob:g}'
+                if objective.style_mixing_prob
+                else ''
+            ),
             f'G params: {models.count_params(shapes.g_params):,}',
             f'D params: {models.count_params(shapes.d_params):,}',
             f'processes: {jax.process_count()}, devices: {n_dev} '

@@ -29,6 +29,7 @@ from gan_jax import parallel, standing
 from gan_jax.data.mixtures import MIXTURES
 from gan_jax.metrics import classifiers, fid, inception_score, kid, modes, prdc
 from gan_jax.metrics import extractors as extractors_lib
+from gan_jax.models.stylegan2 import with_truncation_psi
 from gan_jax.sampling import check_truncation, images_to_uint8, sample_latents
 
 AXIS = parallel.DATA_AXIS
@@ -246,7 +247,8 @@ class Evaluator:
     ):
         """``num_classes``: a conditional G's classes, drawn in turn (balanced); else None.
         ``ema_statistics``: the run's ``standing.for_run``, if the caller has built it.
-        ``truncation``: BigGAN's truncation threshold for the latents (None: none)."""
+        ``truncation``: BigGAN's truncation threshold for the latents (None: none);
+        ``eval.truncation_psi``: StyleGAN2's truncation of w (1: none)."""
         ec, data_source = config.eval, config.data.source
         self.config, self.mesh, self._num_classes = config, mesh, num_classes
         self.truncation = check_truncation(truncation)
@@ -266,6 +268,7 @@ class Evaluator:
             )
         self._split = NamedSharding(mesh, P(AXIS))
         z_key = jax.random.PRNGKey(ec.seed)
+        truncated = with_truncation_psi(generator, ec.truncation_psi)
 
         def generate(g_variables, indices):
             """The samples of this device's share of the global indices, latents keyed by
@@ -278,7 +281,7 @@ class Evaluator:
                 truncation=truncation,
             )
             labels = None if num_classes is None else indices % num_classes
-            return generator.apply(g_variables, z, labels, train=False)
+            return truncated.apply(g_variables, z, labels, train=False)
 
         def sharded(fn, *in_specs):
             return parallel.jit_sharded(fn, mesh, in_specs=in_specs, out_specs=P(AXIS))
@@ -629,6 +632,8 @@ class Evaluator:
             protocol['modes'] = self._modes_protocol
         if self.truncation is not None:
             protocol['truncation'] = self.truncation
+        if ec.truncation_psi != 1:
+            protocol['truncation_psi'] = ec.truncation_psi
         return protocol
 
     def evaluate(self, state, step):

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from gan_jax import builder, checkpoint, config, generation, parallel, standing
+from gan_jax.models.stylegan2 import with_truncation_psi
 
 
 @dataclasses.dataclass
@@ -24,11 +25,12 @@ class LoadedRun:
     step: int
     ema: bool  # Whether ``variables`` hold the EMA generator's parameters.
     mesh: Any  # The devices ``generate`` shards over.
+    truncation_psi: float = 1.0  # StyleGAN2's w truncation in ``generator`` (1: none).
 
     @property
     def generator(self):
         """G, a Flax module: ``generator.apply(variables, z, labels, train=False)``."""
-        return self.setup.generator
+        return with_truncation_psi(self.setup.generator, self.truncation_psi)
 
     @property
     def num_classes(self):
@@ -86,10 +88,11 @@ class LoadedRun:
         return self.sampler.apply(self.device_variables, z, labels)
 
 
-def load_run(workdir, step='latest', ema=None):
+def load_run(workdir, step='latest', ema=None, truncation_psi=None):
     """The run in ``workdir`` at checkpoint ``step`` ('latest', 'best' or a number).
 
     ``ema`` None uses the EMA generator when the run keeps one (``eval.use_ema``).
+    ``truncation_psi``: a StyleGAN2 generator's w truncation (None: ``eval.truncation_psi``).
     """
     run_config = config.load_run_config(workdir)
     setup = builder.build(run_config)
@@ -100,4 +103,6 @@ def load_run(workdir, step='latest', ema=None):
     if ema and not has_ema:
         raise ValueError(f'{workdir} keeps no EMA generator (ema.name is None); use ema=False.')
     state = parallel.to_host(state)
-    return LoadedRun(run_config, setup, state, restored_step, use_ema, mesh)
+    psi = run_config.eval.truncation_psi if truncation_psi is None else truncation_psi
+    with_truncation_psi(setup.generator, psi)  # Checks it before anything runs.
+    return LoadedRun(run_config, setup, state, restored_step, use_ema, mesh, psi)

@@ -9,11 +9,13 @@ on ``passes`` batches of latents with the EMA weights:
   statistics it computes (written per device as training is: each device's shard, or the
   global batch with cross-replica BatchNorm; then averaged over the devices);
 - a spectral-norm vector takes its train-mode power iteration once per pass, on the EMA
-  weights, starting from the live G's vector.
+  weights, starting from the live G's vector;
+- anything else (StyleGAN2's tracked w average) is the live G's, as the official
+  StyleGAN2 code copies G's buffers into its EMA generator.
 
 A running statistic is recognised by its module's ``momentum`` attribute (Flax BatchNorm,
-``SlotBatchNorm``: ``new = momentum * old + (1 - momentum) * batch``); every other entry
-of ``batch_stats`` (spectral-norm vectors) is carried from pass to pass.
+``SlotBatchNorm``: ``new = momentum * old + (1 - momentum) * batch``), a power iteration
+by its module being a ``SpectralNorm``.
 """
 
 import flax
@@ -24,6 +26,7 @@ from jax import lax
 from jax.sharding import PartitionSpec as P
 
 from gan_jax import builder, parallel
+from gan_jax.models.layers import SpectralNorm
 from gan_jax.sampling import sample_latents
 
 AXIS = parallel.DATA_AXIS
@@ -35,14 +38,17 @@ def latent_key(seed):
     return jax.random.fold_in(jax.random.PRNGKey(seed), 0x57A9D)  # Not the eval latents'.
 
 
-def _running_average_momenta(generator, variables, z, labels):
-    """{module path: momentum} of the modules that keep running averages in ``batch_stats``."""
-    momenta = {}
+def _statistics_modules(generator, variables, z, labels):
+    """({module path: momentum} of the modules that keep running averages in
+    ``batch_stats``, {module path} of the spectral norms)."""
+    momenta, iterated = {}, set()
 
     def record(next_fun, args, kwargs, context):
         momentum = getattr(context.module, 'momentum', None)
         if isinstance(momentum, float):
             momenta[tuple(context.module.path)] = momentum
+        if isinstance(context.module, SpectralNorm):
+            iterated.add(tuple(context.module.path))
         return next_fun(*args, **kwargs)
 
     with nn.intercept_methods(record):
@@ -50,7 +56,7 @@ def _running_average_momenta(generator, variables, z, labels):
             lambda v: generator.apply(v, z, labels, train=True, mutable=['batch_stats']),
             variables,
         )
-    return momenta
+    return momenta, iterated
 
 
 class StandingStatistics:
@@ -95,16 +101,21 @@ class StandingStatistics:
 
         def standing(params, batch_stats):
             z, labels = inputs(0)
-            momenta = _running_average_momenta(
+            momenta, iterated = _statistics_modules(
                 generator, {'params': params, 'batch_stats': batch_stats}, z, labels
             )
             flat = flax.traverse_util.flatten_dict(batch_stats)
             averaged = {k for k in flat if k[:-1] in momenta}
+            kept = {k for k in flat if k not in averaged and k[:-1] not in iterated}
+            zeros = {n: jnp.zeros_like(flat[n]) for n in averaged}
 
             def one_pass(carry, k):
                 carried, total = carry
                 z, labels = inputs(k)
-                start = {n: carried[n] if n in carried else jnp.zeros_like(flat[n]) for n in flat}
+                start = {
+                    n: carried[n] if n in carried else flat[n] if n in kept else zeros[n]
+                    for n in flat
+                }
                 _, updates = generator.apply(
                     {'params': params, 'batch_stats': flax.traverse_util.unflatten_dict(start)},
                     z,
@@ -120,13 +131,16 @@ class StandingStatistics:
 
             # The sums vary over the devices (each sees its own latents) until the pmean.
             zero = {n: lax.pcast(jnp.zeros_like(flat[n]), AXIS, to='varying') for n in averaged}
-            # The other variables carried through the passes (spectral-norm vectors, a
-            # tracked average such as StyleGAN2's w average) may move with the latents too.
+            # The power-iteration vectors are carried through the passes (with
+            # latents they do not depend on, but the same type as the sums).
             carried = {
-                n: lax.pcast(v, AXIS, to='varying') for n, v in flat.items() if n not in averaged
+                n: lax.pcast(v, AXIS, to='varying')
+                for n, v in flat.items()
+                if n not in averaged and n not in kept
             }
             (last, total), _ = lax.scan(one_pass, (carried, zero), jnp.arange(passes))
             out = {n: lax.pmean(v, AXIS) for n, v in last.items()}
+            out.update({n: flat[n] for n in kept})
             out.update({n: lax.pmean(total[n] / passes, AXIS) for n in averaged})
             return flax.traverse_util.unflatten_dict(out)
 

@@ -4,8 +4,9 @@ Run as a script in a process with 4 simulated CPU devices (tests/test_step.py):
     record_gradients.py --out F.npz --overrides JSON [--baseline JSON]
 
 The overrides apply to tests.helpers.tiny_config; the file holds
-'<devices>|<g|d>|<sum|last>|<path>' arrays, and with ``--baseline`` (other overrides,
-e.g. without gradient accumulation) also 'baseline|...' ones of those on 4 devices.
+'<devices>|<g|d>|<sum|last>|<path>' arrays, the ingredients' state after the update as
+'<devices>|aux|<path>', and with ``--baseline`` (other overrides, e.g. without gradient
+accumulation) also 'baseline|...' ones of those on 4 devices.
 Both optimisers are replaced by ``recorder``: it leaves the parameters where they
 are and keeps each step's gradient, so every D step of the loop and the G step
 are differentiated at the same parameters on both meshes. (Comparing weights
@@ -71,7 +72,7 @@ def record(overrides, devices):
     batch = jax.device_put(next(iterator), parallel.batch_sharding(mesh))
     update = step_lib.compile_update(setup.make_update(config), mesh)
     new, _ = update(state, batch)
-    grads = parallel.to_host({'g': new.g_opt_state, 'd': new.d_opt_state})
+    grads = parallel.to_host({'g': new.g_opt_state, 'd': new.d_opt_state, 'aux': new.aux})
     return {
         '|'.join(str(getattr(k, 'key', k)) for k in path): leaf
         for path, leaf in jax.tree_util.tree_leaves_with_path(grads)

@@ -171,8 +171,9 @@ _DCGAN = {
     'optim.b1': 0.5,
 }
 # NVlabs/stylegan2-ada-pytorch train.py (cfg_specs cifar / paper256 and the lines after
-# them) and training/training_loop.py's defaults (D_reg_interval 16, ada_interval 4,
-# ada_kimg 500).
+# them), training/training_loop.py's defaults (D_reg_interval 16, G_reg_interval 4 with
+# the Adam rescaling, ada_interval 4, ada_kimg 500) and training/loss.py's (pl_batch_shrink
+# 2, pl_decay 0.01, pl_weight 2, style_mixing_prob 0.9; train.py: both 0 for cfg=cifar).
 _STYLEGAN2_ADA = {
     **_IMAGE_EVAL,
     'model.name': 'stylegan2',
@@ -189,6 +190,10 @@ _STYLEGAN2_ADA = {
     'optim.b2': 0.99,
     'reg.penalty': 'r1',
     'reg.penalty_every_d_steps': 16,
+    'reg.pl_every_g_steps': 4,
+    'reg.pl_batch_shrink': 2,
+    'reg.pl_decay': 0.01,
+    'optim.lazy_rescale': True,
     'augment.name': 'ada',
     'augment.ada_target': 0.6,
     'augment.ada_every_d_steps': 4,
@@ -204,6 +209,8 @@ _STYLEGAN2_CIFAR = {
     'model.mbstd_group_size': 32,
     'model.d_architecture': 'orig',
     'reg.penalty_weight': 0.01,
+    'reg.pl_weight': 0.0,
+    'reg.style_mixing_prob': 0.0,
     'ema.half_life_kimg': 500.0,
     'ema.rampup': 0.05,
     'train.steps': 1_562_500,
@@ -420,6 +427,8 @@ PUBLISHED = {
         'model.mbstd_group_size': 8,
         'model.d_architecture': 'resnet',
         'reg.penalty_weight': 1.0,
+        'reg.pl_weight': 2.0,
+        'reg.style_mixing_prob': 0.9,
         'ema.half_life_kimg': 20.0,
         'ema.rampup': None,
         'train.steps': 390_625,

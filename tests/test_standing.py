@@ -12,6 +12,7 @@ import pytest
 
 from gan_jax import builder, parallel, standing
 from gan_jax import evaluate as eval_lib
+from gan_jax.models import stylegan2
 from gan_jax.sampling import sample_latents
 from tests import helpers
 
@@ -145,6 +146,31 @@ def test_ema_spectral_norm_vectors_are_power_iterations_on_the_ema_weights():
         state.g_batch_stats['SpectralNorm_0']['kernel/u'],
         atol=1e-3,
     )
+
+
+def test_standing_statistics_leave_stylegan2s_w_average_alone():
+    # The official code copies G's buffers (the w average) into its EMA generator; train-mode
+    # passes of the EMA weights would move it (by ~8% of its norm in a CIFAR run).
+    generator = stylegan2.StyleGAN2Generator(
+        resolution=4, img_channels=1, w_dim=4, mapping_layers=1, channel_base=16, channel_max=2
+    )
+    variables = generator.init(jax.random.PRNGKey(0), jnp.zeros((1, 3)), train=False)
+    w_avg = jnp.asarray([0.5, -1.0, 2.0, 0.25])
+    mesh = parallel.make_mesh(jax.devices()[:1])
+    ema_statistics = standing.StandingStatistics(
+        generator, mesh, z_dim=3, num_classes=None, batch_size=4, seed=0, passes=2
+    )
+    ema = _perturbed(variables['params'], seed=1)
+    got = ema_statistics(ema, {'mapping': {'w_avg': w_avg}})
+    np.testing.assert_array_equal(got['mapping']['w_avg'], w_avg)
+    # A train-mode pass would have moved it.
+    _, moved = generator.apply(
+        {'params': ema, 'batch_stats': {'mapping': {'w_avg': w_avg}}},
+        jnp.ones((4, 3)),
+        train=True,
+        mutable=['batch_stats'],
+    )
+    assert not np.allclose(moved['batch_stats']['mapping']['w_avg'], w_avg)
 
 
 _FOUR_DEVICES = """

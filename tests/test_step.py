@@ -12,6 +12,7 @@ import pytest
 from gan_jax import builder, parallel, sampling
 from gan_jax import step as step_lib
 from tests import helpers
+from tests.test_stylegan2_training import TINY_RUN as TINY_STYLEGAN2_RUN
 
 
 @pytest.mark.slow
@@ -154,12 +155,16 @@ GRADIENT_RUNS = {
     },
     # The check can fail: per-device BatchNorm statistics change the gradients.
     'per_device_batchnorm': {'model.cross_replica_bn': False},
+    # StyleGAN2 with R1 and path length at their lazy intervals (both on in the first
+    # update, R1 off in the second D step) and style mixing; the path-length average
+    # (TrainState.aux) is compared too; the recorder stands in for the rescaled Adam.
+    'stylegan2_lazy_regularisers': TINY_STYLEGAN2_RUN,
 }
-
-
 # Heavy: grad_accum (a minute or more); test_accumulated_gradients_equal_the_whole_batch_on_1_
 # and_4_devices checks accumulation on 1 and 4 devices in CI, without BatchNorm.
-HEAVY_GRADIENT_RUNS = {'grad_accum'}
+# stylegan2_lazy_regularisers (minutes): test_stylegan2_training.py checks the path-length
+# term on 1 and 4 devices in CI.
+HEAVY_GRADIENT_RUNS = {'grad_accum', 'stylegan2_lazy_regularisers'}
 
 
 @pytest.mark.slow
