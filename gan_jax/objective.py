@@ -636,10 +636,10 @@ def _stylegan2_errors(config, local_batches):
         errors.append(
             f'reg.pl_every_g_steps={reg.pl_every_g_steps} must be >= 1 (1: every G step).'
         )
-    if reg.pl_batch_shrink < 1 or local_batches[1] % reg.pl_batch_shrink:
+    if reg.pl_batch_shrink < 1 or local_batches[-1] % reg.pl_batch_shrink:
         errors.append(
             f'reg.pl_batch_shrink={reg.pl_batch_shrink} must be >= 1 and divide the per-device '
-            f'batch of the G step ({local_batches[1]}).'
+            f'batch of the G step ({local_batches[-1]}).'
         )
     if not 0.0 <= reg.pl_decay <= 1.0:
         errors.append(f'reg.pl_decay={reg.pl_decay} must be in [0, 1].')

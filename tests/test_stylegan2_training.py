@@ -303,6 +303,9 @@ TINY_RUN = {
 }
 
 
+# Heavy: minutes to compile the update; the path-length average is a TrainState.aux entry,
+# which test_train.py's resume test and test_step.py's gradient runs cover in CI.
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_resume_keeps_the_path_length_average(tmp_path):
     """Two updates, a checkpoint written and read back, two more: bit-identical to four
