@@ -1,7 +1,9 @@
 """StyleGAN2's training ingredients: path-length regularisation, style mixing, the lazy
 regularisation's Adam rescaling and the truncation psi, against hand computations."""
 
+import importlib
 import json
+import os
 import subprocess
 import sys
 
@@ -20,9 +22,11 @@ from gan_jax import state as state_lib
 from gan_jax import step as step_lib
 from gan_jax.models import dcgan, stylegan2
 from tests import helpers
+from tests.models import test_stylegan2 as parity
 
 NUM_WS = 4  # Resolution 8: two convolutions and a toRGB at 4x4, three more at 8x8, minus one.
-TINY_G = dict(img_channels=2, w_dim=8, mapping_layers=1, channel_base=32, channel_max=4)
+TINY_G_WIDTHS = dict(channel_base=32, channel_max=4)
+TINY_G = dict(img_channels=2, w_dim=8, mapping_layers=1, **TINY_G_WIDTHS)
 PL_RESOLUTION = 4  # The path-length checks: one block, two ws.
 
 
@@ -363,3 +367,91 @@ def test_a_loaded_run_generates_with_its_truncation_psi():
     np.testing.assert_array_equal(images, expected)
     plain = sampling.images_to_uint8(setup.generator.apply(variables, z, train=False))
     assert not np.array_equal(images, plain)
+
+
+@pytest.mark.slow
+def test_path_length_equals_the_official_loss(monkeypatch):
+    """NVlabs/stylegan2-ada-pytorch's ``StyleGAN2Loss`` ('Greg' phase: penalty, its average
+    and the second-order gradient of every G parameter) on the same weights, latents and
+    noise (STYLEGAN2_ADA_PYTORCH and torch, like tests/models/test_stylegan2.py)."""
+    torch, networks = parity._official_networks()
+    sys.path.insert(0, os.environ['STYLEGAN2_ADA_PYTORCH'])
+    try:
+        official_loss = importlib.import_module('training.loss')
+    finally:
+        sys.path.pop(0)
+    torch.manual_seed(0)
+    official_g = networks.Generator(
+        z_dim=6,
+        c_dim=0,
+        w_dim=8,
+        img_resolution=8,
+        img_channels=2,
+        mapping_kwargs=dict(num_layers=1),
+        synthesis_kwargs=dict(channel_base=32, channel_max=4),
+    )
+    with torch.no_grad():
+        for p in official_g.parameters():
+            if p.ndim == 1:  # Biases; the noise strengths stay 0, so noise draws do not matter.
+                p.add_(0.1 * torch.randn_like(p))
+    generator = stylegan2.StyleGAN2Generator(8, 2, w_dim=8, mapping_layers=1, **TINY_G_WIDTHS)
+    params = parity._to_flax(official_g, parity._g_place)
+    stats = {'mapping': {'w_avg': jnp.zeros(8)}}
+    z = torch.randn(4, 6)
+    noise_keys = jax.random.split(jax.random.PRNGKey(3), 2)
+    noise = jax.vmap(lambda k: jax.random.normal(k, (8, 8, 2)))(noise_keys)
+    monkeypatch.setattr(
+        torch, 'randn_like', lambda x: torch.from_numpy(np.array(noise).transpose(0, 3, 1, 2))
+    )
+    loss = official_loss.StyleGAN2Loss(
+        'cpu', official_g.mapping, official_g.synthesis, None, None, 0.0, 0.0, 2, 0.3, 2.0
+    )
+    loss.pl_mean.fill_(0.5)
+    official_g.requires_grad_(True)
+    loss.accumulate_gradients('Greg', None, None, z, torch.zeros(4, 0), sync=True, gain=4)
+    with torch.no_grad():
+        for p in official_g.parameters():
+            p.copy_(torch.zeros_like(p) if p.grad is None else p.grad)
+    official_grads = parity._to_flax(official_g, parity._g_place)
+
+    fn = obj_lib._path_length(_pl_config(every=4, shrink=2, decay=0.3))
+
+    def penalty(params):
+        variables = {'params': params, 'batch_stats': stats}
+        batch = obj_lib.GeneratorBatch(
+            g_params=params,
+            images=jnp.zeros((4, 8, 8, 2)),
+            fake_logits=None,
+            fake_class_logits=None,
+            fake_labels=None,
+            z=jnp.zeros((4, 6)),
+            generate=None,
+            example_keys=lambda k, n: noise_keys[:n],
+            key=jax.random.PRNGKey(0),
+            draw=lambda k, n: (jnp.asarray(z.numpy())[:n], None),
+            map_latents=lambda z, labels, k: generator.apply(
+                variables, z, train=False, method='map'
+            ),
+            synthesize=lambda ws, z: generator.apply(variables, ws, z, method='synthesize_latents'),
+            global_mean=jnp.mean,
+            g_index=jnp.asarray(0),
+            aux={'pl': jnp.asarray(0.5)},
+        )
+        value, average = fn(batch)
+        return 2.0 * value, average  # pl_weight 2.
+
+    grads, average = jax.jit(jax.grad(penalty, has_aux=True))(params)
+    np.testing.assert_allclose(average, float(loss.pl_mean), rtol=1e-5)
+    # A noise strength's gradient is the images' gradient times the noise drawn, which
+    # differs (torch's generator here, keys from the latents there).
+    flat = {
+        path: (g, official)
+        for (path, g), official in zip(
+            jax.tree_util.tree_leaves_with_path(grads), jax.tree.leaves(official_grads), strict=True
+        )
+        if path[-1].key != 'noise_strength'
+    }
+    largest = max(float(np.max(np.abs(official))) for _, official in flat.values())
+    assert largest > 1e-3 and len(flat) > 20
+    for path, (g, official) in flat.items():
+        np.testing.assert_allclose(g, official, atol=1e-4 * largest, err_msg=str(path))
