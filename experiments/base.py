@@ -136,7 +136,7 @@ def get_config(arg=None):
     c.reg.lecam_start_d_step = 1000  # ... which copies the batch means before this D step.
     # StyleGAN2 (model.name='stylegan2'): path-length regularisation of G (Karras et al.
     # 2020) every k G updates (scaled by k), on 1 / pl_batch_shrink of the batch, its
-    # average of the lengths moving by pl_decay ...
+    # average of the lengths moving by pl_decay (not with train.grad_accum) ...
     c.reg.pl_weight = 0.0
     c.reg.pl_every_g_steps = 4
     c.reg.pl_batch_shrink = 2

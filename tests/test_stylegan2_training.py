@@ -291,6 +291,11 @@ def test_path_length_and_style_mixing_need_stylegan2():
     config = helpers.tiny_config(**{'model.name': 'stylegan2', 'reg.pl_batch_shrink': 3})
     with pytest.raises(ValueError, match='pl_batch_shrink=3 must be >= 1 and divide'):
         obj_lib.validate(config, data_shape=(32, 32, 3), num_classes=None, local_batches=(8, 8))
+    config = helpers.tiny_config(
+        **{'model.name': 'stylegan2', 'reg.pl_weight': 2.0, 'train.grad_accum': 2}
+    )
+    with pytest.raises(ValueError, match='reg.pl_weight=2.0 with train.grad_accum=2'):
+        obj_lib.validate(config, data_shape=(32, 32, 3), num_classes=None, local_batches=(8, 8))
 
 
 # A tiny StyleGAN2 run with every lazy regulariser and the rescaled Adam: R1 every 2 D
