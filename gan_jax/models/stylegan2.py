@@ -199,16 +199,14 @@ class SynthesisLayer(nn.Module):
     conv_clamp: float | None = None
 
     @nn.compact
-    def __call__(self, x, w, noise_keys):
+    def __call__(self, x, w, noise):
+        """``noise`` [N, H', W', 1] at the output's size, or None."""
         styles = FullyConnected(x.shape[-1], bias_init=1.0, name='affine')(w)
         weight = self.param('weight', _normal(), (3, 3, x.shape[-1], self.features))
         x = modulated_conv2d(x, weight, styles, up=self.up)
         strength = self.param('noise_strength', nn.initializers.zeros, ())
-        if noise_keys is not None:
-            noise = jax.vmap(lambda k: jax.random.normal(k, (*x.shape[1:3], 1), x.dtype))(
-                noise_keys
-            )
-            x = x + noise * strength.astype(x.dtype)
+        if noise is not None:
+            x = x + noise.astype(x.dtype) * strength.astype(x.dtype)
         bias = self.param('bias', nn.initializers.zeros, (self.features,))
         return bias_act(x, bias.astype(x.dtype), activation=True, clamp=self.conv_clamp)
 
@@ -238,10 +236,19 @@ def num_ws(resolution):
     return 2 * len(_resolutions(resolution))
 
 
-def _layer_keys(noise_keys, index):
-    return (
-        None if noise_keys is None else jax.vmap(lambda k: jax.random.fold_in(k, index))(noise_keys)
-    )
+def layer_noise(noise_keys, layers, size):
+    """Noise [len(layers), N, size, size, 1] (float32) of the synthesis layers ``layers``.
+
+    Example n's noise in layer l is normal(fold_in(noise_keys[n], l)). One
+    vmapped draw per resolution: the random-number code is compiled once per
+    size instead of once per layer.
+    """
+
+    def draw(key, layer):
+        return jax.random.normal(jax.random.fold_in(key, layer), (size, size, 1))
+
+    layers = jnp.asarray(layers, jnp.uint32)
+    return jax.vmap(jax.vmap(draw, (0, None)), (None, 0))(noise_keys, layers)
 
 
 class SynthesisNetwork(nn.Module):
@@ -274,14 +281,15 @@ class SynthesisNetwork(nn.Module):
         width = lambda r: channels(r, self.channel_base, self.channel_max)  # noqa: E731
         x = self.param('const', _normal(), (4, 4, width(4)))
         x = jnp.broadcast_to(x.astype(ws.dtype), (ws.shape[0], *x.shape))
-        img, w_index, layer = None, 0, 0
+        img, w_index = None, 0
         for r in _resolutions(self.resolution):
             ups = [1] if r == 4 else [2, 1]
+            layers = range(w_index, w_index + len(ups))  # w_index counts the convolutions.
+            noise = [None] * len(ups) if noise_keys is None else layer_noise(noise_keys, layers, r)
             for j, up in enumerate(ups):
                 x = SynthesisLayer(
                     width(r), up, self.conv_clamp, name=f'b{r}_conv{j + 2 - len(ups)}'
-                )(x, ws[:, w_index + j], _layer_keys(noise_keys, layer))
-                layer += 1
+                )(x, ws[:, w_index + j], noise[j])
             y = ToRGB(self.img_channels, self.conv_clamp, name=f'b{r}_torgb')(
                 x, ws[:, w_index + len(ups)]
             )

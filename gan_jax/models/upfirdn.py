@@ -5,8 +5,10 @@ documents, per channel and spatial axis: insert ``up - 1`` zeros after every
 pixel, pad (a negative pad crops), convolve with the FIR filter (a true
 convolution: the taps are reversed), keep every ``down``-th pixel. The filter is
 separable (the same normalised 1-D taps on both axes, so the 2-D filter is their
-outer product divided by its sum) and the filtering is a weighted sum of shifted
-slices: elementwise work that XLA fuses, with gradients that are again slices.
+outer product divided by its sum), so each axis's whole upsample-pad-filter-
+downsample is one linear map: a constant banded matrix applied with one matrix
+product per axis. That is two operations per call (and per gradient), which
+XLA compiles far faster than the equivalent sum of shifted slices.
 
 ``conv2d_resample`` is the official function of the same name for the cases
 StyleGAN2 uses: a k x k convolution with padding k // 2, optionally upsampling
@@ -16,7 +18,6 @@ strided convolution) by 2.
 
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from gan_jax.models.conv import conv, dilated_conv
 
@@ -31,23 +32,20 @@ def _taps(taps, gain):
     return taps / taps.sum() * np.sqrt(gain)
 
 
-def _upfirdn_axis(x, taps, axis, up, down, pad):
-    if up > 1:
-        zeros = [jnp.zeros_like(x)] * (up - 1)
-        x = jnp.stack([x, *zeros], axis=axis + 1)
-        x = x.reshape(*x.shape[:axis], -1, *x.shape[axis + 2 :])
-    config = [(0, 0, 0)] * x.ndim
-    config[axis] = (pad[0], pad[1], 0)
-    x = lax.pad(x, jnp.zeros((), x.dtype), config)
-    length = x.shape[axis] - len(taps) + 1
+def axis_matrix(size, taps, up, down, pad):
+    """The [out, size] matrix of upfirdn along one axis of ``size`` pixels (float64).
+
+    Output pixel r reads padded-upsampled pixel r * down + j through the reversed
+    tap j; that pixel is input pixel i where it equals i * up + pad[0].
+    """
+    k = len(taps)
+    length = size * up + pad[0] + pad[1] - k + 1
     if length < 1:
-        raise ValueError(f'upfirdn2d: {len(taps)} taps do not fit a padded size {x.shape[axis]}')
-    count = -(-length // down)
-    out = 0
-    for k, tap in enumerate(taps[::-1]):
-        end = k + (count - 1) * down + 1
-        out = out + float(tap) * lax.slice_in_dim(x, k, end, stride=down, axis=axis)
-    return out
+        raise ValueError(f'upfirdn2d: {k} taps do not fit a padded size {length + k - 1}')
+    rows = np.arange(-(-length // down))[:, None, None] * down
+    where = rows + np.arange(k)[None, :, None] - pad[0]  # [out, k, 1]
+    hits = where == np.arange(size)[None, None, :] * up  # [out, k, size]
+    return np.einsum('rki,k->ri', hits, taps[::-1])
 
 
 def upfirdn2d(x, taps=FILTER, *, up=1, down=1, pad=(0, 0), gain=1.0):
@@ -59,9 +57,10 @@ def upfirdn2d(x, taps=FILTER, *, up=1, down=1, pad=(0, 0), gain=1.0):
     if up < 1 or down < 1:
         raise ValueError(f'upfirdn2d: up={up} and down={down} must be positive integers')
     taps = _taps(taps, gain)
-    for axis in (1, 2):
-        x = _upfirdn_axis(x, taps, axis, up, down, pad)
-    return x
+    rows = jnp.asarray(axis_matrix(x.shape[1], taps, up, down, pad), x.dtype)
+    cols = jnp.asarray(axis_matrix(x.shape[2], taps, up, down, pad), x.dtype)
+    x = jnp.einsum('ph,nhwc->npwc', rows, x)
+    return jnp.einsum('qw,npwc->npqc', cols, x)
 
 
 def upsample2d(x, taps=FILTER):
