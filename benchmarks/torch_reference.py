@@ -1,10 +1,12 @@
 """gan_jax's train step, written in plain PyTorch, for side-by-side timing.
 
-Three gan_jax architectures, mirrored layer by layer (layer order, kernels,
+Four gan_jax architectures, mirrored layer by layer (layer order, kernels,
 strides, paddings, biases, BatchNorm, activations, spectral norm, pooling), so
 the parameter counts are the same (benchmarks/train_step.py checks them):
-DCGAN (gan_jax/models/dcgan.py), SN-DCGAN (sndcgan.py) and SNGAN's CIFAR
-ResNet (resnet.py). The step is gan_jax's too: non-saturating loss,
+DCGAN (gan_jax/models/dcgan.py), SN-DCGAN (sndcgan.py), SNGAN's CIFAR
+ResNet (resnet.py) and StyleGAN2's CIFAR networks (stylegan2.py: equalized
+learning rate, modulated convolutions, noise, FIR resampling as depthwise
+convolutions, skip G, 'orig' D). The step is gan_jax's too: non-saturating loss,
 Adam(2e-4, 0.5, 0.999), a D step on a real batch and G(z1).detach(), then a G
 step on a fresh G(z2) through D. Spectral norm runs one power iteration per
 training forward, as gan_jax's SpectralNorm. Initialisation is PyTorch's
@@ -213,6 +215,178 @@ def resnet(channels, resolution, z_dim, g_width=256, d_width=128):
     return g, d
 
 
+SQRT2 = 2**0.5
+
+
+def _fir(x, up=1, down=1, pad=(0, 0), gain=1.0, taps=(1.0, 3.0, 3.0, 1.0)):
+    """upfirdn2d of NCHW x (gan_jax.models.upfirdn): zeros inserted, padded, the separable
+    FIR filter as one depthwise convolution, every ``down``-th pixel."""
+    n, c, h, w = x.shape
+    f = torch.tensor(taps, device=x.device)
+    f = torch.outer(f, f) / f.sum() ** 2 * gain
+    if up > 1:
+        x = F.pad(x.reshape(n, c, h, 1, w, 1), [0, up - 1, 0, 0, 0, up - 1])
+        x = x.reshape(n, c, h * up, w * up)
+    x = F.pad(x, [pad[0], pad[1], pad[0], pad[1]])
+    return F.conv2d(x, f.to(x.dtype).expand(c, 1, *f.shape), stride=down, groups=c)
+
+
+def _act(x, clamp):
+    return (F.leaky_relu(x, 0.2) * SQRT2).clamp(-clamp, clamp)
+
+
+class EqualLinear(nn.Module):
+    """gan_jax's stylegan2.FullyConnected: weights scaled by lr_multiplier / sqrt(fan_in)."""
+
+    def __init__(self, fan_in, features, activation=False, lr_multiplier=1.0, bias_init=0.0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(features, fan_in) / lr_multiplier)
+        self.bias = nn.Parameter(torch.full([features], float(bias_init)))
+        self.scale, self.lr_multiplier = lr_multiplier / fan_in**0.5, lr_multiplier
+        self.activation = activation
+
+    def forward(self, x):
+        x = F.linear(x, self.weight * self.scale, self.bias * self.lr_multiplier)
+        return F.leaky_relu(x, 0.2) * SQRT2 if self.activation else x
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated 3x3 convolution with demodulation (gan_jax's form: activations scaled
+    around one shared convolution), optional 2x upsampling, noise, bias, leaky ReLU."""
+
+    def __init__(self, cin, cout, w_dim, up, clamp):
+        super().__init__()
+        self.affine = EqualLinear(w_dim, cin, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(cout, cin, 3, 3))
+        self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.bias = nn.Parameter(torch.zeros(cout))
+        self.up, self.clamp = up, clamp
+
+    def forward(self, x, w):
+        styles = self.affine(w)
+        x = x * styles[:, :, None, None]
+        if self.up == 2:  # Transposed convolution, then the filter (gain 4).
+            x = _fir(
+                F.conv_transpose2d(x, self.weight.transpose(0, 1), stride=2), pad=(1, 1), gain=4
+            )
+        else:
+            x = F.conv2d(x, self.weight, padding=1)
+        demod = torch.rsqrt(styles.square() @ self.weight.square().sum((2, 3)).T + 1e-8)
+        x = x * demod[:, :, None, None]
+        noise = torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device)
+        return _act(x + noise * self.noise_strength + self.bias[:, None, None], self.clamp)
+
+
+class ToRGB(nn.Module):
+    def __init__(self, cin, channels, w_dim, clamp):
+        super().__init__()
+        self.affine = EqualLinear(w_dim, cin, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(channels, cin, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.cin, self.clamp = cin, clamp
+
+    def forward(self, x, w):
+        styles = self.affine(w) / self.cin**0.5
+        x = F.conv2d(x * styles[:, :, None, None], self.weight)
+        return (x + self.bias[:, None, None]).clamp(-self.clamp, self.clamp)
+
+
+class StyleGAN2G(nn.Module):
+    """gan_jax's StyleGAN2Generator, unconditional: mapping (z normalised, fully connected
+    layers at lr multiplier 0.01, tracked w average), constant input, skip synthesis."""
+
+    def __init__(self, channels, resolution, z_dim, width, mapping_layers, clamp):
+        super().__init__()
+        self.mapping = nn.ModuleList(
+            EqualLinear(z_dim if i == 0 else width, width, True, 0.01)
+            for i in range(mapping_layers)
+        )
+        self.register_buffer('w_avg', torch.zeros(width))
+        self.const = nn.Parameter(torch.randn(width, 4, 4))
+        self.resolutions = [2**i for i in range(2, resolution.bit_length())]
+        self.convs = nn.ModuleList(
+            SynthesisLayer(width, width, width, 2 if r > 4 and j == 0 else 1, clamp)
+            for r in self.resolutions
+            for j in range(1 if r == 4 else 2)
+        )
+        self.torgbs = nn.ModuleList(ToRGB(width, channels, width, clamp) for _ in self.resolutions)
+
+    def forward(self, z):
+        w = z * torch.rsqrt(z.square().mean(1, keepdim=True) + 1e-8)
+        for layer in self.mapping:
+            w = layer(w)
+        if self.training:
+            with torch.no_grad():
+                self.w_avg.copy_(w.detach().mean(0).lerp(self.w_avg, 0.995))
+        x = self.const.expand(z.shape[0], *self.const.shape)
+        img, convs = None, iter(self.convs)
+        for r, torgb in zip(self.resolutions, self.torgbs):
+            for _ in range(1 if r == 4 else 2):
+                x = next(convs)(x, w)
+            y = torgb(x, w)
+            img = y if img is None else _fir(img, up=2, pad=(2, 1), gain=4) + y
+        return img
+
+
+class EqualConv(nn.Module):
+    """gan_jax's stylegan2.Conv2d: weights scaled by 1 / sqrt(fan_in), optional FIR
+    downsampling (the filter, then a stride-2 convolution), leaky ReLU, clamp."""
+
+    def __init__(self, cin, cout, kernel, down=1, clamp=None):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(cout, cin, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(cout))
+        self.scale, self.down, self.clamp = (cin * kernel**2) ** -0.5, down, clamp
+
+    def forward(self, x):
+        k = self.weight.shape[-1]
+        if self.down == 2:
+            x = F.conv2d(_fir(x, pad=(k // 2 + 1, k // 2 + 1)), self.weight * self.scale, stride=2)
+        else:
+            x = F.conv2d(x, self.weight * self.scale, padding=k // 2)
+        return _act(x + self.bias[:, None, None], self.clamp)
+
+
+class StyleGAN2D(nn.Module):
+    """gan_jax's StyleGAN2Discriminator, 'orig', unconditional: fromRGB, two 3x3
+    convolutions per resolution (the second downsampling), minibatch stddev over
+    consecutive groups, a 3x3 convolution and two fully connected layers at 4x4."""
+
+    def __init__(self, channels, resolution, width, group_size, clamp):
+        super().__init__()
+        blocks = [EqualConv(channels, width, 1, clamp=clamp)]
+        while resolution > 4:
+            blocks += [
+                EqualConv(width, width, 3, clamp=clamp),
+                EqualConv(width, width, 3, 2, clamp),
+            ]
+            resolution //= 2
+        self.blocks = nn.Sequential(*blocks)
+        self.conv = EqualConv(width + 1, width, 3, clamp=clamp)
+        self.fc = EqualLinear(width * 16, width, activation=True)
+        self.out = EqualLinear(width, 1)
+        self.group_size = group_size
+
+    def forward(self, img):
+        x = self.blocks(img)
+        n, c, h, w = x.shape
+        g = min(self.group_size, n)
+        y = x.reshape(n // g, g, c, h, w)
+        y = (y - y.mean(1, keepdim=True)).square().mean(1).add(1e-8).sqrt().mean((1, 2, 3))
+        y = y.reshape(-1, 1, 1, 1, 1).expand(n // g, g, 1, h, w).reshape(n, 1, h, w)
+        x = self.conv(torch.cat([x, y], 1))
+        return self.out(self.fc(x.flatten(1)))[:, 0]
+
+
+def stylegan2(channels, resolution, z_dim, width=512):
+    """(G, D) of experiments/stylegan2_ada.py:cifar10 (the official cfg=cifar): 512 feature
+    maps at every resolution, 2 mapping layers, D 'orig', mbstd group 32, conv_clamp 256."""
+    return (
+        StyleGAN2G(channels, resolution, z_dim, width, 2, 256.0),
+        StyleGAN2D(channels, resolution, width, 32, 256.0),
+    )
+
+
 class Preset(NamedTuple):
     channels: int
     resolution: int
@@ -225,6 +399,7 @@ PRESETS = {
     'dcgan64': Preset(3, 64, 100, dcgan),
     'sndcgan32': Preset(3, 32, 128, sndcgan),
     'resnet32': Preset(3, 32, 128, resnet),
+    'stylegan2_32': Preset(3, 32, 512, stylegan2),
 }
 
 

@@ -2,25 +2,27 @@
 
     python benchmarks/train_step.py [--presets dcgan32,sndcgan32] [--batches 64,256]
         [--steps 10] [--repeats 5] [--torch_compile] [--no_torch]
-        [--compute_dtype bfloat16] [--flax_conv_transpose] [--flax_conv]
+        [--compute_dtype bfloat16] [--bf16_resolutions 4] [--flax_conv_transpose] [--flax_conv]
         [--xla_default_convolutions]
 
-One step is one D and one G update of the preset's architecture (the
-architectures of experiments/dcgan.py and sngan.py) with the non-saturating
-loss and Adam(2e-4, 0.5, 0.999), in gan_jax and in benchmarks/torch_reference.py
-(same parameter count, checked). For each preset and batch: compile time,
-steady-state ms/step and img/s (median over repeats of ``steps`` updates after
-warm-up), FLOPs per step from XLA's cost analysis and the achieved rate as a
-share of a ceiling measured in the same run (a large matrix product in the
-compute dtype; on GPUs XLA's count leaves out the cuDNN convolutions, so no
-share is given there), and peak memory. gan_jax and PyTorch are timed alternately, so
-load affects both alike; measure on a quiet machine. Runs on CPU or GPU (both
-frameworks use the first GPU when there is one). The last line per preset is
+One step is one D and one G update of the preset's architecture (those of
+experiments/dcgan.py, sngan.py and stylegan2_ada.py:cifar10, whose R1, ADA and EMA
+are left out) with the non-saturating loss and Adam(2e-4, 0.5, 0.999), in gan_jax
+and in benchmarks/torch_reference.py (same parameter count, checked). For each
+preset and batch: compile time, steady-state ms/step and img/s (median over repeats
+of ``steps`` updates after warm-up), FLOPs per step from XLA's cost analysis and the
+achieved rate as a share of a ceiling measured in the same run (a large matrix
+product in the compute dtype; on GPUs XLA's count leaves out the cuDNN convolutions,
+so no share is given there), and peak memory. gan_jax and PyTorch are timed
+alternately, so load affects both alike; measure on a quiet machine. Runs on CPU or
+GPU (both frameworks use the first GPU when there is one). The last line per preset is
 
     dcgan32 batch=64 gan_jax=NN.N img/s torch_eager=NN.N img/s ratio=N.NNx
 
 and ``--markdown`` adds a row for benchmarks/README.md's table.
 
+``--bf16_resolutions N`` computes StyleGAN2's top N resolutions in bfloat16
+(``model.bf16_resolutions``; the official runs use N = 4, in float16).
 ``--flax_conv_transpose`` swaps the generators' PhaseConvTranspose back to
 ``nn.ConvTranspose`` (the same function) to measure the "before" number;
 ``--flax_conv`` likewise swaps the models' ``Conv`` (models/conv.py) for ``nn.Conv``;
@@ -65,6 +67,21 @@ PRESETS = {
             d_pooling='sum',
         ),
     ),
+    # experiments/stylegan2_ada.py:cifar10's networks (the official cfg=cifar).
+    'stylegan2_32': (
+        32,
+        dict(
+            name='stylegan2',
+            z_dim=512,
+            w_dim=512,
+            mapping_layers=2,
+            channel_base=32768,
+            channel_max=512,
+            d_architecture='orig',
+            mbstd_group_size=32,
+            conv_clamp=256.0,
+        ),
+    ),
 }
 CHANNELS = 3
 
@@ -78,10 +95,11 @@ def matmul_ceiling_gflops(dtype):
     return 2 * n**3 / median_seconds(lambda: jax.block_until_ready(f(a)), 5, warmup=0) / 1e9
 
 
-def gan_jax_step(preset, batch, compute_dtype):
+def gan_jax_step(preset, batch, compute_dtype, bf16_resolutions=0):
     resolution, model = PRESETS[preset]
     config = base.get_config()
     config.model.update(model)
+    config.model.bf16_resolutions = bf16_resolutions
     # Only the data's shape matters here (the batch below is random).
     config.data.update(dict(source='digits', channels=CHANNELS, resolution=resolution))
     config.train.batch_size = batch
@@ -147,7 +165,9 @@ def _peak_memory():
 
 def benchmark(preset, batch, args, ceiling):
     """Times one preset at one batch size; prints the report and returns its last line."""
-    jax_run, compile_s, flops, jax_params = gan_jax_step(preset, batch, args.compute_dtype)
+    jax_run, compile_s, flops, jax_params = gan_jax_step(
+        preset, batch, args.compute_dtype, args.bf16_resolutions
+    )
     jax_run(2)  # Warm-up.
     runners = {'gan_jax': jax_run}
     warmups = {}
@@ -205,7 +225,8 @@ def benchmark(preset, batch, args, ceiling):
                 jax.devices()[0].device_kind,
                 preset,
                 str(batch),
-                args.compute_dtype,
+                args.compute_dtype
+                + (f', top {args.bf16_resolutions} bf16' if args.bf16_resolutions else ''),
                 f'{img_s["gan_jax"]:.1f}',
                 *torch_cells,
                 share,
@@ -237,6 +258,7 @@ def main():
     parser.add_argument(
         '--compute_dtype', default='float32', choices=sorted(step_lib.COMPUTE_DTYPES)
     )
+    parser.add_argument('--bf16_resolutions', type=int, default=0)
     parser.add_argument('--flax_conv_transpose', action='store_true')
     parser.add_argument('--flax_conv', action='store_true')
     parser.add_argument('--xla_default_convolutions', action='store_true')

@@ -100,6 +100,9 @@ def get_config(arg=None):
     c.model.d_architecture = 'resnet'
     c.model.mbstd_group_size = 8
     c.model.conv_clamp = config_dict.placeholder(float)
+    # stylegan2: the top resolutions of G and D computed in bfloat16, never below 8x8 (the
+    # official num_fp16_res, float16 there; train.py sets 4); 0: all in train.compute_dtype.
+    c.model.bf16_resolutions = 0
     c.model.activation = 'relu'  # mlp: hidden units, 'relu' or 'tanh' (the Unrolled GAN demo).
 
     c.optim = ml_collections.ConfigDict()

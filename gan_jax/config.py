@@ -39,6 +39,7 @@ ADDED_KEYS = {
     'model.conv_clamp': None,
     'model.d_architecture': 'resnet',
     'model.mbstd_group_size': 8,
+    'model.bf16_resolutions': 0,
     'train.g_steps': 1,
     'eval.intra_fid_per_class': None,
     'data.skip_corrupt': False,

@@ -23,8 +23,11 @@ Structure, initialisation and parameter counts follow NVlabs/stylegan2-ada-pytor
   connected layers; class labels enter by projection onto a mapping of the
   label (the official ``cmap``).
 
-Differences: the official code computes the top resolutions in float16 (here
-``train.compute_dtype`` chooses); its minibatch-stddev groups take every n-th
+Mixed precision: ``bf16_resolutions`` top resolutions of G's and D's blocks
+(never below 8x8) compute in bfloat16, the official ``num_fp16_res`` with
+bfloat16 for float16 (whose range needs no pre-scaling); parameters, ws, styles,
+demodulation, G's summed image and D's 4x4 epilogue stay in the compute dtype
+(``train.compute_dtype``). Differences: its minibatch-stddev groups take every n-th
 example, here consecutive ones (the same statistic for an i.i.d. batch, and the
 same groups on 1 or N devices when the local batch is a multiple of the group
 size); the engine passes G no random key, so the per-layer noise is drawn from a
@@ -37,6 +40,7 @@ import math
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from gan_jax.models.layers import generator_classes, square_image
@@ -93,6 +97,18 @@ def _check_labels(network, num_classes, labels):
     if (labels is None) != (not num_classes):
         given = 'no labels' if labels is None else 'labels'
         raise ValueError(f'StyleGAN2 {network} with num_classes={num_classes!r} got {given}')
+
+
+def bf16_dtype(resolution, top, count, dtype):
+    """The dtype of the block at ``resolution`` when the ``count`` highest resolutions up
+    to ``top`` (never below 8x8, as the official num_fp16_res) compute in bfloat16."""
+    lowest = max(2 ** (int(math.log2(top)) + 1 - count), 8)
+    return jnp.bfloat16 if resolution >= lowest else dtype
+
+
+def _check_bf16_resolutions(count):
+    if not isinstance(count, int) or count < 0:
+        raise ValueError(f'model.bf16_resolutions={count!r} must be an integer >= 0 (0: none)')
 
 
 def _check_resolution(resolution, minimum):
@@ -236,19 +252,17 @@ def num_ws(resolution):
     return 2 * len(_resolutions(resolution))
 
 
-def layer_noise(noise_keys, layers, size):
-    """Noise [len(layers), N, size, size, 1] (float32) of the synthesis layers ``layers``.
+def synthesis_noise(noise_keys, resolution):
+    """The noise [N, r, r, 1] (float32) of every synthesis layer, in layer order.
 
-    Example n's noise in layer l is normal(fold_in(noise_keys[n], l)). One
-    vmapped draw per resolution: the random-number code is compiled once per
-    size instead of once per layer.
+    One draw of all an example's noise values from its key, cut into the layers:
+    a single random-number kernel, where a draw per layer compiles one per size
+    (XLA:CPU unrolls the small ones, which compile slowly).
     """
-
-    def draw(key, layer):
-        return jax.random.normal(jax.random.fold_in(key, layer), (size, size, 1))
-
-    layers = jnp.asarray(layers, jnp.uint32)
-    return jax.vmap(jax.vmap(draw, (0, None)), (None, 0))(noise_keys, layers)
+    sizes = [r for r in _resolutions(resolution) for _ in range(1 if r == 4 else 2)]
+    ends = np.cumsum([r * r for r in sizes])
+    flat = jax.vmap(lambda key: jax.random.normal(key, (int(ends[-1]),)))(noise_keys)
+    return [flat[:, end - r * r : end].reshape(-1, r, r, 1) for end, r in zip(ends.tolist(), sizes)]
 
 
 class SynthesisNetwork(nn.Module):
@@ -257,7 +271,8 @@ class SynthesisNetwork(nn.Module):
     Block r (4, 8, ..., R) reads ws[i : i + num_conv + 1], i counting the earlier
     blocks' convolutions, so a block's toRGB shares its w with the next block's
     first convolution, as officially. ``noise_keys`` [N] (one key per example)
-    draws the per-layer noise; None leaves it out.
+    draws the per-layer noise; None leaves it out. The top ``bf16_resolutions``
+    blocks compute in bfloat16 (``bf16_dtype``), the summed image in ws' dtype.
     """
 
     resolution: int
@@ -265,9 +280,11 @@ class SynthesisNetwork(nn.Module):
     channel_base: int
     channel_max: int
     conv_clamp: float | None = None
+    bf16_resolutions: int = 0
 
     def __post_init__(self):
         _check_resolution(self.resolution, 4)
+        _check_bf16_resolutions(self.bf16_resolutions)
         super().__post_init__()
 
     @property
@@ -281,18 +298,22 @@ class SynthesisNetwork(nn.Module):
         width = lambda r: channels(r, self.channel_base, self.channel_max)  # noqa: E731
         x = self.param('const', _normal(), (4, 4, width(4)))
         x = jnp.broadcast_to(x.astype(ws.dtype), (ws.shape[0], *x.shape))
+        noise = (
+            [None] * (self.num_ws - 1)
+            if noise_keys is None
+            else synthesis_noise(noise_keys, self.resolution)
+        )
         img, w_index = None, 0
         for r in _resolutions(self.resolution):
             ups = [1] if r == 4 else [2, 1]
-            layers = range(w_index, w_index + len(ups))  # w_index counts the convolutions.
-            noise = [None] * len(ups) if noise_keys is None else layer_noise(noise_keys, layers, r)
+            x = x.astype(bf16_dtype(r, self.resolution, self.bf16_resolutions, ws.dtype))
             for j, up in enumerate(ups):
                 x = SynthesisLayer(
                     width(r), up, self.conv_clamp, name=f'b{r}_conv{j + 2 - len(ups)}'
-                )(x, ws[:, w_index + j], noise[j])
+                )(x, ws[:, w_index + j], noise[w_index + j])
             y = ToRGB(self.img_channels, self.conv_clamp, name=f'b{r}_torgb')(
                 x, ws[:, w_index + len(ups)]
-            )
+            ).astype(ws.dtype)
             img = y if img is None else upsample2d(img) + y
             w_index += len(ups)
         return img
@@ -340,6 +361,7 @@ class StyleGAN2Generator(nn.Module):
     conv_clamp: float | None = None
     truncation_psi: float = 1.0
     truncation_cutoff: int | None = None
+    bf16_resolutions: int = 0
 
     def __post_init__(self):
         _check_resolution(self.resolution, 4)
@@ -347,7 +369,12 @@ class StyleGAN2Generator(nn.Module):
 
     def setup(self):
         self.synthesis = SynthesisNetwork(
-            self.resolution, self.img_channels, self.channel_base, self.channel_max, self.conv_clamp
+            self.resolution,
+            self.img_channels,
+            self.channel_base,
+            self.channel_max,
+            self.conv_clamp,
+            bf16_resolutions=self.bf16_resolutions,
         )
         self.mapping = MappingNetwork(
             self.w_dim, self.mapping_layers, self.num_classes, num_ws=self.synthesis.num_ws
@@ -425,7 +452,11 @@ def minibatch_stddev(x, group_size, num_channels=1):
 
 
 class StyleGAN2Discriminator(nn.Module):
-    """Maps images [N, R, R, C] (and labels [N] if ``num_classes``) to logits [N]."""
+    """Maps images [N, R, R, C] (and labels [N] if ``num_classes``) to logits [N].
+
+    The blocks of the top ``bf16_resolutions`` resolutions compute in bfloat16
+    (``bf16_dtype``), the 4x4 epilogue in the images' dtype.
+    """
 
     resolution: int
     num_classes: int | None = None
@@ -435,8 +466,10 @@ class StyleGAN2Discriminator(nn.Module):
     mbstd_group_size: int = 4
     mbstd_num_channels: int = 1
     conv_clamp: float | None = None
+    bf16_resolutions: int = 0
 
     def __post_init__(self):
+        _check_bf16_resolutions(self.bf16_resolutions)
         if self.architecture not in D_ARCHITECTURES:
             raise ValueError(
                 f'StyleGAN2 D architecture {self.architecture!r} is not one of {D_ARCHITECTURES}'
@@ -455,11 +488,13 @@ class StyleGAN2Discriminator(nn.Module):
         width = lambda r: channels(r, self.channel_base, self.channel_max)  # noqa: E731
         clamp = self.conv_clamp
         resnet = self.architecture == 'resnet'
+        dtype = lambda r: bf16_dtype(r, self.resolution, self.bf16_resolutions, img.dtype)  # noqa: E731
         x = Conv2d(width(self.resolution), 1, conv_clamp=clamp, name=f'b{self.resolution}_fromrgb')(
-            img
+            img.astype(dtype(self.resolution))
         )
         r = self.resolution
         while r > 4:
+            x = x.astype(dtype(r))
             gain = math.sqrt(0.5) if resnet else 1.0
             if resnet:
                 skip = Conv2d(
@@ -472,7 +507,7 @@ class StyleGAN2Discriminator(nn.Module):
                 x = y + x
             r //= 2
         # Epilogue at 4x4.
-        x = minibatch_stddev(x, self.mbstd_group_size, self.mbstd_num_channels)
+        x = minibatch_stddev(x.astype(img.dtype), self.mbstd_group_size, self.mbstd_num_channels)
         x = Conv2d(width(4), 3, conv_clamp=clamp, name='b4_conv')(x)
         x = FullyConnected(width(4), activation=True, name='b4_fc')(x.reshape(x.shape[0], -1))
         if not self.num_classes:
@@ -500,6 +535,7 @@ def build(model_config, image_shape):
         channel_base=model_config.channel_base,
         channel_max=model_config.channel_max,
         conv_clamp=model_config.conv_clamp,
+        bf16_resolutions=model_config.bf16_resolutions,
     )
     generator = StyleGAN2Generator(
         img_channels=img_channels,

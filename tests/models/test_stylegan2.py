@@ -256,6 +256,70 @@ def test_w_average_moves_in_train_mode_and_truncation_pulls_towards_it():
     np.testing.assert_array_equal(truncated[:, 3:], ws[:, 3:])
 
 
+@pytest.mark.parametrize(
+    'top, count, bf16',
+    [
+        # The official rule (SynthesisNetwork, Discriminator): float16 where
+        # res >= max(2 ** (log2(R) + 1 - num_fp16_res), 8).
+        (32, 4, (8, 16, 32)),
+        (256, 4, (32, 64, 128, 256)),
+        (32, 1, (32,)),
+        (32, 0, ()),
+    ],
+)
+def test_bf16_resolutions_follow_the_official_num_fp16_res(top, count, bf16):
+    resolutions = [2**i for i in range(2, int(np.log2(top)) + 1)]
+    dtypes = [sg2.bf16_dtype(r, top, count, jnp.float32) for r in resolutions]
+    assert [r for r, d in zip(resolutions, dtypes) if d == jnp.bfloat16] == list(bf16)
+
+
+def test_bf16_resolutions_keep_float32_parameters_and_outputs_close_to_float32():
+    """8x8 and 16x16 in bfloat16 (4x4 in float32): gradients, images and logits stay
+    float32 and differ from the all-float32 networks' by bfloat16 rounding."""
+    z = jax.random.normal(jax.random.key(0), (4, 32))
+    d_widths = dict(channel_base=256, channel_max=16, conv_clamp=256.0, mbstd_group_size=2)
+
+    def networks(count):
+        return (
+            sg2.StyleGAN2Generator(16, 3, conv_clamp=256.0, bf16_resolutions=count, **SMALL),
+            sg2.StyleGAN2Discriminator(16, bf16_resolutions=count, **d_widths),
+        )
+
+    generator, discriminator = networks(0)
+    g_vars = generator.init(jax.random.key(1), z, train=False)
+    # Nonzero noise strengths, so the noise passes through bfloat16 too.
+    g_vars['params'] = jax.tree_util.tree_map_with_path(
+        lambda p, a: a + 0.5 if 'noise_strength' in str(p) else a, g_vars['params']
+    )
+    d_params = discriminator.init(jax.random.key(2), jnp.zeros((4, 16, 16, 3)), train=False)
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def run(count, params):
+        generator, discriminator = networks(count)
+
+        def loss(params):
+            images = generator.apply({**g_vars, 'params': params[0]}, z, train=False)
+            logits = discriminator.apply(params[1], images, train=False)
+            return jnp.mean(logits), (images, logits)
+
+        return jax.grad(loss, has_aux=True)(params)
+
+    params = (g_vars['params'], d_params)
+    grads, outputs = run(2, params)
+    reference_grads, reference_outputs = run(0, params)
+    assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves((params, grads, outputs)))
+    for ours, reference in zip(outputs, reference_outputs):
+        error = float(jnp.max(jnp.abs(ours - reference)))
+        assert 0 < error < 0.05 * float(jnp.max(jnp.abs(reference)))  # 8 significant bits.
+    flat, reference_flat = (
+        jnp.concatenate([g.ravel() for g in jax.tree.leaves(tree)])
+        for tree in (grads, reference_grads)
+    )
+    assert float(jnp.linalg.norm(flat - reference_flat)) < 0.05 * float(
+        jnp.linalg.norm(reference_flat)
+    )
+
+
 def test_minibatch_stddev_equals_a_hand_computation():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((8, 2, 3, 4)).astype(np.float32)
@@ -276,6 +340,8 @@ def test_bad_settings_fail_naming_the_value():
         sg2.StyleGAN2Discriminator(32, architecture='skip')
     with pytest.raises(ValueError, match='24'):
         sg2.StyleGAN2Generator(24, 3)
+    with pytest.raises(ValueError, match='bf16_resolutions=-1'):
+        sg2.StyleGAN2Discriminator(32, bf16_resolutions=-1)
     with pytest.raises(ValueError, match="'acgan'"):
         build_models(make_config(conditioning='acgan', num_classes=10), (32, 32, 3))
     generator = sg2.StyleGAN2Generator(16, 3, num_classes=10, **SMALL)
