@@ -42,12 +42,13 @@ Differences from the official training (so these runs are not its exact recipe):
 the official code takes each lazy regulariser's step separately (an extra Adam
 step every 16 D / 4 G iterations, which the rescaling by interval / (interval + 1)
 accounts for); here R1 and the path-length penalty join that iteration's D or G
-loss, with the same rescaling. Mixed precision on the 4 top resolutions (float16
-there; ``train.compute_dtype`` here is all or nothing). The w average is updated
-in the G step's main pass only (officially also in D's and the path-length
-passes). Each device of the official multi-GPU run keeps its own path-length
-average and draws its own mixing layer; here they are global (1 or N devices
-train alike).
+loss, with the same rescaling. Mixed precision: train.py computes the 4 top
+resolutions in float16 (``num_fp16_res=4``); ``--config.model.bf16_resolutions=4``
+does so in bfloat16, left off here because bfloat16 is slower on CPUs. The w
+average is updated in the G step's main pass only (officially also in D's and the
+path-length passes). Each device of the official multi-GPU run keeps its own
+path-length average and draws its own mixing layer; here they are global (1 or N
+devices train alike).
 """
 
 from experiments import common

@@ -27,8 +27,8 @@ Mixed precision: ``bf16_resolutions`` top resolutions of G's and D's blocks
 (never below 8x8) compute in bfloat16, the official ``num_fp16_res`` with
 bfloat16 for float16 (whose range needs no pre-scaling); parameters, ws, styles,
 demodulation, G's summed image and D's 4x4 epilogue stay in the compute dtype
-(``train.compute_dtype``). Differences: its minibatch-stddev groups take every n-th
-example, here consecutive ones (the same statistic for an i.i.d. batch, and the
+(``train.compute_dtype``). Differences: the official minibatch-stddev groups take
+every n-th example, here consecutive ones (the same statistic for an i.i.d. batch, and the
 same groups on 1 or N devices when the local batch is a multiple of the group
 size); the engine passes G no random key, so the per-layer noise is drawn from a
 key derived from each example's latent (fresh noise for every fresh z, the same
