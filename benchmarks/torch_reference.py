@@ -295,21 +295,21 @@ class StyleGAN2G(nn.Module):
     """gan_jax's StyleGAN2Generator, unconditional: mapping (z normalised, fully connected
     layers at lr multiplier 0.01, tracked w average), constant input, skip synthesis."""
 
-    def __init__(self, channels, resolution, z_dim, width, mapping_layers, clamp):
+    def __init__(self, channels, resolution, z_dim, w_dim, width, mapping_layers, clamp):
         super().__init__()
         self.mapping = nn.ModuleList(
-            EqualLinear(z_dim if i == 0 else width, width, True, 0.01)
+            EqualLinear(z_dim if i == 0 else w_dim, w_dim, True, 0.01)
             for i in range(mapping_layers)
         )
-        self.register_buffer('w_avg', torch.zeros(width))
+        self.register_buffer('w_avg', torch.zeros(w_dim))
         self.const = nn.Parameter(torch.randn(width, 4, 4))
         self.resolutions = [2**i for i in range(2, resolution.bit_length())]
         self.convs = nn.ModuleList(
-            SynthesisLayer(width, width, width, 2 if r > 4 and j == 0 else 1, clamp)
+            SynthesisLayer(width, width, w_dim, 2 if r > 4 and j == 0 else 1, clamp)
             for r in self.resolutions
             for j in range(1 if r == 4 else 2)
         )
-        self.torgbs = nn.ModuleList(ToRGB(width, channels, width, clamp) for _ in self.resolutions)
+        self.torgbs = nn.ModuleList(ToRGB(width, channels, w_dim, clamp) for _ in self.resolutions)
 
     def forward(self, z):
         w = z * torch.rsqrt(z.square().mean(1, keepdim=True) + 1e-8)
@@ -378,11 +378,11 @@ class StyleGAN2D(nn.Module):
         return self.out(self.fc(x.flatten(1)))[:, 0]
 
 
-def stylegan2(channels, resolution, z_dim, width=512):
+def stylegan2(channels, resolution, z_dim, width=512, w_dim=512):
     """(G, D) of experiments/stylegan2_ada.py:cifar10 (the official cfg=cifar): 512 feature
     maps at every resolution, 2 mapping layers, D 'orig', mbstd group 32, conv_clamp 256."""
     return (
-        StyleGAN2G(channels, resolution, z_dim, width, 2, 256.0),
+        StyleGAN2G(channels, resolution, z_dim, w_dim, width, 2, 256.0),
         StyleGAN2D(channels, resolution, width, 32, 256.0),
     )
 

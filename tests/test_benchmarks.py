@@ -36,3 +36,20 @@ def test_torch_reference_step_updates_both_networks():
     after = list((*g.parameters(), *d.parameters()))
     assert all(not bool((a == b).all()) for a, b in zip(after, before))
     assert bool(d_loss.isfinite()) and bool(g_loss.isfinite())
+
+
+def test_torch_stylegan2_matches_gan_jax_at_another_width_and_runs():
+    """The mirrored StyleGAN2 at 16 feature maps: the same parameter counts as gan_jax's
+    (so the count does not match by accident at 512), images [N, 3, 32, 32], logits [N]."""
+    resolution, model = train_step.PRESETS['stylegan2_32']
+    config = base.get_config()
+    config.model.update(model | dict(channel_max=16))
+    config.data.update(dict(source='digits', channels=3, resolution=resolution))
+    shapes = jax.eval_shape(builder.build(config).init_state)
+    g, d = torch_reference.stylegan2(3, resolution, model['z_dim'], width=16)
+    assert torch_reference.count_params(g) == models.count_params(shapes.g_params)
+    assert torch_reference.count_params(d) == models.count_params(shapes.d_params)
+    torch = torch_reference.torch
+    images = g(torch.randn(2, model['z_dim']))
+    assert images.shape == (2, 3, resolution, resolution)
+    assert d(images).shape == (2,)
