@@ -8,7 +8,7 @@ separable (the same normalised 1-D taps on both axes, so the 2-D filter is their
 outer product divided by its sum), so each axis's whole upsample-pad-filter-
 downsample is one linear map: a constant banded matrix applied with one matrix
 product per axis. That is two operations per call (and per gradient), which
-XLA compiles far faster than the equivalent sum of shifted slices.
+XLA compiles faster than the equivalent sums of shifted slices and their pads.
 
 ``conv2d_resample`` is the official function of the same name for the cases
 StyleGAN2 uses: a k x k convolution with padding k // 2, optionally upsampling
