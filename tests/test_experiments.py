@@ -537,6 +537,11 @@ HEAVY_UPDATES = {
     ('unrolled_gan', 'stacked_mnist_d_quarter'),
     ('biggan', 'imagenet128'),
     ('sngan_projection', 'imagenet128'),
+    # CI's 20 minutes: their smoke variants train end to end in CI.
+    ('biggan', 'cifar10'),
+    ('sngan_projection', 'cifar10'),
+    ('pacgan', 'stacked_mnist'),
+    ('pacgan', 'stacked_mnist_dcgan'),
 }
 
 

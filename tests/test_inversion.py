@@ -65,7 +65,7 @@ def test_bad_settings_fail_early():
 @pytest.mark.parametrize(
     'extra, atol',
     [
-        ([], 1e-5),
+        pytest.param([], 1e-5, marks=pytest.mark.heavy),  # CI's 20 minutes.
         pytest.param(['--conditional', '--fine_tune', '3'], 2e-3, marks=pytest.mark.heavy),
     ],
 )

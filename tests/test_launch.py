@@ -197,6 +197,7 @@ def test_sigterm_saves_a_checkpoint_before_exiting(tmp_path):
     assert 'Pre-empted' in err
 
 
+@pytest.mark.heavy  # CI's 20 minutes; data/test_prepare_tfds.py prepares MNIST in CI.
 @pytest.mark.slow
 def test_mnist_preset_trains_on_real_mnist(tmp_path, prepared_tfds_mnist):
     run = _launch(

@@ -89,6 +89,7 @@ def test_mean_and_standard_error_and_the_two_error_rule():
     assert not reproduction.consistent(published, 7.6, None)  # One seed: 2 x 0.1 only.
 
 
+@pytest.mark.heavy  # CI's 20 minutes; the report from run folders is tested above.
 @pytest.mark.slow
 def test_runs_resume_skip_when_finished_and_report(tmp_path):
     runs = reproduction.plan(TABLE, str(tmp_path / 'runs'), seeds=2, rows=['ring / PacGAN2'])

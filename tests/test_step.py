@@ -19,7 +19,7 @@ from tests.test_stylegan2_training import TINY_RUN as TINY_STYLEGAN2_RUN
 @pytest.mark.parametrize(
     'optimizer, lr, n_dis',
     [
-        ('sgd', 0.005, 1),
+        pytest.param('sgd', 0.005, 1, marks=pytest.mark.heavy),  # The gradient runs in CI.
         pytest.param('adam', 2e-4, 1, marks=pytest.mark.heavy),
         pytest.param('sgd', 0.005, 2, marks=pytest.mark.heavy),
     ],
@@ -164,7 +164,16 @@ GRADIENT_RUNS = {
 # and_4_devices checks accumulation on 1 and 4 devices in CI, without BatchNorm.
 # stylegan2_lazy_regularisers (minutes): test_stylegan2_training.py checks the path-length
 # term on 1 and 4 devices in CI.
-HEAVY_GRADIENT_RUNS = {'grad_accum', 'stylegan2_lazy_regularisers'}
+# Heavy (CI's 20 minutes): CI keeps BatchNorm (the device-count case), its per-device
+# control and the 2-D toolbox run; the others run with `-m heavy`.
+HEAVY_GRADIENT_RUNS = {
+    'acgan',
+    'conditional_batchnorm',
+    'g_steps',
+    'grad_accum',
+    'images',
+    'stylegan2_lazy_regularisers',
+}
 
 
 @pytest.mark.slow

@@ -362,6 +362,7 @@ def test_resume_keeps_the_path_length_average(tmp_path):
     checkpointer.close()
 
 
+@pytest.mark.heavy  # CI's 20 minutes; psi in the generator is tested above.
 @pytest.mark.slow
 def test_a_loaded_run_generates_with_its_truncation_psi():
     config = helpers.tiny_config(

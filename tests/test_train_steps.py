@@ -120,7 +120,7 @@ def test_intervals_must_be_multiples_of_steps_per_call(tmp_path):
 @pytest.mark.parametrize(
     'variant',
     [
-        {'train.simultaneous': True},
+        pytest.param({'train.simultaneous': True}, marks=pytest.mark.heavy),  # CI's 20 minutes.
         pytest.param(
             {'train.grad_accum': 2, 'train.batch_size': 16, 'train.loss': 'ragan'},
             marks=pytest.mark.heavy,
