@@ -77,6 +77,21 @@ def python_env(devices=1):
     return env
 
 
+def run_python(code, devices=1, timeout=300):
+    """Runs ``python -c code`` on ``devices`` simulated CPU devices; returns its stdout
+    (a failure shows the end of its stderr)."""
+    result = subprocess.run(
+        [sys.executable, '-c', code],
+        env=python_env(devices),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
 def train_in_subprocess(workdir, out, overrides=None, devices=1, timeout=300):
     """Trains tiny_config(**overrides) in a new process; returns its dumped arrays."""
     cmd = [

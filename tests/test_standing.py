@@ -2,8 +2,6 @@
 checked against a numpy computation from the EMA weights."""
 
 import json
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -190,16 +188,8 @@ json.dump(jax.tree.map(lambda x: x.tolist(), stats), sys.stdout)
 def test_standing_statistics_on_4_devices_equal_the_numpy_ones():
     # Cross-replica BatchNorm: each pass's statistics are over the global batch, on 4
     # devices as on 1.
-    result = subprocess.run(
-        [sys.executable, '-c', _FOUR_DEVICES],
-        env=helpers.python_env(4),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=helpers.REPO,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    stdout = helpers.run_python(_FOUR_DEVICES, devices=4)
     config, _, _, state = _setup({**MLP, 'model.cross_replica_bn': True})
     expected = _mlp_standing_by_hand(_perturbed(state.g_params, seed=1), config)
-    got = jax.tree.map(np.asarray, json.loads(result.stdout), is_leaf=lambda x: isinstance(x, list))
+    got = jax.tree.map(np.asarray, json.loads(stdout), is_leaf=lambda x: isinstance(x, list))
     _assert_tree_close(got, expected, rtol=2e-4, atol=2e-5)

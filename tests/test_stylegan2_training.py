@@ -5,7 +5,6 @@ import functools
 import importlib
 import json
 import os
-import subprocess
 import sys
 
 import jax
@@ -149,16 +148,7 @@ def test_path_length_on_4_devices_equals_1_device():
     # The penalty averages the devices' own, the average moves by the global mean of the
     # lengths: a global batch of 8 gives the same numbers on 1 device or 4 holding 2 each
     # (the PL batch is 1 per device).
-    result = subprocess.run(
-        [sys.executable, '-c', _FOUR_DEVICES],
-        env=helpers.python_env(4),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=helpers.REPO,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout)
+    out = json.loads(helpers.run_python(_FOUR_DEVICES, devices=4))
     np.testing.assert_allclose(out['4'], out['1'], rtol=1e-5)
     generator, variables = _tiny_generator(PL_RESOLUTION)
     expected = _pl_by_hand(generator, variables, jax.random.PRNGKey(5), 0.5, 0.3, 1, n=4)
