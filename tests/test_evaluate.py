@@ -79,6 +79,7 @@ def test_training_evaluates_keeps_best_and_caches_reference(tmp_path):
     assert len(list(cache.glob('*.npz'))) == 2
 
 
+@pytest.mark.heavy  # CI's 20 minutes.
 @pytest.mark.slow
 def test_cached_reference_gives_the_same_numbers(tmp_path):
     config = helpers.tiny_config(

@@ -239,6 +239,7 @@ def test_sample_py_gives_the_same_images_on_one_and_four_devices(conditional_run
     assert np.max(np.abs(one - four)) <= 1 and np.mean(one != four) < 0.1
 
 
+@pytest.mark.heavy  # CI's 20 minutes.
 def test_sample_py_writes_a_class_grid_with_a_row_per_class(conditional_run, tmp_path):
     grid = str(tmp_path / 'grid.png')
     _sample_py(conditional_run, '--grid', grid, '--classes', '9,0,4', '--per_class', '5')

@@ -84,6 +84,7 @@ def test_bfloat16_layers_compute_in_bfloat16_and_state_stays_float32():
     assert set(_layer_output_dtypes(update, state, batch)) == {'f32'}
 
 
+@pytest.mark.heavy  # CI's 20 minutes.
 @pytest.mark.slow
 def test_bfloat16_update_matches_float32_to_bfloat16_precision():
     """One SGD step (Adam would hide a wrong gradient): parameter changes agree."""

@@ -136,7 +136,11 @@ def _damage(step_dir, how):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    'how', ['truncated', pytest.param('missing_file', marks=pytest.mark.heavy)]
+    'how',
+    [
+        pytest.param('truncated', marks=pytest.mark.heavy),  # CI's 20 minutes.
+        pytest.param('missing_file', marks=pytest.mark.heavy),
+    ],
 )
 def test_unreadable_checkpoint_is_moved_aside_and_the_run_resumes_from_the_last_good_one(
     tmp_path, how

@@ -342,6 +342,7 @@ def test_bad_settings_fail_naming_the_value():
         generator.init(jax.random.key(0), jnp.zeros((2, 32)), train=False)
 
 
+@pytest.mark.heavy  # CI's 20 minutes.
 @pytest.mark.slow
 def test_conditional_training_pass():
     """Train-mode G and D of a small conditional pair: shapes, finite nonzero gradients on
