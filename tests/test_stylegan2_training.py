@@ -227,21 +227,25 @@ def test_lazy_rescale_equals_adam_with_rescaled_lr_and_betas(schedule):
         )
     )
     g_tx, d_tx = state_lib.make_optimizers(optim, steps=10, n_dis=1, lazy_intervals=(4, 16))
+
+    def adam(lr, c):
+        rate = lr * c if schedule == 'constant' else optax.linear_schedule(lr * c, 0.0, 10)
+        return optax.adam(rate, b1=0.5**c, b2=0.99**c)
+
     for tx, lr, c in ((g_tx, 0.0025, 4 / 5), (d_tx, 0.002, 16 / 17)):
-        if schedule == 'constant':
-            expected_tx = optax.adam(lr * c, b1=0.5**c, b2=0.99**c)
-        else:
-            expected_tx = optax.adam(optax.linear_schedule(lr * c, 0.0, 10), b1=0.5**c, b2=0.99**c)
+        # The rescaled optimiser, Adam with lr * c and betas ** c written out, plain Adam.
+        txs = (tx, adam(lr, c), adam(lr, 1.0))
         params = {'w': jnp.ones(3)}
-        state, expected_state = tx.init(params), expected_tx.init(params)
+        states = [t.init(params) for t in txs]
         for k in range(3):
             grads = {'w': jax.random.normal(jax.random.PRNGKey(k), (3,))}
-            updates, state = tx.update(grads, state)
-            expected, expected_state = expected_tx.update(grads, expected_state)
-            np.testing.assert_allclose(updates['w'], expected['w'], rtol=1e-6)
-        assert not np.allclose(
-            updates['w'], optax.adam(lr).update(grads, optax.adam(lr).init(params))[0]['w']
-        )
+            updates = []
+            for i, t in enumerate(txs):
+                update, states[i] = t.update(grads, states[i])
+                updates.append(update['w'])
+            np.testing.assert_allclose(updates[0], updates[1], rtol=1e-6)
+        # The comparison can fail: plain Adam's third update on the same gradients differs.
+        assert not np.allclose(updates[0], updates[2], rtol=1e-3)
 
 
 def test_lazy_rescale_needs_adam():
