@@ -315,8 +315,9 @@ TINY_RUN = {
 }
 
 
-# Heavy: minutes to compile the update; the path-length average is a TrainState.aux entry,
-# which test_train.py's resume test and test_step.py's gradient runs cover in CI.
+# Heavy: minutes to compile the update. The path-length average is a TrainState.aux entry,
+# saved and restored as ADA's p and LeCam's EMA are (test_train.py's toolbox resume, heavy
+# too); in CI the test_path_length_* tests above check the term and its average.
 @pytest.mark.heavy
 @pytest.mark.slow
 def test_resume_keeps_the_path_length_average(tmp_path):
