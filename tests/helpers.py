@@ -80,8 +80,14 @@ def python_env(devices=1):
 def run_python(code, devices=1, timeout=300):
     """Runs ``python -c code`` on ``devices`` simulated CPU devices; returns its stdout
     (a failure shows the end of its stderr)."""
+    return run_script('-c', code, devices=devices, timeout=timeout)
+
+
+def run_script(*args, devices=1, timeout=300):
+    """Runs ``python *args`` from the repository root on ``devices`` simulated CPU devices;
+    returns its stdout (a failure shows the end of its stderr)."""
     result = subprocess.run(
-        [sys.executable, '-c', code],
+        [sys.executable, *args],
         env=python_env(devices),
         capture_output=True,
         text=True,
