@@ -429,24 +429,10 @@ def test_path_length_equals_the_official_loss(monkeypatch):
 
     def penalty(params):
         variables = {'params': params, 'batch_stats': stats}
-        batch = obj_lib.GeneratorBatch(
-            g_params=params,
+        batch = _pl_batch(generator, variables, jax.random.PRNGKey(0), 0, 0.5)._replace(
             images=jnp.zeros((4, 8, 8, 2)),
-            fake_logits=None,
-            fake_class_logits=None,
-            fake_labels=None,
-            z=jnp.zeros((4, 6)),
-            generate=None,
-            example_keys=lambda k, n: noise_keys[:n],
-            key=jax.random.PRNGKey(0),
             draw=lambda k, n: (jnp.asarray(z.numpy())[:n], None),
-            map_latents=lambda z, labels, k: generator.apply(
-                variables, z, train=False, method='map'
-            ),
-            synthesize=lambda ws, z: generator.apply(variables, ws, z, method='synthesize_latents'),
-            global_mean=jnp.mean,
-            g_index=jnp.asarray(0),
-            aux={'pl': jnp.asarray(0.5)},
+            example_keys=lambda k, n: noise_keys[:n],
         )
         value, average = fn(batch)
         return 2.0 * value, average  # pl_weight 2.
