@@ -92,7 +92,8 @@ class FolderSource(ImageSource):
         kept = [i for i, f in enumerate(files) if f not in bad]
         if not kept:
             raise CorruptImageError(
-                f'None of the {len(files)} image files under {root} can be read.'
+                f'None of the {len(files)} image files under {root} can be read, so '
+                f'data.skip_corrupt=True leaves nothing to train on:\n{_listing(problems)}'
             )
         super().__init__(
             name=f'folder:{root}',
