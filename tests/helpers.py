@@ -1,4 +1,6 @@
-"""Shared test utilities: a tiny config and a runner for training in a fresh process.
+"""Shared test utilities: a tiny config and a cheap evaluation, runners for a fresh process
+(training, a script, code), metrics by hand, and files for the data and disk tests
+(IDX, PNGs, a corrupt folder, a full disk).
 
 A fresh process is needed whenever a test wants another device count (fixed when
 JAX starts) or several processes (``jax.distributed``).
