@@ -1,7 +1,7 @@
 """Generates with a checkpoint of a run folder written by launch.py.
 
     python sample.py --workdir RUN [--step best|latest|N] [--[no]ema] --num N --out DIR|FILE.npz
-                     [--seed S] [--classes 3,5] [--truncation T | --truncation_psi PSI]
+                     [--seed S] [--classes 3,5] [--truncation T] [--truncation_psi PSI]
                      [--batch_size B]
     python sample.py --workdir RUN --grid FILE.png [--classes 0,7,9] [--per_class 8]
     python sample.py --workdir RUN --interpolate seeds|classes [--seeds 0,1,2] [--classes 1,7]

@@ -7,7 +7,9 @@ ingredients) is lowered and compiled from abstract shapes, so even BigGAN at
 ImageNet 128x128 with batch 2048 needs no memory for parameters or data.
 Datasets that need a download are swapped for the offline digits at the same
 resolution and channels (common.offline_data), which changes only the class
-count of conditional models.
+count of conditional models. Each line gives wall-clock and this process's CPU
+seconds: XLA:CPU compiles on one core, so on a loaded machine the CPU seconds are
+what the compile would take alone.
 """
 
 import argparse
@@ -44,8 +46,7 @@ def variants(preset):
 
 def compile_seconds(config, setup):
     """(Wall-clock, this process's CPU) seconds to compile the update from abstract state
-    and batch shapes; XLA:CPU compiles on one core, so on a loaded machine the CPU
-    seconds are what it would take alone."""
+    and batch shapes."""
     mesh = parallel.make_mesh()
     replicated, batch_sharding = parallel.replicated(mesh), parallel.batch_sharding(mesh)
     state = jax.tree.map(

@@ -4,8 +4,8 @@
 
 Without ``--path``, writes ``--n`` random RGB images of ``--size`` pixels to a
 temporary folder first (random pixels: the largest files of that size). Times
-listing the files, ``gan_jax.data.folder.unreadable`` on each (what
-``FolderSource`` runs before training: PIL's ``verify``) and a full decode. The
+listing the files (``gan_jax.data.folder.image_files``), ``folder.unreadable`` on
+each (what ``FolderSource`` runs before training: PIL's ``verify``) and a full decode. The
 second pass over the files reads them from the page cache; run it after dropping
 the cache to see a cold disk.
 """
@@ -44,11 +44,7 @@ def main():
         if not args.path:
             _write_images(root, args.n, args.size, args.format)
         start = time.perf_counter()
-        files = sorted(
-            p
-            for p in root.rglob('*')
-            if p.suffix.lower() in folder.IMAGE_EXTENSIONS and p.is_file()
-        )
+        files = folder.image_files(root)
         print(f'{len(files)} files under {root}: listing {time.perf_counter() - start:.2f} s')
         for name, fn in (('start-up check', folder.unreadable), ('full decode', _decode)):
             start = time.perf_counter()

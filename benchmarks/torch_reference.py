@@ -22,6 +22,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import parametrize
 
+from experiments import stylegan2_ada
+
 
 class SpectralNorm(nn.Module):
     """W / sigma(W) as a parametrization, computed as gan_jax's SpectralNorm.
@@ -378,12 +380,15 @@ class StyleGAN2D(nn.Module):
         return self.out(self.fc(x.flatten(1)))[:, 0]
 
 
-def stylegan2(channels, resolution, z_dim, width=512, w_dim=512):
-    """(G, D) of experiments/stylegan2_ada.py:cifar10 (the official cfg=cifar): 512 feature
-    maps at every resolution, 2 mapping layers, D 'orig', mbstd group 32, conv_clamp 256."""
+def stylegan2(channels, resolution, z_dim, width=512):
+    """(G, D) of experiments/stylegan2_ada.py:cifar10 (the official cfg=cifar), with its
+    w_dim, mapping layers, mbstd group size and conv_clamp: ``width`` feature maps at every
+    resolution (the preset's 512 at 32x32), skip G, D 'orig'."""
+    model = stylegan2_ada.get_config('cifar10').model
+    clamp = model.conv_clamp
     return (
-        StyleGAN2G(channels, resolution, z_dim, w_dim, width, 2, 256.0),
-        StyleGAN2D(channels, resolution, width, 32, 256.0),
+        StyleGAN2G(channels, resolution, z_dim, model.w_dim, width, model.mapping_layers, clamp),
+        StyleGAN2D(channels, resolution, width, model.mbstd_group_size, clamp),
     )
 
 

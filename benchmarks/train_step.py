@@ -32,6 +32,7 @@ and ``--markdown`` adds a row for benchmarks/README.md's table.
 
 import argparse
 import functools
+import importlib
 import resource
 import statistics
 import time
@@ -47,41 +48,21 @@ from gan_jax import builder, models, parallel
 from gan_jax import step as step_lib
 from gan_jax.models import dcgan, resnet, sndcgan
 
-# name: (resolution, model settings as in the experiments)
+
+def _preset_model(preset, variant):
+    """(resolution, model settings) of ``experiments/<preset>.py:<variant>``."""
+    config = importlib.import_module(f'experiments.{preset}').get_config(variant)
+    return config.data.resolution, config.model.to_dict()
+
+
+# name: (resolution, model settings) of the experiments/ preset it times.
 PRESETS = {
-    'dcgan32': (32, dict(name='dcgan', z_dim=100, g_width=64, d_width=64)),
-    'dcgan64': (64, dict(name='dcgan', z_dim=100, g_width=64, d_width=64)),
-    # experiments/sngan.py:cifar10_cnn and :cifar10_resnet.
-    'sndcgan32': (
-        32,
-        dict(name='sndcgan', z_dim=128, g_width=64, d_width=64, d_spectral_norm=True),
-    ),
-    'resnet32': (
-        32,
-        dict(
-            name='resnet',
-            z_dim=128,
-            g_width=256,
-            d_width=128,
-            d_spectral_norm=True,
-            d_pooling='sum',
-        ),
-    ),
-    # experiments/stylegan2_ada.py:cifar10's networks (the official cfg=cifar).
-    'stylegan2_32': (
-        32,
-        dict(
-            name='stylegan2',
-            z_dim=512,
-            w_dim=512,
-            mapping_layers=2,
-            channel_base=32768,
-            channel_max=512,
-            d_architecture='orig',
-            mbstd_group_size=32,
-            conv_clamp=256.0,
-        ),
-    ),
+    'dcgan32': _preset_model('dcgan', 'cifar10'),
+    'dcgan64': _preset_model('dcgan', 'celeb_a'),
+    'sndcgan32': _preset_model('sngan', 'cifar10_cnn'),
+    'resnet32': _preset_model('sngan', 'cifar10_resnet'),
+    # The official cfg=cifar.
+    'stylegan2_32': _preset_model('stylegan2_ada', 'cifar10'),
 }
 CHANNELS = 3
 

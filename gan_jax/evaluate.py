@@ -313,6 +313,7 @@ class Evaluator:
                 P(AXIS),
             )
         self._reference = None
+        self._reference_labels = None  # Of reference_indices(all), read once for intra_fid.
         if 'modes' in self.metrics:
             self._init_modes(source, generate, sharded)
 
@@ -475,7 +476,9 @@ class Evaluator:
             with np.load(path) as cached:
                 return cached['class_mean'], cached['class_cov']
         order = self.reference_indices(protocol['num_images'])
-        labels = np.array([self.source.label(i) for i in order])
+        if self._reference_labels is None:  # Once for all the groups (TFDS decodes to read one).
+            self._reference_labels = np.array([self.source.label(i) for i in order])
+        labels = self._reference_labels
         chosen = order[(labels >= classes.start) & (labels < classes.stop)]
         features = _collect(self._real_batches(chosen), 0, classes)
         if jax.process_index() == 0:

@@ -1,4 +1,6 @@
-"""Shared test utilities: a tiny config and a runner for training in a fresh process.
+"""Shared test utilities: a tiny config and a cheap evaluation, runners for a fresh process
+(training, a script, code), metrics by hand, and files for the data and disk tests
+(IDX, PNGs, a corrupt folder, a full disk).
 
 A fresh process is needed whenever a test wants another device count (fixed when
 JAX starts) or several processes (``jax.distributed``).
@@ -80,8 +82,14 @@ def python_env(devices=1):
 def run_python(code, devices=1, timeout=300):
     """Runs ``python -c code`` on ``devices`` simulated CPU devices; returns its stdout
     (a failure shows the end of its stderr)."""
+    return run_script('-c', code, devices=devices, timeout=timeout)
+
+
+def run_script(*args, devices=1, timeout=300):
+    """Runs ``python *args`` from the repository root on ``devices`` simulated CPU devices;
+    returns its stdout (a failure shows the end of its stderr)."""
     result = subprocess.run(
-        [sys.executable, '-c', code],
+        [sys.executable, *args],
         env=python_env(devices),
         capture_output=True,
         text=True,

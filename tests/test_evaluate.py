@@ -252,11 +252,16 @@ def test_intra_fid_is_the_mean_of_the_per_class_fids(tmp_path, monkeypatch):
         config, setup.generator, setup.source, parallel.make_mesh(), setup.num_classes
     )
     assert [(g.start, g.stop) for g in grouped._class_groups] == [(0, 3), (3, 6), (6, 9), (9, 10)]
+    label, reads = setup.source.label, []
+    monkeypatch.setattr(setup.source, 'label', lambda i: reads.append(i) or label(i))
     for _ in range(2):  # Computed, then read from the cache.
         again = grouped.evaluate(state, 0)
         np.testing.assert_allclose(
             again['per_class']['intra_FID-LeNet-MNIST'], per_class, rtol=1e-6
         )
+        # The 96 reference labels are read by the main pass, once more to choose every
+        # group's images, and for groups 2-4's own batches: not once per group.
+        assert len(reads) < 3 * 96
     assert len(list(cache.glob('*.npz'))) == 4  # The reference with group 1, groups 2-4.
 
     # Its own number of samples per class: the first 10 x 5, in groups of 3 classes.

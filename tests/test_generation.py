@@ -110,22 +110,13 @@ def test_load_run_refuses_an_ema_the_run_does_not_keep(plain_run):
         gan_jax.load_run(plain_run, ema=True)
 
 
-@pytest.mark.slow
 def test_evaluate_best_with_and_without_ema(conditional_run, tmp_path):
     """evaluate.py --step best [--ema|--noema]: the best checkpoint, the generator asked for;
     with the EMA (as during training) it gives the value best.json recorded."""
     best = json.loads(open(os.path.join(conditional_run, 'best.json')).read())
     results = {}
     for flag in ('--ema', '--noema'):
-        done = subprocess.run(
-            [sys.executable, helpers.EVALUATE, f'--workdir={conditional_run}', '--step=best', flag],
-            env=helpers.python_env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=helpers.REPO,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
+        helpers.run_script(helpers.EVALUATE, f'--workdir={conditional_run}', '--step=best', flag)
         written = sorted(
             (p for p in os.listdir(conditional_run) if p.startswith(f'eval_{best["step"]}-')),
             key=lambda p: os.path.getmtime(os.path.join(conditional_run, p)),
@@ -207,15 +198,7 @@ def test_interpolation_and_class_grid_reject_what_they_cannot_do(plain_run):
 
 
 def _sample_py(workdir, *args, devices=1):
-    result = subprocess.run(
-        [sys.executable, SAMPLE, '--workdir', workdir, *args],
-        env=helpers.python_env(devices),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
+    return helpers.run_script(SAMPLE, '--workdir', workdir, *args, devices=devices)
 
 
 def test_sample_py_gives_the_same_images_on_one_and_four_devices(conditional_run, tmp_path):

@@ -1,8 +1,6 @@
 """The sharded update gives the same training on 1 and on 4 devices."""
 
 import json
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -215,16 +213,8 @@ def _record_gradients(tmp_path, overrides, baseline=None):
     """tests/record_gradients.py's arrays for ``overrides`` (and ``baseline``)."""
     out = tmp_path / 'gradients.npz'
     extra = [] if baseline is None else ['--baseline', json.dumps(baseline)]
-    result = subprocess.run(
-        [sys.executable, helpers.RECORD_GRADIENTS, '--out', str(out), '--overrides']
-        + [json.dumps(overrides)]
-        + extra,
-        env=helpers.python_env(4),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
+    args = ['--out', str(out), '--overrides', json.dumps(overrides), *extra]
+    helpers.run_script(helpers.RECORD_GRADIENTS, *args, devices=4, timeout=600)
     return dict(np.load(out))
 
 

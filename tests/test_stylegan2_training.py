@@ -196,20 +196,24 @@ def test_mixing_cutoff_follows_the_probability():
 
 
 def test_style_mixing_keeps_the_w_average_of_the_first_latents():
+    """The official update from z1's ws alone, w_avg <- mean + 0.995 (w_avg - mean); the
+    mixed-in z2 does not enter it."""
     generator, variables = _tiny_generator()
     z1, z2 = jax.random.normal(jax.random.PRNGKey(1), (2, 3, 6))
-    _, plain = generator.apply(variables, z1, train=True, method='map', mutable=['batch_stats'])
-    _, mixed = generator.apply(
-        variables,
-        z1,
-        train=True,
-        mixing=(z2, jax.random.PRNGKey(0), 1.0),
-        method='map',
-        mutable=['batch_stats'],
-    )
-    np.testing.assert_array_equal(
-        plain['batch_stats']['mapping']['w_avg'], mixed['batch_stats']['mapping']['w_avg']
-    )
+
+    @jax.jit
+    def run():
+        mixing = (z2, jax.random.PRNGKey(0), 1.0)
+        _, mixed = generator.apply(
+            variables, z1, train=True, mixing=mixing, method='map', mutable=['batch_stats']
+        )
+        ws = generator.apply(variables, z1, train=False, method='map')
+        return mixed['batch_stats']['mapping']['w_avg'], jnp.mean(ws[:, 0], axis=0)
+
+    updated, mean = run()
+    w_avg = variables['batch_stats']['mapping']['w_avg']
+    np.testing.assert_allclose(updated, mean + 0.995 * (w_avg - mean), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(updated, w_avg, atol=1e-3)  # It moved.
 
 
 @pytest.mark.parametrize('schedule', ['constant', 'linear_decay'])
@@ -227,21 +231,25 @@ def test_lazy_rescale_equals_adam_with_rescaled_lr_and_betas(schedule):
         )
     )
     g_tx, d_tx = state_lib.make_optimizers(optim, steps=10, n_dis=1, lazy_intervals=(4, 16))
+
+    def adam(lr, c):
+        rate = lr * c if schedule == 'constant' else optax.linear_schedule(lr * c, 0.0, 10)
+        return optax.adam(rate, b1=0.5**c, b2=0.99**c)
+
     for tx, lr, c in ((g_tx, 0.0025, 4 / 5), (d_tx, 0.002, 16 / 17)):
-        if schedule == 'constant':
-            expected_tx = optax.adam(lr * c, b1=0.5**c, b2=0.99**c)
-        else:
-            expected_tx = optax.adam(optax.linear_schedule(lr * c, 0.0, 10), b1=0.5**c, b2=0.99**c)
+        # The rescaled optimiser, Adam with lr * c and betas ** c written out, plain Adam.
+        txs = (tx, adam(lr, c), adam(lr, 1.0))
         params = {'w': jnp.ones(3)}
-        state, expected_state = tx.init(params), expected_tx.init(params)
+        states = [t.init(params) for t in txs]
         for k in range(3):
             grads = {'w': jax.random.normal(jax.random.PRNGKey(k), (3,))}
-            updates, state = tx.update(grads, state)
-            expected, expected_state = expected_tx.update(grads, expected_state)
-            np.testing.assert_allclose(updates['w'], expected['w'], rtol=1e-6)
-        assert not np.allclose(
-            updates['w'], optax.adam(lr).update(grads, optax.adam(lr).init(params))[0]['w']
-        )
+            updates = []
+            for i, t in enumerate(txs):
+                update, states[i] = t.update(grads, states[i])
+                updates.append(update['w'])
+            np.testing.assert_allclose(updates[0], updates[1], rtol=1e-6)
+        # The comparison can fail: plain Adam's third update on the same gradients differs.
+        assert not np.allclose(updates[0], updates[2], rtol=1e-3)
 
 
 def test_lazy_rescale_needs_adam():
@@ -311,8 +319,9 @@ TINY_RUN = {
 }
 
 
-# Heavy: minutes to compile the update; the path-length average is a TrainState.aux entry,
-# which test_train.py's resume test and test_step.py's gradient runs cover in CI.
+# Heavy: minutes to compile the update. The path-length average is a TrainState.aux entry,
+# saved and restored as ADA's p and LeCam's EMA are (test_train.py's toolbox resume, heavy
+# too); in CI the test_path_length_* tests above check the term and its average.
 @pytest.mark.heavy
 @pytest.mark.slow
 def test_resume_keeps_the_path_length_average(tmp_path):
@@ -424,24 +433,10 @@ def test_path_length_equals_the_official_loss(monkeypatch):
 
     def penalty(params):
         variables = {'params': params, 'batch_stats': stats}
-        batch = obj_lib.GeneratorBatch(
-            g_params=params,
+        batch = _pl_batch(generator, variables, jax.random.PRNGKey(0), 0, 0.5)._replace(
             images=jnp.zeros((4, 8, 8, 2)),
-            fake_logits=None,
-            fake_class_logits=None,
-            fake_labels=None,
-            z=jnp.zeros((4, 6)),
-            generate=None,
-            example_keys=lambda k, n: noise_keys[:n],
-            key=jax.random.PRNGKey(0),
             draw=lambda k, n: (jnp.asarray(z.numpy())[:n], None),
-            map_latents=lambda z, labels, k: generator.apply(
-                variables, z, train=False, method='map'
-            ),
-            synthesize=lambda ws, z: generator.apply(variables, ws, z, method='synthesize_latents'),
-            global_mean=jnp.mean,
-            g_index=jnp.asarray(0),
-            aux={'pl': jnp.asarray(0.5)},
+            example_keys=lambda k, n: noise_keys[:n],
         )
         value, average = fn(batch)
         return 2.0 * value, average  # pl_weight 2.

@@ -112,15 +112,15 @@ def test_intervals_must_be_multiples_of_steps_per_call(tmp_path):
         train.train(config, str(tmp_path / 'run'))
 
 
-# Heavy: grad_accum's micro-batches drawn on the device, laid out as the host pipeline's
-# (a minute or more); the simultaneous run stays in CI. The relativistic loss compares each
-# real with its micro-batch's fakes, so reals in the wrong micro-batch would change D's
-# gradient (D has no BatchNorm).
+# Both heavy (a minute or more each; CI's 20 minutes): the simultaneous update, and
+# grad_accum's micro-batches drawn on the device, laid out as the host pipeline's. The
+# relativistic loss compares each real with its micro-batch's fakes, so reals in the wrong
+# micro-batch would change D's gradient (D has no BatchNorm).
 @pytest.mark.slow
 @pytest.mark.parametrize(
     'variant',
     [
-        pytest.param({'train.simultaneous': True}, marks=pytest.mark.heavy),  # CI's 20 minutes.
+        pytest.param({'train.simultaneous': True}, marks=pytest.mark.heavy),
         pytest.param(
             {'train.grad_accum': 2, 'train.batch_size': 16, 'train.loss': 'ragan'},
             marks=pytest.mark.heavy,

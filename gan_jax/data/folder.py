@@ -30,6 +30,13 @@ def unreadable(path: pathlib.Path) -> str | None:
     return None
 
 
+def image_files(root: pathlib.Path) -> list[pathlib.Path]:
+    """Every file under `root` (recursively) with an IMAGE_EXTENSIONS suffix, sorted."""
+    return sorted(
+        p for p in root.rglob('*') if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+    )
+
+
 def _listing(problems: list[tuple[pathlib.Path, str]]) -> str:
     named = '\n'.join(f'  {path}: {why}' for path, why in problems[:NAMED_CORRUPT])
     more = len(problems) - NAMED_CORRUPT
@@ -56,9 +63,7 @@ class FolderSource(ImageSource):
         channels: int | None,
         skip_corrupt: bool = False,
     ):
-        files = sorted(
-            p for p in root.rglob('*') if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
-        )
+        files = image_files(root)
         if not files:
             raise FileNotFoundError(f'No images ({", ".join(IMAGE_EXTENSIONS)}) under {root}.')
         classes = [f.relative_to(root).parts[0] for f in files]
@@ -87,7 +92,8 @@ class FolderSource(ImageSource):
         kept = [i for i, f in enumerate(files) if f not in bad]
         if not kept:
             raise CorruptImageError(
-                f'None of the {len(files)} image files under {root} can be read.'
+                f'None of the {len(files)} image files under {root} can be read, so '
+                f'data.skip_corrupt=True leaves nothing to train on:\n{_listing(problems)}'
             )
         super().__init__(
             name=f'folder:{root}',

@@ -109,6 +109,16 @@ def test_only_the_first_few_unreadable_files_are_named(data_config, tmp_path):
     assert message.rstrip().splitlines()[-2] == '  ... and 3 more'
 
 
+def test_skipping_every_file_leaves_nothing_and_says_so(data_config, tmp_path):
+    (tmp_path / 'caption.png').write_text('a caption, not pixels')
+    config = data_config(source='folder', path=str(tmp_path), skip_corrupt=True)
+    with pytest.raises(CorruptImageError) as error:
+        get_source(config, resolution=8)
+    message = str(error.value)
+    assert message.startswith(f'None of the 1 image files under {tmp_path} can be read')
+    assert f'{tmp_path / "caption.png"}: ' in message
+
+
 def test_a_jpeg_cut_inside_its_pixels_fails_when_read_naming_it(data_config, tmp_path):
     # PIL's verify reads a JPEG's markers, not its pixel data: this one passes the start-up
     # check, and the pipeline's error names it.
