@@ -194,6 +194,7 @@ _STYLEGAN2_ADA = {
     'reg.pl_batch_shrink': 2,
     'reg.pl_decay': 0.01,
     'optim.lazy_rescale': True,
+    'reg.lazy_separate_step': True,
     'augment.name': 'ada',
     'augment.ada_target': 0.6,
     'augment.ada_every_d_steps': 4,
