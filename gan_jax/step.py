@@ -21,6 +21,12 @@ j*B/k ... split over the devices like a batch (data/pipeline.py lays the reals o
 so), and every draw is keyed by the example's global index, so the update is the
 whole batch's wherever the losses are means over examples.
 
+Lazy regularisation phases (``reg.lazy_separate_step``, objective.RegPhase): a D step
+or G update whose index is a multiple of the lazy interval k makes a second optimiser
+step, with the same optimiser state, on the lazy regularisers alone (times k) at the
+parameters its main step has just made, as StyleGAN2's official Dreg and Greg phases;
+the others skip it (``regularised``, a ``lax.cond``: still one program).
+
 Mixed precision (``train.compute_dtype='bfloat16'``): G and D compute in
 bfloat16 while parameters, optimiser state, BatchNorm/spectral-norm statistics,
 losses and gradients stay float32 (see ``_apply_train``).
@@ -198,6 +204,25 @@ def _flat_metrics(tree):
         '_'.join(str(getattr(k, 'key', k)) for k in path): leaf
         for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
     }
+
+
+def regularised(phase, index, update, carry, prefix, aux=None):
+    """``update(carry)`` -> (carry, metrics) on the steps of the lazy regularisation
+    ``phase`` (``index`` a multiple of its interval), else ``carry`` unchanged with its
+    terms' metrics (``prefix``_name) 0 and, given ``aux`` (G's), their states
+    (metrics['aux']) as ``aux`` holds them. One compiled program: a ``lax.cond`` on a
+    condition that is the same on every device."""
+    if not phase.terms:
+        return carry, {}
+
+    def skip(carry):
+        metrics = {f'{prefix}_{t.name}': jnp.zeros(()) for t in phase.terms}
+        if aux is None:
+            return carry, metrics
+        states = {t.name: aux[t.name] for t in phase.terms if t.stateful}
+        return carry, {**metrics, 'aux': states}
+
+    return lax.cond(index % phase.every == 0, update, skip, carry)
 
 
 class StepData(NamedTuple):
@@ -421,28 +446,10 @@ class Update:
             return self.apply_d(d, grads, loss, outputs, reg)
 
         d, metrics = update(d, reg=False)
-        d, reg_metrics = self.regularised(
+        d, reg_metrics = regularised(
             self.objective.d_reg, d_index, lambda d: update(d, reg=True), d, 'd'
         )
         return d, {**metrics, **reg_metrics}
-
-    def regularised(self, phase, index, update, carry, prefix, aux=None):
-        """``update(carry)`` -> (carry, metrics) on the steps of the lazy regularisation
-        ``phase`` (``index`` a multiple of its interval), else ``carry`` unchanged with its
-        terms' metrics (``prefix``_name) 0 and, given ``aux`` (G's), their states
-        (metrics['aux']) as ``aux`` holds them. One compiled program: a ``lax.cond`` on a
-        condition that is the same on every device."""
-        if not phase.terms:
-            return carry, {}
-
-        def skip(carry):
-            metrics = {f'{prefix}_{t.name}': jnp.zeros(()) for t in phase.terms}
-            if aux is None:
-                return carry, metrics
-            states = {t.name: aux[t.name] for t in phase.terms if t.stateful}
-            return carry, {**metrics, 'aux': states}
-
-        return lax.cond(index % phase.every == 0, update, skip, carry)
 
     def _regenerate(self, g_params, g_batch_stats, labels, aug_key, aux, mix_key, micro=WHOLE):
         def regenerate(latents):
@@ -575,7 +582,7 @@ class Update:
             new = state.replace(g_params=params, g_batch_stats=stats, g_opt_state=opt_state)
             return update(new, reg=True)
 
-        g, reg_metrics = self.regularised(self.objective.g_reg, g_index, regularise, g, 'g', d.aux)
+        g, reg_metrics = regularised(self.objective.g_reg, g_index, regularise, g, 'g', d.aux)
         aux = {**metrics.pop('aux'), **reg_metrics.pop('aux', {})}
         return g, {**metrics, **reg_metrics, 'aux': aux}
 
