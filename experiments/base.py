@@ -115,7 +115,8 @@ def get_config(arg=None):
     c.optim.decay_start_step = 0  # 'linear_decay': G step where the decay to 0 begins.
     # Lazy regularisation's Adam rescaling (StyleGAN2, official training_loop.py): with
     # c = k / (k + 1), lr * c and betas ** c, k = reg.pl_every_g_steps for G and
-    # reg.penalty_every_d_steps for D (whether or not those regularisers are on).
+    # reg.penalty_every_d_steps for D (whether or not those regularisers are on): Adam for
+    # k + 1 steps per k iterations, i.e. with reg.lazy_separate_step=True.
     c.optim.lazy_rescale = False
 
     # Regularisers (gan_jax/objective.py); a weight of 0 switches one off.
@@ -125,6 +126,11 @@ def get_config(arg=None):
     c.reg.penalty = config_dict.placeholder(str)
     c.reg.penalty_weight = 10.0
     c.reg.penalty_every_d_steps = 1  # Lazy regularisation: every k D steps, scaled by k.
+    # The lazy regularisers (reg.penalty, reg.pl_weight) in an optimiser step of their own,
+    # after the iteration's main step and on its new parameters, with the same optimiser
+    # state (StyleGAN2's official Dreg / Greg phases; with optim.lazy_rescale, the official
+    # scheme). False: they join the loss of the iteration they fall on.
+    c.reg.lazy_separate_step = False
     c.reg.weight_clip = config_dict.placeholder(float)  # WGAN: clip D's params to [-c, c].
     c.reg.ortho_weight = 0.0  # BigGAN's orthogonal regularisation of G's kernels.
     c.reg.acgan_weight = 1.0  # ACGAN class loss (used with model.conditioning='acgan').

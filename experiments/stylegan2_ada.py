@@ -2,9 +2,11 @@
 
 StyleGAN2's networks (gan_jax/models/stylegan2.py: mapping network, modulated
 convolutions, skip generator, minibatch-stddev discriminator), the
-non-saturating logistic loss, lazy R1 every 16 D steps, path-length
-regularisation every 4 G steps and style mixing (paper256), Adam's learning
-rate and betas rescaled for the lazy regularisation, adaptive discriminator
+non-saturating logistic loss, lazy R1 every 16 D steps and path-length
+regularisation every 4 G steps (paper256), each in an optimiser step of its own
+after the iteration's main step, as the official Dreg and Greg phases
+(``reg.lazy_separate_step``), with Adam's learning rate and betas rescaled for
+those k + 1 steps per k iterations, style mixing (paper256), adaptive discriminator
 augmentation ('bgc' pipeline, target 0.6, p adjusted every 4 D steps by up to
 batch * 4 / 500k) and G's EMA with a half-life in thousands of images. Every
 setting is NVlabs/stylegan2-ada-pytorch's ``train.py`` (its ``cfg_specs`` and the
@@ -21,7 +23,9 @@ Variants (``experiments/stylegan2_ada.py:<variant>``):
                        (all three as train.py sets them for cifar); z and w of 512,
                        conv_clamp 256; G's Adam rescaled by 4/5 and D's by 16/17
                        (training_loop.py rescales G for its G_reg_interval 4 in every
-                       config, cifar's too). Data: TFDS 'cifar10' train split, no x-flips.
+                       config, cifar's too, while its Greg phase, without path length,
+                       makes no step: Adam skips parameters without gradients; nor does
+                       it here). Data: TFDS 'cifar10' train split, no x-flips.
   cifar10_conditional  The same with class labels (``--cond=1``): a label embedding in
                        G's mapping, projection onto a mapped label in D.
   ffhq256              ``--cfg=paper256``: batch 64, mbstd group 8, fmaps 0.5 (channel_base
@@ -39,16 +43,16 @@ Inception score of 50k images in 10 splits; set here as eval.metrics 'is,fid'
 with 50k samples against the whole train split.
 
 Differences from the official training (so these runs are not its exact recipe):
-the official code takes each lazy regulariser's step separately (an extra Adam
-step every 16 D / 4 G iterations, which the rescaling by interval / (interval + 1)
-accounts for); here R1 and the path-length penalty join that iteration's D or G
-loss, with the same rescaling. Mixed precision: train.py computes the 4 top
-resolutions in float16 (``num_fp16_res=4``); ``--config.model.bf16_resolutions=4``
-does so in bfloat16, left off here because bfloat16 is slower on CPUs. The w
-average is updated in the G step's main pass only (officially also in D's and the
-path-length passes). Each device of the official multi-GPU run keeps its own
-path-length average and draws its own mixing layer; here they are global (1 or N
-devices train alike).
+an iteration runs D's phases before G's (officially Gmain, Greg, then Dmain,
+Dreg); the R1 phase takes the gradient at the reals as the main D phase augmented
+them (officially a fresh augmentation draw), and ADA's sign statistics count the
+main phase's logits only (officially the R1 phase's too). Mixed precision:
+train.py computes the 4 top resolutions in float16 (``num_fp16_res=4``);
+``--config.model.bf16_resolutions=4`` does so in bfloat16, left off here because
+bfloat16 is slower on CPUs. The w average is updated in the G step's main pass
+only (officially also in D's and the path-length passes). Each device of the
+official multi-GPU run keeps its own path-length average and draws its own mixing
+layer; here they are global (1 or N devices train alike).
 """
 
 from experiments import common
@@ -111,7 +115,9 @@ def _stylegan2_ada(c, cfg):
     c.reg.pl_batch_shrink = 2
     c.reg.pl_decay = 0.01
     c.reg.style_mixing_prob = spec['mixing']
-    # training_loop.py: lr * c and betas ** c, c = interval / (interval + 1), for G and D.
+    # training_loop.py: each lazy regulariser in a phase of its own (Dreg, Greg: an optimiser
+    # step after the main one), so lr * c and betas ** c, c = interval / (interval + 1).
+    c.reg.lazy_separate_step = True
     c.optim.lazy_rescale = True
     c.augment.name = 'ada'
     c.augment.ada_target = 0.6

@@ -131,11 +131,16 @@ def describe(config, setup):
     n_dev = jax.device_count()
     size = source.size if isinstance(source, data_lib.SourceInfo) else len(source)
     examples = 'size unknown (not prepared here)' if size is None else f'{size} examples'
-    terms = ', '.join(
-        f'{side} {t.name} x {t.weight:g}'
-        for side, terms in (('D', objective.d_terms), ('G', objective.g_terms))
-        for t in terms
-    )
+    described = []
+    for side, main, reg in (
+        ('D', objective.d_terms, objective.d_reg),
+        ('G', objective.g_terms, objective.g_reg),
+    ):
+        described += [f'{side} {t.name} x {t.weight:g}' for t in main]
+        described += [
+            f'{side} {t.name} x {t.weight:g} (own step every {reg.every})' for t in reg.terms
+        ]
+    terms = ', '.join(described)
     return '\n'.join(
         [
             f'data: {source.name}, {examples} of shape {source.image_shape}, '

@@ -51,6 +51,7 @@ ADDED_KEYS = {
     'reg.pl_decay': 0.01,
     'reg.style_mixing_prob': 0.0,
     'eval.truncation_psi': 1.0,
+    'reg.lazy_separate_step': False,
 }
 
 # Keys that may change between a run and its resumption: how long to train and

@@ -11,6 +11,11 @@ Adding a regulariser: write ``fn(batch) -> scalar`` below, register it in
 ``D_TERMS`` or ``G_TERMS`` under its weight key, declare that key in
 experiments/base.py (``reg``), and test it. Nothing else changes.
 
+Lazy regularisers (R1 every k D steps, path length every k G updates) join the
+loss of the iterations they fall on, scaled by k; with ``reg.lazy_separate_step``
+they make a regularisation phase of their own instead (``RegPhase``): an
+optimiser step after the main one, as StyleGAN2's official Dreg and Greg phases.
+
 Stateful ingredients (ADA's augmentation probability, LeCam's running means)
 keep their state in ``TrainState.aux`` under their name; their update runs on
 stop-gradient values inside the compiled step, from global (all-device)
@@ -333,6 +338,9 @@ class TermSpec(NamedTuple):
     # Whether the config switches it on; default: a positive weight.
     active: Callable = lambda config, weight: weight > 0
     state: Callable | None = None  # config -> Stateful
+    # A lazy regulariser: the ``reg`` key of its interval k (its fn runs every k D steps or
+    # G updates, scaled by k); None: it runs in every step.
+    every_key: str | None = None
 
 
 def _has_penalty(config, weight):
@@ -344,7 +352,9 @@ def _is_acgan(config, weight):
 
 
 D_TERMS: dict[str, TermSpec] = {
-    'penalty': TermSpec('penalty_weight', _gradient_penalty, _has_penalty),
+    'penalty': TermSpec(
+        'penalty_weight', _gradient_penalty, _has_penalty, every_key='penalty_every_d_steps'
+    ),
     'bcr_real': TermSpec('bcr_real_weight', _balanced_consistency('real')),
     'bcr_fake': TermSpec('bcr_fake_weight', _balanced_consistency('fake')),
     'zcr': TermSpec('zcr_d_weight', _latent_consistency_d),
@@ -356,21 +366,42 @@ G_TERMS: dict[str, TermSpec] = {
     'ortho': TermSpec('ortho_weight', _orthogonal),
     'zcr': TermSpec('zcr_g_weight', _latent_consistency_g),
     'acgan': TermSpec('acgan_weight', _acgan_g, _is_acgan),
-    'pl': TermSpec('pl_weight', _path_length, state=_path_length_state),
+    'pl': TermSpec(
+        'pl_weight', _path_length, state=_path_length_state, every_key='pl_every_g_steps'
+    ),
 }
 
 
+class RegPhase(NamedTuple):
+    """The lazy regularisers' own optimiser step (``reg.lazy_separate_step``), as the
+    official StyleGAN2's Dreg and Greg phases: every ``every`` D steps (G updates), after
+    the main step and on its new parameters, the loss is the sum of ``terms`` alone (each
+    scaled by ``every``); no terms: no such step."""
+
+    terms: tuple = ()
+    every: int = 1
+
+
 def _active_terms(registry, config):
-    terms, states = [], {}
+    """(main terms, RegPhase, states): with ``reg.lazy_separate_step`` the lazy terms
+    make the RegPhase, else they join the main terms."""
+    terms, lazy, states = [], [], {}
     for name, spec in registry.items():
         weight = config.reg[spec.weight_key]
         if spec.active(config, weight):
             state = None if spec.state is None else spec.state(config)
             stateful = state is not None and state.update is None
-            terms.append(Term(name, float(weight), spec.make(config), stateful))
+            term = Term(name, float(weight), spec.make(config), stateful)
+            separate = spec.every_key is not None and config.reg.lazy_separate_step
+            (lazy if separate else terms).append((term, spec))
             if state is not None:
                 states[name] = state
-    return terms, states
+    phase = RegPhase()
+    if lazy:
+        intervals = {config.reg[spec.every_key] for _, spec in lazy}
+        assert len(intervals) == 1, 'the lazy terms of one network share their interval'
+        phase = RegPhase(tuple(term for term, _ in lazy), intervals.pop())
+    return [term for term, _ in terms], phase, states
 
 
 # ---- Augmentation ---------------------------------------------------------------
@@ -486,6 +517,8 @@ class Objective(NamedTuple):
     weight_clip: float | None
     unroll_steps: int
     style_mixing_prob: float = 0.0  # StyleGAN2's style mixing in every G run of training.
+    d_reg: RegPhase = RegPhase()  # D's and G's lazy regularisation phases, if any.
+    g_reg: RegPhase = RegPhase()
 
     def init_aux(self) -> dict:
         return {name: state.init() for name, state in self.states.items()}
@@ -603,6 +636,15 @@ def validate(
             f"optim.lr_schedule='constant' (not {config.optim.lr_schedule!r}: a schedule "
             'counts one G update per step).'
         )
+    if reg.lazy_separate_step and (
+        config.train.simultaneous or config.optim.lr_schedule != 'constant'
+    ):
+        errors.append(
+            'reg.lazy_separate_step=True gives the lazy regularisers optimiser steps of their '
+            f'own; it needs train.simultaneous=False (not {config.train.simultaneous}: one '
+            f"step of D and G together) and optim.lr_schedule='constant' (not "
+            f'{config.optim.lr_schedule!r}: a schedule would count the extra steps).'
+        )
     if config.model.z_distribution not in sampling.LATENTS:
         errors.append(
             f'model.z_distribution={config.model.z_distribution!r} is not one of '
@@ -648,8 +690,8 @@ def _stylegan2_errors(config, local_batches):
 
 def build_objective(config) -> Objective:
     """The objective of ``config`` (call ``validate`` first for clear errors)."""
-    d_terms, d_states = _active_terms(D_TERMS, config)
-    g_terms, g_states = _active_terms(G_TERMS, config)
+    d_terms, d_reg, d_states = _active_terms(D_TERMS, config)
+    g_terms, g_reg, g_states = _active_terms(G_TERMS, config)
     augmentation = AUGMENTATIONS[config.augment.name](config)
     states = {**d_states, **g_states}
     if augmentation.state is not None:
@@ -664,4 +706,6 @@ def build_objective(config) -> Objective:
         weight_clip=config.reg.weight_clip,
         unroll_steps=config.train.unroll_steps,
         style_mixing_prob=config.reg.style_mixing_prob,
+        d_reg=d_reg,
+        g_reg=g_reg,
     )

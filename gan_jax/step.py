@@ -21,6 +21,12 @@ j*B/k ... split over the devices like a batch (data/pipeline.py lays the reals o
 so), and every draw is keyed by the example's global index, so the update is the
 whole batch's wherever the losses are means over examples.
 
+Lazy regularisation phases (``reg.lazy_separate_step``, objective.RegPhase): a D step
+or G update whose index is a multiple of the lazy interval k makes a second optimiser
+step, with the same optimiser state, on the lazy regularisers alone (times k) at the
+parameters its main step has just made, as StyleGAN2's official Dreg and Greg phases;
+the others skip it (``regularised``, a ``lax.cond``: still one program).
+
 Mixed precision (``train.compute_dtype='bfloat16'``): G and D compute in
 bfloat16 while parameters, optimiser state, BatchNorm/spectral-norm statistics,
 losses and gradients stay float32 (see ``_apply_train``).
@@ -198,6 +204,25 @@ def _flat_metrics(tree):
         '_'.join(str(getattr(k, 'key', k)) for k in path): leaf
         for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
     }
+
+
+def regularised(phase, index, update, carry, prefix, aux=None):
+    """``update(carry)`` -> (carry, metrics) on the steps of the lazy regularisation
+    ``phase`` (``index`` a multiple of its interval), else ``carry`` unchanged with its
+    terms' metrics (``prefix``_name) 0 and, given ``aux`` (G's), their states
+    (metrics['aux']) as ``aux`` holds them. One compiled program: a ``lax.cond`` on a
+    condition that is the same on every device."""
+    if not phase.terms:
+        return carry, {}
+
+    def skip(carry):
+        metrics = {f'{prefix}_{t.name}': jnp.zeros(()) for t in phase.terms}
+        if aux is None:
+            return carry, metrics
+        states = {t.name: aux[t.name] for t in phase.terms if t.stateful}
+        return carry, {**metrics, 'aux': states}
+
+    return lax.cond(index % phase.every == 0, update, skip, carry)
 
 
 class StepData(NamedTuple):
@@ -385,37 +410,46 @@ class Update:
 
     def d_step(self, d, real, real_labels, g_params, g_batch_stats, key, *, d_index):
         """One D update on one real batch (in ``grad_accum`` micro-batches); ``d_index``
-        counts the run's earlier D updates."""
+        counts the run's earlier D updates. On the D steps of D's lazy regularisation
+        phase (``objective.d_reg``), that phase's update follows (``regularised``)."""
         z, fake_labels, aug_key, terms_key = self.draw(key, real.shape[0])
         mix_key = term_key(key, 'style_mixing')
+        inputs_aux = d.aux  # Both phases see the same D inputs: augmented as before the step.
 
-        def grad_fn(params, stats, examples, micro):
-            real, real_labels, z, fake_labels = examples
-            regenerate = self._regenerate(
-                g_params, g_batch_stats, fake_labels, aug_key, d.aux, mix_key, micro
-            )
-            real_in = self.to_d_input(real, jax.random.fold_in(aug_key, 0), d.aux, micro)
-            data = StepData(
-                real_in, real_labels, fake_labels, z, terms_key, regenerate, d_index, micro
-            )
-            return jax.value_and_grad(self.d_loss, has_aux=True)(
-                params, d._replace(batch_stats=stats), regenerate(z), data
-            )
+        def update(d, reg):
+            def grad_fn(params, stats, examples, micro):
+                real, real_labels, z, fake_labels = examples
+                regenerate = self._regenerate(
+                    g_params, g_batch_stats, fake_labels, aug_key, inputs_aux, mix_key, micro
+                )
+                real_in = self.to_d_input(real, jax.random.fold_in(aug_key, 0), inputs_aux, micro)
+                data = StepData(
+                    real_in, real_labels, fake_labels, z, terms_key, regenerate, d_index, micro
+                )
+                return jax.value_and_grad(functools.partial(self.d_loss, reg=reg), has_aux=True)(
+                    params, d._replace(batch_stats=stats), regenerate(z), data
+                )
 
-        examples = (real, real_labels, z, fake_labels)
-        (loss, outputs), grads = accumulate(
-            grad_fn, d.params, d.batch_stats, examples, self.grad_accum
+            examples = (real, real_labels, z, fake_labels)
+            (loss, outputs), grads = accumulate(
+                grad_fn, d.params, d.batch_stats, examples, self.grad_accum
+            )
+            if self.grad_accum > 1:  # Outputs per micro-batch -> as for the whole batch.
+                stats, aux, values, real_logits, fake_logits = outputs
+                outputs = (
+                    stats,
+                    jax.tree.map(lambda a: a[-1], aux),
+                    _mean_over_micro_batches(values),
+                    _joined(real_logits),
+                    _joined(fake_logits),
+                )
+            return self.apply_d(d, grads, loss, outputs, reg)
+
+        d, metrics = update(d, reg=False)
+        d, reg_metrics = regularised(
+            self.objective.d_reg, d_index, lambda d: update(d, reg=True), d, 'd'
         )
-        if self.grad_accum > 1:  # Outputs per micro-batch -> as for the whole batch.
-            stats, aux, values, real_logits, fake_logits = outputs
-            outputs = (
-                stats,
-                jax.tree.map(lambda a: a[-1], aux),
-                _mean_over_micro_batches(values),
-                _joined(real_logits),
-                _joined(fake_logits),
-            )
-        return self.apply_d(d, grads, loss, outputs)
+        return d, {**metrics, **reg_metrics}
 
     def _regenerate(self, g_params, g_batch_stats, labels, aug_key, aux, mix_key, micro=WHOLE):
         def regenerate(latents):
@@ -426,8 +460,12 @@ class Update:
 
         return regenerate
 
-    def d_loss(self, params, d, fake_in, data):
-        """D's loss (averaged over devices) and (statistics, aux, values, logits) for its update."""
+    def d_loss(self, params, d, fake_in, data, reg=False):
+        """D's loss (averaged over devices) and (statistics, aux, values, logits) for its update.
+
+        ``reg``: the loss of D's lazy regularisation phase, its terms alone; the
+        ingredients' state stays as ``d.aux`` holds it. (XLA drops what they do not read.)
+        """
         real_in, real_labels, fake_labels = data.real_in, data.real_labels, data.fake_labels
         real_out, stats = self.apply(
             self.discriminator, params, d.batch_stats, real_in, real_labels
@@ -457,24 +495,28 @@ class Update:
             d_index=data.d_index,
             aux=d.aux,
         )
-        aux = self.objective.update_aux(d.aux, batch)
-        local, values, _ = add_terms(
-            self.loss.discriminator(real_logits, fake_logits),
-            self.objective.d_terms,
-            batch._replace(aux=aux),
-        )
+        if reg:
+            aux, gan, terms = d.aux, jnp.zeros(()), self.objective.d_reg.terms
+        else:
+            aux = self.objective.update_aux(d.aux, batch)
+            gan, terms = self.loss.discriminator(real_logits, fake_logits), self.objective.d_terms
+        local, values, _ = add_terms(gan, terms, batch._replace(aux=aux))
         return lax.pmean(local, AXIS), (stats, aux, values, real_logits, fake_logits)
 
-    def apply_d(self, d, grads, loss, outputs):
-        """D's optimiser step: (new DState, D's metrics)."""
+    def apply_d(self, d, grads, loss, outputs, reg=False):
+        """D's optimiser step: (new DState, D's metrics). ``reg``: a regularisation phase's
+        step, which keeps D's statistics and logs only its terms."""
         stats, aux, values, real_logits, fake_logits = outputs
         updates, opt_state = self.d_tx.update(grads, d.opt_state, d.params)
         params = self.objective.constrain_d(optax.apply_updates(d.params, updates))
+        terms = {f'd_{name}': lax.pmean(v, AXIS) for name, v in values.items() if name != 'gan'}
+        if reg:
+            return d._replace(params=params, opt_state=opt_state), terms
         metrics = {
             'd_loss': loss,
             'd_real_logit': _global_mean(real_logits),
             'd_fake_logit': _global_mean(fake_logits),
-            **{f'd_{name}': lax.pmean(v, AXIS) for name, v in values.items() if name != 'gan'},
+            **terms,
         }
         # Per-device BatchNorm statistics differ between devices; averaging them
         # keeps the state replicated (a no-op for cross-replica BatchNorm).
@@ -488,6 +530,8 @@ class Update:
         Returns ((params, batch statistics, optimiser state), metrics, with the G
         terms' new states under 'aux'). ``real`` is the last D step's real batch
         (relativistic losses, unrolled D); ``g_index`` counts the run's earlier G updates.
+        On the G updates of G's lazy regularisation phase (``objective.g_reg``), that
+        phase's update follows (``regularised``).
         """
         local_batch = (
             self.g_batch_size // lax.axis_size(AXIS) if self.g_batch_size else real.shape[0]
@@ -495,35 +539,60 @@ class Update:
         z, fake_labels, aug_key, terms_key = self.draw(key, local_batch)
         mix_key = term_key(key, 'style_mixing')
 
-        def grad_fn(g_params, g_stats, examples, micro):
-            z, fake_labels, real, real_labels = examples
-            real_in = self.to_d_input(real, jax.random.fold_in(aug_key, 0), d.aux, micro)
-            data = StepData(
-                real_in, real_labels, fake_labels, z, terms_key, None, None, micro, g_index, mix_key
+        def update(state, reg):
+            def grad_fn(g_params, g_stats, examples, micro):
+                z, fake_labels, real, real_labels = examples
+                real_in = self.to_d_input(real, jax.random.fold_in(aug_key, 0), d.aux, micro)
+                data = StepData(
+                    real_in,
+                    real_labels,
+                    fake_labels,
+                    z,
+                    terms_key,
+                    None,
+                    None,
+                    micro,
+                    g_index,
+                    mix_key,
+                )
+                micro_state = state.replace(g_batch_stats=g_stats)
+
+                def loss_fn(g_params):
+                    images, new_stats = self.generate(
+                        g_params, g_stats, z, fake_labels, mix_key, micro
+                    )
+                    fake_in = self.to_d_input(images, jax.random.fold_in(aug_key, 1), d.aux, micro)
+                    fakes = (images, new_stats, fake_in)
+                    return self.g_loss(g_params, d.params, micro_state, d, fakes, data, reg)
+
+                return jax.value_and_grad(loss_fn, has_aux=True)(g_params)
+
+            examples = (z, fake_labels, real, real_labels)
+            (loss, outputs), grads = accumulate(
+                grad_fn, state.g_params, state.g_batch_stats, examples, self.grad_accum
             )
-            micro_state = state.replace(g_batch_stats=g_stats)
+            if self.grad_accum > 1:  # States move linearly with the micro-batches' means.
+                outputs = (outputs[0], *map(_mean_over_micro_batches, outputs[1:]))
+            return self.apply_g(state, grads, loss, outputs, reg)
 
-            def loss_fn(g_params):
-                images, new_stats = self.generate(g_params, g_stats, z, fake_labels, mix_key, micro)
-                fake_in = self.to_d_input(images, jax.random.fold_in(aug_key, 1), d.aux, micro)
-                fakes = (images, new_stats, fake_in)
-                return self.g_loss(g_params, d.params, micro_state, d, fakes, data)
+        g, metrics = update(state, reg=False)
 
-            return jax.value_and_grad(loss_fn, has_aux=True)(g_params)
+        def regularise(g):
+            params, stats, opt_state = g
+            new = state.replace(g_params=params, g_batch_stats=stats, g_opt_state=opt_state)
+            return update(new, reg=True)
 
-        examples = (z, fake_labels, real, real_labels)
-        (loss, outputs), grads = accumulate(
-            grad_fn, state.g_params, state.g_batch_stats, examples, self.grad_accum
-        )
-        if self.grad_accum > 1:  # States move linearly with the micro-batches' means.
-            outputs = (outputs[0], *map(_mean_over_micro_batches, outputs[1:]))
-        return self.apply_g(state, grads, loss, outputs)
+        g, reg_metrics = regularised(self.objective.g_reg, g_index, regularise, g, 'g', d.aux)
+        aux = {**metrics.pop('aux'), **reg_metrics.pop('aux', {})}
+        return g, {**metrics, **reg_metrics, 'aux': aux}
 
-    def g_loss(self, g_params, d_params, state, d, fakes, data):
+    def g_loss(self, g_params, d_params, state, d, fakes, data, reg=False):
         """G's loss (averaged over devices) against D's ``d_params``, looking ahead if
-        unrolled, and (G's new statistics, values) for its update.
+        unrolled, and (G's new statistics, values, the terms' new states) for its update.
 
-        ``fakes`` is (images, G's new statistics, D's inputs of the images).
+        ``fakes`` is (images, G's new statistics, D's inputs of the images). ``reg``: the
+        loss of G's lazy regularisation phase, its terms alone (XLA drops what they do
+        not read).
         """
         images, g_stats, fake_in = fakes
         real_in, real_labels, fake_labels = data.real_in, data.real_labels, data.fake_labels
@@ -563,22 +632,24 @@ class Update:
             g_index=data.g_index,
             aux=d.aux,
         )
-        local, values, states = add_terms(
-            self.loss.generator(fake_logits, real_logits), self.objective.g_terms, batch
-        )
+        if reg:
+            gan, terms = jnp.zeros(()), self.objective.g_reg.terms
+        else:
+            gan, terms = self.loss.generator(fake_logits, real_logits), self.objective.g_terms
+        local, values, states = add_terms(gan, terms, batch)
         return lax.pmean(local, AXIS), (g_stats, values, states)
 
-    def apply_g(self, state, grads, loss, outputs):
+    def apply_g(self, state, grads, loss, outputs, reg=False):
         """G's optimiser step: ((params, batch statistics, optimiser state), G's metrics,
-        with the G terms' new states under 'aux')."""
+        with the G terms' new states under 'aux'). ``reg``: a regularisation phase's step,
+        which keeps G's statistics and logs only its terms."""
         g_stats, values, states = outputs
         updates, opt_state = self.g_tx.update(grads, state.g_opt_state, state.g_params)
         params = optax.apply_updates(state.g_params, updates)
-        metrics = {
-            'g_loss': loss,
-            **{f'g_{name}': lax.pmean(v, AXIS) for name, v in values.items() if name != 'gan'},
-            'aux': states,
-        }
+        terms = {f'g_{name}': lax.pmean(v, AXIS) for name, v in values.items() if name != 'gan'}
+        if reg:
+            return (params, state.g_batch_stats, opt_state), {**terms, 'aux': states}
+        metrics = {'g_loss': loss, **terms, 'aux': states}
         return (params, lax.pmean(g_stats, AXIS), opt_state), metrics
 
     # ---- Both at once -----------------------------------------------------------

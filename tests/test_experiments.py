@@ -194,6 +194,7 @@ _STYLEGAN2_ADA = {
     'reg.pl_batch_shrink': 2,
     'reg.pl_decay': 0.01,
     'optim.lazy_rescale': True,
+    'reg.lazy_separate_step': True,
     'augment.name': 'ada',
     'augment.ada_target': 0.6,
     'augment.ada_every_d_steps': 4,
@@ -507,6 +508,9 @@ def test_config_is_locked_and_builds_and_describes(preset, variant, tmp_path):
     report = builder.describe(config, setup)
     assert 'G params: ' in report and 'D params: ' in report
     assert f'{config.train.n_dis} D step(s) per G step' in report
+    if config.reg.lazy_separate_step:  # The regularisers with steps of their own are listed.
+        every = config.reg.penalty_every_d_steps
+        assert f'D penalty x {config.reg.penalty_weight:g} (own step every {every})' in report
 
 
 @pytest.mark.parametrize('preset, variant', VARIANTS)

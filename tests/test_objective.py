@@ -290,6 +290,20 @@ INVALID = [
         8,
         r"not implemented with \{'train.unroll_steps': 1, 'train.simultaneous': True\}",
     ),
+    (
+        {'reg.lazy_separate_step': True, 'train.simultaneous': True},
+        (28, 28, 1),
+        None,
+        8,
+        r'lazy_separate_step=True .* needs train.simultaneous=False \(not True',
+    ),
+    (
+        {'reg.lazy_separate_step': True, 'optim.lr_schedule': 'linear_decay'},
+        (28, 28, 1),
+        None,
+        8,
+        r"lazy_separate_step=True .* optim.lr_schedule='constant' \(not 'linear_decay'",
+    ),
 ]
 
 

@@ -296,8 +296,8 @@ def test_path_length_and_style_mixing_need_stylegan2():
         obj_lib.validate(config, data_shape=(32, 32, 3), num_classes=None, local_batches=(8, 8))
 
 
-# A tiny StyleGAN2 run with every lazy regulariser and the rescaled Adam: R1 every 2 D
-# steps, path length every 2 G steps, style mixing.
+# A tiny StyleGAN2 run with every lazy regulariser, in steps of their own, and the rescaled
+# Adam (the official scheme): R1 every 2 D steps, path length every 2 G steps, style mixing.
 TINY_RUN = {
     'model.name': 'stylegan2',
     'model.w_dim': 8,
@@ -316,6 +316,7 @@ TINY_RUN = {
     'optim.b1': 0.0,
     'optim.b2': 0.99,
     'optim.lazy_rescale': True,
+    'reg.lazy_separate_step': True,
 }
 
 

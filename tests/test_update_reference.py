@@ -11,6 +11,7 @@ maximised its loss, stepped against the pre-update D, or fakes that leaked a
 gradient into G during D's step would each change the numbers.
 """
 
+import functools
 import zlib
 
 import flax.linen as nn
@@ -18,8 +19,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax import lax
 
 from gan_jax import augment, builder, models, parallel, sampling
+from gan_jax import objective as obj_lib
 from gan_jax import step as step_lib
 from tests import helpers
 
@@ -418,3 +421,184 @@ def test_consistency_regularised_update_equals_the_written_out_algorithm(tiny_im
     assert _max_diff(plain_d, expected_d) > 1e-4
     if reg['zcr_g_weight']:
         assert _max_diff(plain_g, expected_g) > 1e-5
+
+
+# ---- Lazy regularisation in a step of its own (StyleGAN2's official phases) -----------
+#
+# NVlabs/stylegan2-ada-pytorch training/training_loop.py: per network one optimiser shared
+# by a main phase (every iteration, the main loss) and a reg phase (every k-th iteration,
+# the regulariser alone times the gain k), each phase its own zero_grad, backward, step;
+# the reg phase on the parameters the main phase has just updated.
+#
+# G's lazy regulariser here is a stand-in for path length (which needs StyleGAN2's
+# networks, minutes to compile): TOY_WEIGHT * mean(G(z)^2) on the step's fakes, every k G
+# updates and scaled by k, registered under the orthogonal regulariser's name and weight
+# key, with path length's interval.
+TOY_WEIGHT = 0.3
+
+
+def _toy_g_term(config):
+    every = config.reg.pl_every_g_steps
+
+    def fn(batch):
+        zero = jnp.zeros_like(jnp.sum(batch.images))
+        value = lambda: every * jnp.mean(batch.images**2)  # noqa: E731
+        return lax.cond(batch.g_index % every == 0, value, lambda: zero)
+
+    return fn
+
+
+TOY_G_TERM = obj_lib.TermSpec('ortho_weight', _toy_g_term, every_key='pl_every_g_steps')
+
+
+@pytest.fixture
+def lazy_toy_g_term(monkeypatch):
+    monkeypatch.setitem(obj_lib.G_TERMS, 'ortho', TOY_G_TERM)
+
+
+def lazy_config(separate, optimizer='sgd', d_every=2, g_every=2):
+    """R1 every ``d_every`` D steps, the stand-in every ``g_every`` G updates, on the MLP."""
+    config = _config('non_saturating', 1, False, 'r1', d_every)
+    with config.unlocked():
+        config.reg.lazy_separate_step = separate
+        config.reg.ortho_weight = TOY_WEIGHT
+        config.reg.pl_every_g_steps = g_every
+        config.optim.name = optimizer
+        config.optim.lazy_rescale = optimizer == 'adam'
+    return config
+
+
+def _lazy_reference(setup, state, reals, every, separate):
+    """(G params, D params) after ``len(reals)`` SGD iterations (n_dis 1) from ``state``,
+    R1 and the stand-in every ``every`` iterations (from iteration 0), written out: with
+    ``separate`` the main step, then the regulariser's step from the new parameters;
+    else one step of their sum."""
+    generate = lambda g, z: setup.generator.apply({'params': g}, z, train=True)
+    discriminate = lambda d, x: setup.discriminator.apply({'params': d}, x, train=True)
+    d_loss, g_loss = LOSSES['non_saturating']
+    g, d = state.g_params, state.d_params
+
+    def steps(params, main, reg, regularised):
+        if not regularised:
+            return _sgd(params, jax.grad(main)(params))
+        if separate:
+            params = _sgd(params, jax.grad(main)(params))
+            return _sgd(params, jax.grad(reg)(params))
+        return _sgd(params, jax.grad(lambda p: main(p) + reg(p))(params))
+
+    for t, real in enumerate(reals):
+        d_key, g_key = jax.random.split(jax.random.fold_in(state.rng, t))
+        z = sampling.sample_latents(
+            jax.random.split(jax.random.fold_in(d_key, 0), 4)[0], jnp.arange(BATCH), 3
+        )
+        fake = generate(g, z)
+        d = steps(
+            d,
+            lambda p, real=real, fake=fake: d_loss(discriminate(p, real), discriminate(p, fake)),
+            lambda p, real=real: (
+                every
+                * PENALTY_WEIGHT
+                * _half_squared_input_gradient(lambda x: discriminate(p, x), real)
+            ),
+            t % every == 0,
+        )
+        z = sampling.sample_latents(jax.random.split(g_key, 4)[0], jnp.arange(BATCH), 3)
+        g = steps(
+            g,
+            lambda p, z=z: g_loss(discriminate(d, generate(p, z))),
+            lambda p, z=z: every * TOY_WEIGHT * jnp.mean(generate(p, z) ** 2),
+            t % every == 0,
+        )
+    return g, d
+
+
+def _iterations(config, setup, state, reals):
+    update = step_lib.compile_update(setup.make_update(config), parallel.make_mesh())
+    labels = jnp.zeros((1, BATCH), jnp.int32)
+    counts = []
+    for real in reals:
+        state, metrics = update(state, {'image': real[None], 'label': labels})
+        counts.append([int(_adam_count(s)) for s in (state.g_opt_state, state.d_opt_state)])
+    return state, metrics, counts
+
+
+def _adam_count(opt_state):
+    (count,) = [
+        leaf
+        for path, leaf in jax.tree_util.tree_leaves_with_path(opt_state)
+        if getattr(path[-1], 'name', None) == 'count'
+    ] or [jnp.zeros((), jnp.int32)]
+    return count
+
+
+@pytest.mark.slow
+def test_lazy_regularisers_step_after_the_main_step_as_written_out(lazy_toy_g_term):
+    """Two iterations, the first regularised (R1 and the stand-in, k = 2): with
+    reg.lazy_separate_step the main step, then the regularisers' step (times k) from the
+    new parameters. (Without it, one step of their sum: test_one_update_equals_the_
+    written_out_algorithm's lazy R1.)"""
+    config = lazy_config(True)
+    setup = builder.build(config)
+    state = setup.init_state()
+    reals = jax.random.normal(jax.random.PRNGKey(1), (2, BATCH, 2))
+    new, _, _ = _iterations(config, setup, jax.tree.map(jnp.copy, state), reals)
+
+    def reference(separate):
+        fn = functools.partial(_lazy_reference, setup, every=2, separate=separate)
+        return jax.jit(fn)(state, reals)
+
+    expected_g, expected_d = reference(True)
+    for got, want in ((new.g_params, expected_g), (new.d_params, expected_d)):
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # One step of the sum (the update before reg.lazy_separate_step) lands elsewhere.
+    joined_g, joined_d = reference(False)
+    assert _max_diff(joined_d, expected_d) > 1e-4
+    assert _max_diff(joined_g, expected_g) > 1e-4
+
+
+@pytest.mark.slow
+def test_the_shared_adam_state_counts_the_regularisation_steps(lazy_toy_g_term):
+    """StyleGAN2's rescaled Adam (optim.lazy_rescale) takes k + 1 steps per k iterations:
+    its count moves by 2 on a regularised iteration (R1 every 2 D steps, the stand-in every
+    3 G updates), by 1 otherwise."""
+    config = lazy_config(True, 'adam', d_every=2, g_every=3)
+    setup = builder.build(config)
+    reals = jax.random.normal(jax.random.PRNGKey(1), (4, BATCH, 2))
+    _, metrics, counts = _iterations(config, setup, setup.init_state(), reals)
+    # [G's count, D's count] after iterations 0..3: G regularised at 0 and 3, D at 0 and 2.
+    assert counts == [[2, 2], [3, 3], [4, 5], [6, 6]]
+    assert float(metrics['g_ortho']) > 0 and float(metrics['d_penalty']) == 0.0
+
+
+@pytest.mark.slow
+def test_lazy_regularisers_step_alike_on_1_and_4_devices():
+    """A regularised iteration (R1 and the stand-in in steps of their own, SGD) gives the
+    same parameters on 1 and 4 devices."""
+    out = helpers.run_python(
+        """
+import jax, jax.numpy as jnp, numpy as np
+from gan_jax import builder, parallel
+from gan_jax import objective as obj_lib
+from gan_jax import step as step_lib
+from tests import test_update_reference as ref
+
+obj_lib.G_TERMS['ortho'] = ref.TOY_G_TERM
+config = ref.lazy_config(True)
+setup = builder.build(config)
+reals = jax.random.normal(jax.random.PRNGKey(1), (1, ref.BATCH, 2))
+runs = []
+for n in (1, 4):
+    mesh = parallel.make_mesh(jax.devices()[:n])
+    state = jax.jit(setup.init_state, out_shardings=parallel.replicated(mesh))()
+    update = step_lib.compile_update(setup.make_update(config), mesh)
+    batch = {'image': reals, 'label': jnp.zeros((1, ref.BATCH), jnp.int32)}
+    state, metrics = update(state, jax.device_put(batch, parallel.batch_sharding(mesh)))
+    assert float(metrics['d_penalty']) > 0 and float(metrics['g_ortho']) > 0
+    runs.append(parallel.to_host((state.g_params, state.d_params)))
+print(max(float(np.max(np.abs(a - b))) for a, b in zip(*map(jax.tree.leaves, runs))))
+""",
+        devices=4,
+    )
+    # Float32 reduction order only; a gradient summed over devices would be 4x (~LR apart).
+    assert float(out.split()[-1]) < 1e-6
