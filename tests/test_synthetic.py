@@ -174,6 +174,7 @@ def random_mnist(tmp_path):
     return tmp_path / 'data'
 
 
+@pytest.mark.heavy  # Minutes: a GAN run and six classifier trainings, each compiled anew.
 @pytest.mark.slow
 def test_augment_command_on_a_tiny_run_of_a_subset(random_mnist, tmp_path):
     def command(*args):
