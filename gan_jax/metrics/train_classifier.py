@@ -4,8 +4,8 @@
         [--epochs N] [--seed 0]
 
 The data folder holds MNIST and Fashion-MNIST as the original IDX .gz files and CIFAR-10 as .npz
-(see ../shared/data/README.md). The run is deterministic given the seed on a given machine and
-software stack. It overwrites weights/<name>.msgpack and the name's manifest entry.
+(see ../shared/data/README.md). The run is deterministic given the seed on a given machine,
+software stack and device count. It overwrites weights/<name>.msgpack and the name's manifest entry.
 """
 
 import argparse
