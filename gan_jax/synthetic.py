@@ -94,8 +94,9 @@ def generator_training_set(data_config, dataset, data_dir, split):
     ``split.train``, the train split less the validation images (which G did see). Anything
     else is an error: which real images G saw would be unknown.
     """
+    whole = f'the whole {dataset} train split, validation images included'
     if data_config.source == 'tfds' and data_config.tfds_name == dataset:
-        return GeneratorData(*split.train, f'the whole {dataset} train split (TFDS)')
+        return GeneratorData(*split.train, f'{whole} (TFDS)')
     if data_config.source != 'npz':
         raise ValueError(
             f'The run trained on data.source={data_config.source!r}: augmentation needs a run '
@@ -105,13 +106,14 @@ def generator_training_set(data_config, dataset, data_dir, split):
     path = data_config.path
     images, labels = tc.load_dataset(dataset, 'train', data_dir)
     with np.load(path) as data:
-        x, y = data['x'], data['y'] if 'y' in data.files else None
+        x = data['x']
+        y = data['y'] if 'y' in data.files else None
         indices = data['indices'] if 'indices' in data.files else None
     if x.ndim == 3:
         x = x[..., None]
     if indices is None:
         if np.array_equal(x, images) and np.array_equal(y, labels):
-            return GeneratorData(*split.train, f'the whole {dataset} train split ({path})')
+            return GeneratorData(*split.train, f'{whole} ({path})')
         raise ValueError(
             f"{path} (the run's data.path) has no `indices` and is not the whole {dataset} "
             'train split, so which real images the generator saw is unknown; write the subset '
