@@ -40,6 +40,7 @@ class ConvClassifier(nn.Module):
     global_average: bool
     features_dim: int
     num_classes: int = 10
+    axis_name: str | None = None  # BatchNorm's statistics over this mesh axis too (shard_map).
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
@@ -52,7 +53,9 @@ class ConvClassifier(nn.Module):
                     use_bias=not self.batch_norm,
                 )(x)
                 if self.batch_norm:
-                    x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x)
+                    x = nn.BatchNorm(
+                        use_running_average=not train, momentum=0.9, axis_name=self.axis_name
+                    )(x)
                 x = nn.relu(x)
             x = nn.max_pool(x, (2, 2), strides=(2, 2))
         x = x.mean(axis=(1, 2)) if self.global_average else x.reshape(x.shape[0], -1)
@@ -70,8 +73,8 @@ class ClassifierSpec:
     std: tuple[float, ...]
     architecture: dict
 
-    def build(self) -> ConvClassifier:
-        return ConvClassifier(**self.architecture)
+    def build(self, axis_name: str | None = None) -> ConvClassifier:
+        return ConvClassifier(**self.architecture, axis_name=axis_name)
 
 
 _LENET = dict(

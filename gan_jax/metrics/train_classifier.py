@@ -4,8 +4,8 @@
         [--epochs N] [--seed 0]
 
 The data folder holds MNIST and Fashion-MNIST as the original IDX .gz files and CIFAR-10 as .npz
-(see ../shared/data/README.md). The run is deterministic given the seed on a given machine and
-software stack. It overwrites weights/<name>.msgpack and the name's manifest entry.
+(see ../shared/data/README.md). The run is deterministic given the seed on a given machine,
+software stack and device count. It overwrites weights/<name>.msgpack and the name's manifest entry.
 """
 
 import argparse
@@ -20,7 +20,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
+from gan_jax import parallel
 from gan_jax.data.idx import read_idx
 from gan_jax.metrics import classifiers
 
@@ -88,51 +91,104 @@ def flip(key: jax.Array, x: jax.Array) -> jax.Array:
     return jnp.where(jax.random.bernoulli(key, 0.5, (x.shape[0], 1, 1, 1)), x[:, :, ::-1], x)
 
 
-def fit(name: str, images: np.ndarray, labels: np.ndarray, epochs: int, seed: int):
-    """Trains classifier `name` on uint8 `images` and their `labels` with its TRAINING settings.
+def train_step(name: str, optimizer, mesh, flip_key: jax.Array):
+    """One data-parallel update of classifier `name`, compiled over `mesh`'s 'data' axis.
 
-    Yields (epoch, variables, last batch loss) after each epoch, so a caller can score or keep
-    any epoch's weights.
+    step(params, state, opt_state, images, labels, step_index) -> (params, state, opt_state,
+    loss): uint8 `images` and `labels` are the global batch, split over the devices; the rest
+    is replicated. Each device takes the gradient of the mean loss over the devices
+    (lax.pmean of its own mean), and BatchNorm normalises with statistics over the whole batch,
+    so any device count computes the update of one device. Flips (TRAINING's `flip`) are drawn
+    for the global batch from `flip_key` and the step index.
     """
     settings = TRAINING[name]
-    module = classifiers.get_spec(name).build()
-    batch_size = settings['batch_size']
-    steps_per_epoch = len(images) // batch_size
-    if steps_per_epoch < 1:
-        raise ValueError(f'{len(images)} training images: fewer than one batch of {batch_size}.')
-    schedule = optax.cosine_decay_schedule(settings['learning_rate'], epochs * steps_per_epoch)
-    optimizer = optax.adam(schedule)
-    init_key, flip_key = jax.random.split(jax.random.key(seed))
-    variables = classifiers.init_variables(name, init_key)
-    params, state = variables['params'], {k: v for k, v in variables.items() if k != 'params'}
-    opt_state = optimizer.init(params)
+    module = classifiers.get_spec(name).build(axis_name=parallel.DATA_AXIS)
 
-    @jax.jit
-    def step(params, state, opt_state, images, labels, step_index):
-        x = classifiers.preprocess(images, name)
-        if settings['flip']:
-            x = flip(jax.random.fold_in(flip_key, step_index), x)
-
+    def local_step(params, state, opt_state, x, labels):
         def loss_fn(params):
             outputs, new_state = module.apply(
                 {'params': params, **state}, x, train=True, mutable=list(state)
             )
             loss = optax.softmax_cross_entropy_with_integer_labels(outputs['logits'], labels)
-            return loss.mean(), new_state
+            return jax.lax.pmean(loss.mean(), parallel.DATA_AXIS), new_state
 
         (loss, state), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), state, opt_state, loss
 
-    rng = np.random.default_rng(seed)
+    batch = P(parallel.DATA_AXIS)
+    sharded = jax.shard_map(
+        local_step, mesh=mesh, in_specs=(P(), P(), P(), batch, batch), out_specs=P()
+    )
+
+    def step(params, state, opt_state, images, labels, step_index):
+        x = classifiers.preprocess(images, name)
+        if settings['flip']:
+            x = flip(jax.random.fold_in(flip_key, step_index), x)
+        return sharded(params, state, opt_state, x, labels)
+
+    return jax.jit(step)
+
+
+def batches(rng: np.random.Generator, num: int, batch_size: int):
+    """Endless batches of indices into `num` examples: each pass a new permutation drawn from
+    `rng`, cut into whole batches (a pass's remainder is left out)."""
+    while True:
+        order = rng.permutation(num)
+        for i in range(num // batch_size):
+            yield order[i * batch_size : (i + 1) * batch_size]
+
+
+def fit(
+    name: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    epochs: int,
+    seed: int,
+    steps_per_epoch: int | None = None,
+    mesh=None,
+):
+    """Trains classifier `name` on uint8 `images` and their `labels` with its TRAINING settings.
+
+    An epoch is `steps_per_epoch` updates (default: one pass over the data); batches come from
+    one pass after the other (`batches`). The update is data-parallel over `mesh` (default:
+    this process's devices); the batch size must divide over its devices. Yields (epoch,
+    variables as numpy, last batch loss) after each epoch, so a caller can score or keep any
+    epoch's weights.
+    """
+    settings = TRAINING[name]
+    batch_size = settings['batch_size']
+    if len(images) < batch_size:
+        raise ValueError(f'{len(images)} training images: fewer than one batch of {batch_size}.')
+    steps_per_epoch = steps_per_epoch or len(images) // batch_size
+    mesh = parallel.make_mesh(jax.local_devices()) if mesh is None else mesh
+    if batch_size % mesh.size:
+        raise ValueError(
+            f'{name}: batch size {batch_size} does not divide over {mesh.size} devices.'
+        )
+    schedule = optax.cosine_decay_schedule(settings['learning_rate'], epochs * steps_per_epoch)
+    optimizer = optax.adam(schedule)
+    init_key, flip_key = jax.random.split(jax.random.key(seed))
+    variables = jax.device_put(
+        classifiers.init_variables(name, init_key), parallel.replicated(mesh)
+    )
+    params, state = variables['params'], {k: v for k, v in variables.items() if k != 'params'}
+    opt_state = optimizer.init(params)
+    step = train_step(name, optimizer, mesh, flip_key)
+    batch_sharding = NamedSharding(mesh, P(parallel.DATA_AXIS))
+    stream = batches(np.random.default_rng(seed), len(images), batch_size)
     for epoch in range(epochs):
-        order = rng.permutation(len(images))
         for i in range(steps_per_epoch):
-            batch = order[i * batch_size : (i + 1) * batch_size]
+            batch = next(stream)
             params, state, opt_state, loss = step(
-                params, state, opt_state, images[batch], labels[batch], epoch * steps_per_epoch + i
+                params,
+                state,
+                opt_state,
+                jax.device_put(images[batch], batch_sharding),
+                jax.device_put(labels[batch], batch_sharding),
+                epoch * steps_per_epoch + i,
             )
-        yield epoch, {'params': params, **state}, float(loss)
+        yield epoch, parallel.to_host({'params': params, **state}), float(loss)
 
 
 def apply_fn(name: str, variables: dict):
