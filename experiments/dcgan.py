@@ -10,6 +10,14 @@ Variants (``experiments/dcgan.py:<variant>``):
                  resized to 28x28; offline, small enough for a laptop CPU.
   mnist          MNIST 28x28 through TFDS.
   fashion_mnist  Fashion-MNIST 28x28 through TFDS.
+  mnist_projection, fashion_mnist_projection
+                 the same, class-conditional: class-conditional BatchNorm in G and
+                 a projection discriminator (Miyato & Koyama 2018); the generators
+                 of applications/ (repair.py, synthetic_data.py). ACGAN
+                 (model.conditioning=acgan) is a poor choice with this D: its
+                 BatchNorm sees real and fake batches apart, and its class head
+                 learns to read G's classes from fake-batch statistics that a real
+                 classifier cannot see (applications/README.md).
   cifar10        CIFAR-10 32x32 through TFDS.
   celeb_a        CelebA center-cropped to 64x64 through TFDS (the paper's faces
                  setup at its 64x64 resolution).
@@ -56,10 +64,22 @@ def _tfds(name, resolution, steps, extractor):
     return variant
 
 
+def _class_conditional(variant):
+    def conditional(c):
+        variant(c)
+        c.model.conditioning = 'projection'
+
+    return conditional
+
+
 VARIANTS = {
     DEFAULT: _digits,
     'mnist': _tfds('mnist', 28, 10_000, 'lenet_mnist'),
     'fashion_mnist': _tfds('fashion_mnist', 28, 10_000, 'lenet_fashion_mnist'),
+    'mnist_projection': _class_conditional(_tfds('mnist', 28, 10_000, 'lenet_mnist')),
+    'fashion_mnist_projection': _class_conditional(
+        _tfds('fashion_mnist', 28, 10_000, 'lenet_fashion_mnist')
+    ),
     'cifar10': _tfds('cifar10', 32, 50_000, 'inception'),
     'celeb_a': _tfds('celeb_a', 64, 50_000, 'inception'),
 }

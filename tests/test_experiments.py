@@ -438,6 +438,17 @@ PUBLISHED = {
     ('dcgan', 'digits'): {**_DCGAN, 'data.source': 'digits', 'train.batch_size': 64},
     ('dcgan', 'mnist'): {**_DCGAN, 'data.tfds_name': 'mnist', 'data.resolution': 28},
     ('dcgan', 'fashion_mnist'): {**_DCGAN, 'data.tfds_name': 'fashion_mnist'},
+    # Miyato & Koyama 2018: class-conditional BatchNorm in G, projection in D.
+    ('dcgan', 'mnist_projection'): {
+        **_DCGAN,
+        'data.tfds_name': 'mnist',
+        'model.conditioning': 'projection',
+    },
+    ('dcgan', 'fashion_mnist_projection'): {
+        **_DCGAN,
+        'data.tfds_name': 'fashion_mnist',
+        'model.conditioning': 'projection',
+    },
     ('dcgan', 'cifar10'): {**_DCGAN, 'data.tfds_name': 'cifar10', 'data.resolution': 32},
     ('dcgan', 'celeb_a'): {**_DCGAN, 'data.tfds_name': 'celeb_a', 'data.resolution': 64},
 }
@@ -546,6 +557,9 @@ HEAVY_UPDATES = {
     ('sngan_projection', 'cifar10'),
     ('pacgan', 'stacked_mnist'),
     ('pacgan', 'stacked_mnist_dcgan'),
+    # dcgan mnist's networks with the projection head that sngan_projection's smoke trains.
+    ('dcgan', 'mnist_projection'),
+    ('dcgan', 'fashion_mnist_projection'),
 }
 
 
