@@ -201,6 +201,7 @@ def _sample_py(workdir, *args, devices=1):
     return helpers.run_script(SAMPLE, '--workdir', workdir, *args, devices=devices)
 
 
+@pytest.mark.heavy  # CI's 20 minutes: about 70 s here; evaluate.py's 1-vs-4 run stays in CI.
 def test_sample_py_gives_the_same_images_on_one_and_four_devices(conditional_run, tmp_path):
     """Byte-identical from G's own weights. The EMA generator's standing statistics are
     a float32 reduction over the devices, so there a pixel may differ by one level."""

@@ -160,6 +160,7 @@ def _checkpoints(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # CI's 20 minutes: 49-72 s here; test_run_lock resumes a killed run in CI.
 def test_sigkill_then_same_command_resumes(tmp_path):
     proc = _start(tmp_path, steps=100_000)
     _wait_for(lambda: _checkpoints(tmp_path))

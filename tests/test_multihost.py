@@ -80,6 +80,7 @@ TOLERANCE = 1e-5
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # CI's 20 minutes: 81-135 s here.
 def test_a_run_resumes_on_another_number_of_processes(tmp_path):
     """2 processes x 2 devices and 1 process x 4 devices: same global batch, data order,
     latents and per-device BatchNorm batches, so the same weights up to reduction order.
