@@ -59,6 +59,9 @@ _BOX_SIZE = flags.DEFINE_integer('box_size', 8, 'inpaint_boxes: side.')
 _MASK = flags.DEFINE_string('mask', None, 'inpaint_mask: mask image, dark = missing.')
 _FACTOR = flags.DEFINE_integer('factor', 2, 'superres: downsampling factor.')
 _TV = flags.DEFINE_float('tv_weight', 0.1, 'denoise: TV baseline weight.')
+_AVERAGE = flags.DEFINE_integer(
+    'average_best', 0, 'k > 0: also score the mean of the k best restarts and k nearest images.'
+)
 
 
 def main(argv):
@@ -78,6 +81,7 @@ def main(argv):
         mask_path=_MASK.value,
         factor=_FACTOR.value,
         tv_weight=_TV.value,
+        average_best=_AVERAGE.value,
         seed=_SEED.value,
     )
     inversion_config = inversion.InversionConfig(

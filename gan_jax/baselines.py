@@ -9,7 +9,8 @@ Every function takes the damaged images or measurements of N images and returns 
   1/2 ||y - A x||^2 + alpha ||x||_1 (Bora et al. 2017's sklearn Lasso on their unnormalised A
   and noise, which is this objective for A with N(0, 1/m) entries), estimates clipped to [0, 1]
   as theirs are.
-- ``nearest_neighbour``: the training image whose measurement is closest to y.
+- ``nearest_neighbour``: the training image whose measurement is closest to y;
+  ``nearest_neighbours_mean`` the mean of the k closest.
 - ``zeros``: the all-zeros image, the reference every method must beat.
 """
 
@@ -71,15 +72,17 @@ def lasso(matrix, y, image_shape, alpha=0.1, basis='pixel'):
     return x.reshape(len(y), *image_shape).astype(np.float32)
 
 
-def nearest_neighbour(op, y, train, chunk=4096):
-    """For each measurement y_i, the train image t minimising ||op(t) - y_i||^2.
+def nearest_indices(op, y, train, k=1, chunk=4096):
+    """[N, k] indices of the k train images t with the smallest ||op(t) - y_i||^2, closest first.
 
     ``train`` float [T, H, W, C] in [0, 1]. A per-image operator (an inpainting mask)
     compares the pixels each image's mask keeps; a shared one measures every train image.
     """
+    if not 1 <= k <= len(train):
+        raise ValueError(f'k={k}: expected 1 <= k <= {len(train)} (the training images).')
     train_flat = train.reshape(len(train), -1).astype(np.float32)
-    best = np.full(len(y), np.inf)
-    index = np.zeros(len(y), np.int64)
+    best = np.full((len(y), 0), np.inf)
+    index = np.zeros((len(y), 0), np.int64)
     y_flat = np.asarray(y, np.float32).reshape(len(y), -1)
     masks = np.asarray(op.params).reshape(len(y), -1) if op.per_example else None
     for start in range(0, len(train_flat), chunk):
@@ -91,8 +94,22 @@ def nearest_neighbour(op, y, train, chunk=4096):
             measured = np.asarray(op.forward(op.params, t.reshape(-1, *train.shape[1:])))
             measured = measured.reshape(len(t), -1)
             dist = (measured**2).sum(1, keepdims=True) - 2 * measured @ y_flat.T
-        chunk_best = dist.argmin(axis=0)
-        values = dist[chunk_best, np.arange(len(y))]
-        better = values < best
-        best[better], index[better] = values[better], start + chunk_best[better]
+        best = np.concatenate([best, dist.T], axis=1)
+        chunk_index = np.broadcast_to(start + np.arange(len(t)), (len(y), len(t)))
+        index = np.concatenate([index, chunk_index], axis=1)
+        keep = np.argsort(best, axis=1, kind='stable')[:, :k]
+        best = np.take_along_axis(best, keep, axis=1)
+        index = np.take_along_axis(index, keep, axis=1)
+    return index
+
+
+def nearest_neighbour(op, y, train, chunk=4096):
+    """(images, indices): for each y_i, the train image whose measurement is closest to it."""
+    index = nearest_indices(op, y, train, 1, chunk)[:, 0]
     return train[index].astype(np.float32), index
+
+
+def nearest_neighbours_mean(op, y, train, k, chunk=4096):
+    """The mean of the k train images whose measurements are closest to y_i (a k-NN estimate of
+    the posterior mean, which minimises the expected squared error when k is well chosen)."""
+    return train[nearest_indices(op, y, train, k, chunk)].mean(axis=1).astype(np.float32)

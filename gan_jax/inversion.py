@@ -66,6 +66,21 @@ def initial_latents(key, global_indices, restarts, z_dim):
     return jax.vmap(one)(global_indices)
 
 
+def mean_of_best_restarts(found, k):
+    """[N, H, W, C]: per image, the mean of the images of its k restarts with the lowest residual.
+
+    With k = 1 the kept restart's image before fine-tuning. Averaging restarts that explain the
+    measurement about equally well estimates the posterior mean, which has the lowest expected
+    squared error where the measurement admits several images (a hidden digit centre).
+    """
+    images, residuals = found['restart_images'], found['restart_residuals']
+    if not 1 <= k <= residuals.shape[1]:
+        raise ValueError(f'k={k}: expected 1 <= k <= {residuals.shape[1]} (the restarts).')
+    best = np.argsort(residuals, axis=1, kind='stable')[:, :k]
+    index = best.reshape(*best.shape, *([1] * (images.ndim - 2)))
+    return np.take_along_axis(images, index, axis=1).mean(axis=1)
+
+
 class Inverter:
     """``invert(g_variables, op, y)``: the best latents, classes and images for measurements y.
 
@@ -134,6 +149,7 @@ class Inverter:
                 'residual': pick(residual),
                 'loss': pick(total),
                 'restart_residuals': residual,
+                'restart_images': x,
             }
             out['label'] = (
                 jnp.full((n,), -1, jnp.int32) if labels is None else pick(labels).astype(jnp.int32)
@@ -177,7 +193,7 @@ class Inverter:
     def invert(self, g_variables, op, y, start=0):
         """Dict of numpy arrays over the N images: z, label (-1 unconditional), image [0, 1],
         residual and loss of the kept restart (after fine-tuning, when on), restart_residuals
-        [N, restarts] (before it).
+        [N, restarts] and restart_images [N, restarts, H, W, C] (before it).
 
         Image i's initial latents are keyed by start + i, so calls on consecutive chunks of a
         set give what one call on the whole set would. N is padded to a multiple of the device

@@ -10,6 +10,9 @@ the baselines (gan_jax.baselines), and scores every method against the originals
 - ``inpaint_center`` / ``inpaint_pixels`` / ``inpaint_boxes`` / ``inpaint_mask``: the missing
   pixels zeroed; MSE and PSNR over the hole only and over the image, for the inversion with and
   without the known pixels pasted back. Baselines: biharmonic, nearest neighbour, zeros.
+- With ``average_best`` k, every task also scores the mean of the k best restarts and the mean
+  of the k nearest training images: estimates of the posterior mean, which minimises the
+  expected squared error where the measurement leaves the image ambiguous.
 - ``denoise``: y = x + noise. Baselines: total variation, nearest neighbour, zeros.
 - ``superres``: y = the average of each factor x factor block. Baselines: each block's value
   repeated (box upsampling), nearest neighbour, zeros.
@@ -50,6 +53,8 @@ class TaskConfig:
     mask_path: str | None = None  # inpaint_mask: the user's mask image.
     factor: int = 2  # superres.
     tv_weight: float = 0.1  # denoise: the TV baseline's weight.
+    # k > 0: also score the mean of the k best restarts and of the k nearest training images.
+    average_best: int = 0
     seed: int = 0  # Masks, matrices and noise.
 
     def __post_init__(self):
@@ -57,6 +62,8 @@ class TaskConfig:
             raise ValueError(f'task={self.task!r}: choose from {", ".join(TASKS)}.')
         if self.task == 'inpaint_mask' and not self.mask_path:
             raise ValueError('task=inpaint_mask needs the mask image (--mask).')
+        if self.average_best < 0:
+            raise ValueError(f'average_best={self.average_best}: expected >= 0 (0: off).')
 
 
 def mse(a, b, where=None):
@@ -116,6 +123,17 @@ def _scores(estimates, originals, hole=None):
     return out
 
 
+def _averaged_estimates(cfg, found, op, y, train_images):
+    """The posterior-mean-like estimates of ``average_best`` (empty when it is 0)."""
+    k = cfg.average_best
+    if not k:
+        return {}
+    return {
+        f'ours_mean_best_{k}': inversion.mean_of_best_restarts(found, k),
+        f'nearest_{k}_mean': baselines.nearest_neighbours_mean(op, y, train_images, k),
+    }
+
+
 def run_task(cfg, inverter, g_variables, test_images, train_images, *, batch_size=100):
     """(results, panels): every score with the protocol, and the images to show.
 
@@ -149,6 +167,7 @@ def run_task(cfg, inverter, g_variables, test_images, train_images, *, batch_siz
                 'lasso_pixel': baselines.lasso(matrix, y, image_shape, cfg.lasso_alpha, 'pixel'),
                 'lasso_dct': baselines.lasso(matrix, y, image_shape, cfg.lasso_alpha, 'dct'),
                 'nearest_neighbour': baselines.nearest_neighbour(op, y, train_images)[0],
+                **_averaged_estimates(cfg, found, op, y, train_images),
                 'zeros': baselines.zeros(n, image_shape),
             }
             results[str(m)] = {
@@ -184,6 +203,7 @@ def run_task(cfg, inverter, g_variables, test_images, train_images, *, batch_siz
         damaged = np.clip(np.asarray(op.adjoint(op.params, y)) * cfg.factor**2, 0, 1)
         estimates['box_upsampling'] = damaged
     estimates['nearest_neighbour'] = baselines.nearest_neighbour(op, y, train_images)[0]
+    estimates.update(_averaged_estimates(cfg, found, op, y, train_images))
     estimates['zeros'] = baselines.zeros(n, image_shape)
     results = {
         'scores': _scores(estimates, test_images, hole),

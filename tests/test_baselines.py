@@ -66,5 +66,26 @@ def test_nearest_neighbour_finds_the_training_image_under_a_mask_and_a_matrix():
     np.testing.assert_array_equal(baselines.nearest_neighbour(cs, y, train, chunk=16)[1], [7, 31])
 
 
+def test_k_nearest_over_chunks_match_a_full_sort():
+    rng = np.random.default_rng(4)
+    train = rng.random((37, 6, 6, 1)).astype(np.float32)
+    x = rng.random((3, 6, 6, 1)).astype(np.float32)
+    masks = np.stack([operators.random_pixel_mask((6, 6, 1), 0.5, rng) for _ in range(3)])
+    op = operators.inpaint(masks)
+    # Brute force: every distance over each image's known pixels, sorted.
+    dist = (((train[None] - x[:, None]) * masks[:, None]) ** 2).sum(axis=(2, 3, 4))
+    expected = np.argsort(dist, axis=1)[:, :5]
+    np.testing.assert_array_equal(
+        baselines.nearest_indices(op, x * masks, train, 5, chunk=8), expected
+    )
+    np.testing.assert_allclose(
+        baselines.nearest_neighbours_mean(op, x * masks, train, 5, chunk=8),
+        train[expected].mean(axis=1),
+        rtol=1e-6,
+    )
+    with pytest.raises(ValueError, match='k=38'):
+        baselines.nearest_indices(op, x * masks, train, 38)
+
+
 def test_zeros():
     np.testing.assert_array_equal(baselines.zeros(2, (3, 3, 1)), np.zeros((2, 3, 3, 1)))

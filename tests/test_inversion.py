@@ -50,6 +50,20 @@ def test_fine_tuning_lowers_the_residual_of_an_image_outside_the_range():
     assert (tuned['residual'] < 0.9 * plain['residual']).all(), (plain, tuned)
 
 
+def test_mean_of_best_restarts_averages_the_lowest_residuals():
+    images = np.arange(2 * 3 * 2, dtype=np.float32).reshape(2, 3, 2, 1, 1)
+    found = {
+        'restart_images': images,
+        'restart_residuals': np.array([[3.0, 1.0, 2.0], [0.5, 9.0, 0.7]]),
+    }
+    # Image 0: restarts 1 and 2 (values [2, 3] and [4, 5]); image 1: restarts 0 and 2.
+    expected = np.array([[3.0, 4.0], [8.0, 9.0]]).reshape(2, 2, 1, 1)
+    np.testing.assert_array_equal(inversion.mean_of_best_restarts(found, 2), expected)
+    np.testing.assert_array_equal(inversion.mean_of_best_restarts(found, 1)[1], images[1, 0])
+    with pytest.raises(ValueError, match='k=4'):
+        inversion.mean_of_best_restarts(found, 4)
+
+
 def test_bad_settings_fail_early():
     with pytest.raises(ValueError, match="residual='l1'"):
         inversion.InversionConfig(residual='l1')

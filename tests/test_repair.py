@@ -25,6 +25,8 @@ def test_bad_task_fails_early():
         repair_lib.TaskConfig(task='blur')
     with pytest.raises(ValueError, match='--mask'):
         repair_lib.TaskConfig(task='inpaint_mask')
+    with pytest.raises(ValueError, match='average_best=-1'):
+        repair_lib.TaskConfig(task='cs', average_best=-1)
 
 
 @pytest.mark.slow
@@ -36,10 +38,18 @@ def test_cs_and_inpainting_tasks_score_every_method_and_write_outputs(tmp_path):
     config = inversion.InversionConfig(steps=3, restarts=2)
     inverter = inversion.Inverter(generator, 4, num_classes, config, parallel.make_mesh())
 
-    cfg = repair_lib.TaskConfig(task='inpaint_center')
+    cfg = repair_lib.TaskConfig(task='inpaint_center', average_best=2)
     results, panels = repair_lib.run_task(cfg, inverter, variables, test, train, batch_size=2)
     scores = results['scores']
-    assert set(scores) == {'ours', 'ours_pasted', 'biharmonic', 'nearest_neighbour', 'zeros'}
+    assert set(scores) == {
+        'ours',
+        'ours_pasted',
+        'biharmonic',
+        'nearest_neighbour',
+        'ours_mean_best_2',
+        'nearest_2_mean',
+        'zeros',
+    }
     hole = np.zeros((28, 28, 1))
     hole[7:21, 7:21] = 1
     # The zeros estimate's hole MSE is the mean square of the originals over the hole.
