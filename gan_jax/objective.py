@@ -656,7 +656,8 @@ def validate(
 
 
 def _stylegan2_errors(config, local_batches):
-    """Path length and style mixing need StyleGAN2's mapping and synthesis halves."""
+    """Path length and style mixing need StyleGAN2's mapping and synthesis halves; its
+    bfloat16 blocks exist in StyleGAN2 only."""
     reg, errors = config.reg, []
     if not 0.0 <= reg.style_mixing_prob <= 1.0:
         errors.append(f'reg.style_mixing_prob={reg.style_mixing_prob} must be in [0, 1].')
@@ -669,6 +670,12 @@ def _stylegan2_errors(config, local_batches):
                 f"reg.{key}={reg[key]} needs model.name='stylegan2' (w space), "
                 f'not {config.model.name!r}; set it to 0.'
             )
+    if config.model.bf16_resolutions and config.model.name != 'stylegan2':
+        errors.append(
+            f'model.bf16_resolutions={config.model.bf16_resolutions} sets the precision of '
+            f"StyleGAN2's top blocks, not of model.name={config.model.name!r}; set it to 0 "
+            "(train.compute_dtype sets every model's)."
+        )
     if reg.pl_weight > 0 and config.train.grad_accum > 1:
         errors.append(
             f'reg.pl_weight={reg.pl_weight} with train.grad_accum={config.train.grad_accum}: '

@@ -286,6 +286,9 @@ def test_path_length_and_style_mixing_need_stylegan2():
     config = helpers.tiny_config(**{'reg.pl_weight': 2.0, 'reg.style_mixing_prob': 0.5})
     with pytest.raises(ValueError, match=r"reg.pl_weight=2.0 needs model.name='stylegan2'"):
         obj_lib.validate(config, data_shape=(32, 32, 3), num_classes=None, local_batches=(8, 8))
+    config = helpers.tiny_config(**{'model.bf16_resolutions': 2})
+    with pytest.raises(ValueError, match=r'model.bf16_resolutions=2 sets .* not of model.name='):
+        obj_lib.validate(config, data_shape=(32, 32, 3), num_classes=None, local_batches=(8, 8))
     config = helpers.tiny_config(**{'model.name': 'stylegan2', 'reg.pl_batch_shrink': 3})
     with pytest.raises(ValueError, match='pl_batch_shrink=3 must be >= 1 and divide'):
         obj_lib.validate(config, data_shape=(32, 32, 3), num_classes=None, local_batches=(8, 8))

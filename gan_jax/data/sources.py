@@ -91,9 +91,15 @@ def source_info(data_config, *, resolution: int) -> SourceInfo:
 
 
 def _checked_channels(data_config) -> int | None:
+    """data.channels, after the checks of the settings every source reads."""
     channels = data_config.channels
     if channels not in (None, 1, 3):
         raise ValueError(f'data.channels must be None, 1 or 3, got {channels!r}.')
+    if data_config.skip_corrupt and data_config.source != 'folder':
+        raise ValueError(
+            f"data.skip_corrupt=True applies to data.source='folder' (image files that may not "
+            f'decode), not {data_config.source!r}; set it to False.'
+        )
     return channels
 
 

@@ -17,6 +17,12 @@ def test_bad_channels(data_config):
         get_source(data_config(channels=4), resolution=8)
 
 
+@pytest.mark.parametrize('read', [get_source, source_info])
+def test_skip_corrupt_applies_to_folders_only(data_config, read):
+    with pytest.raises(ValueError, match="data.skip_corrupt=True applies to data.source='folder'"):
+        read(data_config(skip_corrupt=True), resolution=8)
+
+
 @pytest.mark.parametrize('source', ['npz', 'folder'])
 def test_path_must_be_set(data_config, source):
     with pytest.raises(FileNotFoundError, match=f"data.source='{source}' needs data.path"):
