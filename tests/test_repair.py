@@ -86,11 +86,19 @@ def test_cs_and_inpainting_tasks_score_every_method_and_write_outputs(tmp_path):
 
 
 class _ConstantInverter:
-    """Stands in for the inversion: every image is 0.5 (the tasks' plumbing, without G)."""
+    """Stands in for the inversion: every image is 0.5 (the tasks' plumbing, without G); its
+    three restarts are 0.5, 0.1 and 0.9, with residuals 0, 2 and 1."""
 
     def invert(self, g_variables, op, y, start=0):
         del g_variables, op, start
-        return {'image': np.full((len(y), 8, 8, 1), 0.5, np.float32), 'residual': np.zeros(len(y))}
+        n = len(y)
+        restarts = np.array([0.5, 0.1, 0.9], np.float32).reshape(1, 3, 1, 1, 1)
+        return {
+            'image': np.full((n, 8, 8, 1), 0.5, np.float32),
+            'residual': np.zeros(n),
+            'restart_images': np.broadcast_to(restarts, (n, 3, 8, 8, 1)),
+            'restart_residuals': np.broadcast_to(np.array([0.0, 2.0, 1.0]), (n, 3)),
+        }
 
 
 def test_denoise_superres_and_mask_tasks_score_what_they_return(tmp_path):
@@ -105,6 +113,20 @@ def test_denoise_superres_and_mask_tasks_score_what_they_return(tmp_path):
     )
     assert set(results['scores']) == {'ours', 'tv', 'nearest_neighbour', 'zeros'}
     assert results['scores']['ours']['mse']['mean'] == pytest.approx(ours_mse, rel=1e-5)
+
+    # The two best restarts (residuals 0 and 1) are 0.5 and 0.9: their mean is 0.7. Without
+    # noise, the two training images nearest to each test image, by a full sort of distances.
+    results, panels = repair_lib.run_task(
+        repair_lib.TaskConfig(task='denoise', noise_std=0.0, average_best=2),
+        inverter,
+        None,
+        test,
+        train,
+    )
+    np.testing.assert_allclose(panels[0][1]['ours_mean_best_2'], np.full_like(test, 0.7))
+    dist = ((train[None] - test[:, None]) ** 2).sum(axis=(2, 3, 4))
+    nearest = train[np.argsort(dist, axis=1)[:, :2]].mean(axis=1)
+    np.testing.assert_allclose(panels[0][1]['nearest_2_mean'], nearest, rtol=1e-6)
 
     results, panels = repair_lib.run_task(
         repair_lib.TaskConfig(task='superres', factor=2), inverter, None, test, train
