@@ -45,6 +45,15 @@ def is_disk_full(error) -> bool:
     return False
 
 
+def is_timeout(error) -> bool:
+    """Whether ``error`` or an exception it was raised from is a TimeoutError."""
+    while error is not None:
+        if isinstance(error, TimeoutError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 class Checkpointer:
     """The checkpoints in ``directory``, the newest ``keep`` kept (None: all).
 
@@ -54,14 +63,25 @@ class Checkpointer:
     ``wait``/``close``. ``owner``: the run that writes here (it holds the run lock)
     removes the temporary folders of its unfinished saves on opening; a reader
     (evaluation beside a live run) leaves them alone.
+
+    A save that is not on disk ``save_timeout_secs`` after it started (Orbax's
+    deadline is wall-clock time, so a process paused with SIGSTOP or a slow disk
+    passes it) is abandoned with a warning at the next ``save``, and training goes
+    on: that checkpoint is not kept, the earlier ones are intact, and the next save
+    is a fresh attempt. At ``wait``/``close`` it raises CheckpointSaveError as any
+    failed save does.
     """
 
-    def __init__(self, directory, *, keep, owner=False):
+    def __init__(self, directory, *, keep, owner=False, save_timeout_secs=1200):
         self.directory = directory
+        self._save_timeout_secs = save_timeout_secs
         self._manager = ocp.CheckpointManager(
             directory,
             options=ocp.CheckpointManagerOptions(
-                max_to_keep=keep, create=True, cleanup_tmp_directories=owner
+                max_to_keep=keep,
+                create=True,
+                cleanup_tmp_directories=owner,
+                async_options=ocp.AsyncOptions(timeout_secs=save_timeout_secs),
             ),
             item_handlers={'state': ocp.StandardCheckpointHandler()},
         )
@@ -74,8 +94,26 @@ class Checkpointer:
         return sorted(self._manager.all_steps())
 
     def save(self, step, state):
-        """Starts an asynchronous save of ``state`` once the previous one is on disk."""
-        self.wait()  # A failure of the previous save is reported with its own step.
+        """Starts an asynchronous save of ``state`` once the previous one is on disk.
+
+        A previous save that timed out is logged and skipped; any other failure of it
+        raises CheckpointSaveError with its own step.
+        """
+        try:
+            self.wait()
+        except CheckpointSaveError as error:
+            if not is_timeout(error):
+                raise
+            logging.warning(
+                'The checkpoint of step %d in %s was not on disk %d s after it started (a '
+                'paused process or a slow disk): abandoned, with the checkpoints before it '
+                'intact; training goes on. (%s)',
+                self._pending,
+                self.directory,
+                self._save_timeout_secs,
+                error.__cause__,
+            )
+            self._pending = None
         try:
             self._manager.save(
                 int(step), args=ocp.args.Composite(state=ocp.args.StandardSave(state)), force=True

@@ -1,10 +1,12 @@
 """The best checkpoint: compared under one metric and protocol only, never NaN; a save on a
-full disk."""
+full disk; a save past its deadline."""
 
+import concurrent.futures
 import errno
 import json
 import math
 import os
+import time
 
 import jax
 import jax.numpy as jnp
@@ -163,3 +165,49 @@ def test_a_full_disk_is_recognised_through_python_and_tensorstore():
     except RuntimeError as wrapped:
         assert checkpoint.is_disk_full(wrapped)
     assert not checkpoint.is_disk_full(OSError(errno.EACCES, 'Permission denied'))
+
+
+def _commits_outlive(monkeypatch, seconds):
+    """Every later save's commit takes ``seconds`` longer: what a process paused with
+    SIGSTOP mid-save (Orbax's deadline is wall-clock time) or a slow disk looks like."""
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    original = ocp.StandardCheckpointHandler.async_save
+
+    async def slow_async_save(self, *args, **kwargs):
+        futures = await original(self, *args, **kwargs)
+        return list(futures or []) + [pool.submit(time.sleep, seconds)]
+
+    monkeypatch.setattr(ocp.StandardCheckpointHandler, 'async_save', slow_async_save)
+
+
+def test_a_save_past_its_deadline_is_abandoned_and_training_goes_on(tmp_path, monkeypatch):
+    folder = tmp_path / 'checkpoints'
+    saver = checkpoint.Checkpointer(str(folder), keep=None, owner=True, save_timeout_secs=1)
+    saver.save(1, STATE)
+    saver.wait()
+    with monkeypatch.context() as patch:
+        _commits_outlive(patch, 3)
+        saver.save(2, {'w': STATE['w'] + 1})
+        time.sleep(3.5)  # The deadline passes before the commit ends.
+    saver.save(3, {'w': STATE['w'] + 2})  # Logs step 2's timeout, then saves step 3.
+    saver.close()
+    assert sorted(os.listdir(folder)) == ['1', '2.orbax-checkpoint-tmp', '3']
+    reader = checkpoint.Checkpointer(str(folder), keep=None)
+    assert reader.all_steps() == [1, 3]
+    np.testing.assert_array_equal(_restore(reader, 1, STATE)['w'], STATE['w'])
+    np.testing.assert_array_equal(_restore(reader, 3, STATE)['w'], STATE['w'] + 2)
+    reader.close()
+    # The run that owns the folder removes the abandoned save's temporary folder on opening.
+    checkpoint.Checkpointer(str(folder), keep=None, owner=True).close()
+    assert sorted(os.listdir(folder)) == ['1', '3']
+
+
+def test_a_last_save_past_its_deadline_fails_the_close_clearly(tmp_path, monkeypatch):
+    folder = tmp_path / 'checkpoints'
+    saver = checkpoint.Checkpointer(str(folder), keep=None, owner=True, save_timeout_secs=1)
+    saver.save(1, STATE)
+    saver.wait()
+    _commits_outlive(monkeypatch, 3)
+    saver.save(2, STATE)
+    with pytest.raises(checkpoint.CheckpointSaveError, match=r'step 2 .*intact.*resume from step 1'):
+        saver.close()
