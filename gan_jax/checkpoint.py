@@ -123,7 +123,8 @@ class Checkpointer:
         self._pending = int(step)
 
     def _save_failed(self, step, error):
-        saved = sorted(self._manager.all_steps(read=True))
+        self._manager.reload()  # What is on disk now.
+        saved = sorted(self._manager.all_steps())
         full = is_disk_full(error)
         resume = f'step {saved[-1]}' if saved else 'the start'
         return CheckpointSaveError(

@@ -197,9 +197,12 @@ def test_a_save_past_its_deadline_is_abandoned_and_training_goes_on(tmp_path, mo
     np.testing.assert_array_equal(_restore(reader, 1, STATE)['w'], STATE['w'])
     np.testing.assert_array_equal(_restore(reader, 3, STATE)['w'], STATE['w'] + 2)
     reader.close()
-    # The run that owns the folder removes the abandoned save's temporary folder on opening.
-    checkpoint.Checkpointer(str(folder), keep=None, owner=True).close()
-    assert sorted(os.listdir(folder)) == ['1', '3']
+    # The run that owns the folder removes the abandoned save's temporary folder when it
+    # resumes (Orbax starts that on opening and finishes it before the first save).
+    resumed = checkpoint.Checkpointer(str(folder), keep=None, owner=True)
+    resumed.save(4, STATE)
+    resumed.close()
+    assert sorted(os.listdir(folder)) == ['1', '3', '4']
 
 
 def test_a_last_save_past_its_deadline_fails_the_close_clearly(tmp_path, monkeypatch):
