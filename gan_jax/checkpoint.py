@@ -34,24 +34,25 @@ class CheckpointSaveError(RuntimeError):
 _NO_SPACE = ('No space left on device', 'Disk quota exceeded', "os_error_code='28'")
 
 
+def _chain(error):
+    """``error`` and the exceptions it was raised from, newest first."""
+    while error is not None:
+        yield error
+        error = error.__cause__ or error.__context__
+
+
 def is_disk_full(error) -> bool:
     """Whether ``error`` or an exception it was raised from says the disk or quota is full."""
-    while error is not None:
-        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-            return True
-        if any(text in str(error) for text in _NO_SPACE):
-            return True
-        error = error.__cause__ or error.__context__
-    return False
+    return any(
+        (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT))
+        or any(text in str(e) for text in _NO_SPACE)
+        for e in _chain(error)
+    )
 
 
 def is_timeout(error) -> bool:
     """Whether ``error`` or an exception it was raised from is a TimeoutError."""
-    while error is not None:
-        if isinstance(error, TimeoutError):
-            return True
-        error = error.__cause__ or error.__context__
-    return False
+    return any(isinstance(e, TimeoutError) for e in _chain(error))
 
 
 class Checkpointer:
