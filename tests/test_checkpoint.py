@@ -212,5 +212,6 @@ def test_a_last_save_past_its_deadline_fails_the_close_clearly(tmp_path, monkeyp
     saver.wait()
     _commits_outlive(monkeypatch, 3)
     saver.save(2, STATE)
-    with pytest.raises(checkpoint.CheckpointSaveError, match=r'step 2 .*intact.*resume from step 1'):
+    expected = r'step 2 .*intact.*resume from step 1'
+    with pytest.raises(checkpoint.CheckpointSaveError, match=expected):
         saver.close()
