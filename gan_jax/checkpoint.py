@@ -233,7 +233,9 @@ class BestCheckpoint:
     against it. Only values of the same metric under the same protocol are compared: a
     record of another metric or protocol (``eval.*`` changed on resume) is set aside, with
     its checkpoint, under a name carrying its protocol key (never deleted), and the best
-    starts again. A NaN value is never the best.
+    starts again. So does a record whose own checkpoint never reached the disk (its save
+    was abandoned or failed): the next evaluation's value becomes the best and replaces
+    both. A NaN value is never the best.
     """
 
     def __init__(self, workdir, metric, larger_is_better, protocol, protocol_key):
@@ -253,6 +255,18 @@ class BestCheckpoint:
             elif not comparable:
                 parallel.run_on_process_zero(lambda: self._set_aside(record, folder))
         self.checkpointer = Checkpointer(folder, keep=1, owner=True)
+        saved = self.checkpointer.all_steps()
+        if self.value is not None and record['step'] not in saved:
+            logging.warning(
+                'best.json names step %d (%s %s), but %s holds %s: that save never finished. '
+                'The best restarts; the next evaluation replaces both.',
+                record['step'],
+                metric,
+                record['value'],
+                folder,
+                saved or 'no checkpoint',
+            )
+            self.value = None
 
     def _set_aside(self, record, folder):
         """Renames best.json and checkpoints_best to names carrying the record's key."""

@@ -60,6 +60,22 @@ def test_a_larger_is_better_metric_keeps_the_largest_across_a_resume(tmp_path):
     assert [p.name for p in (tmp_path / 'checkpoints_best').iterdir()] == ['5']
 
 
+def test_a_best_record_whose_save_never_finished_restarts_the_best(tmp_path):
+    best = _best(tmp_path, PROTOCOL_A, 'a')
+    assert best.update(1, STATE, {'FID': 30.0})
+    _close(best)
+    # As an abandoned save leaves it: best.json names step 2, checkpoints_best holds step 1.
+    record = _record(tmp_path / 'best.json')
+    (tmp_path / 'best.json').write_text(json.dumps({**record, 'value': 10.0, 'step': 2}))
+    best = _best(tmp_path, PROTOCOL_A, 'a')
+    # 20 is worse than the record's 10, but 10 has no checkpoint: 20 becomes the best.
+    assert best.value is None and best.update(3, STATE, {'FID': 20.0})
+    _close(best)
+    record = _record(tmp_path / 'best.json')
+    assert (record['step'], record['value']) == (3, 20.0)
+    assert [p.name for p in (tmp_path / 'checkpoints_best').iterdir()] == ['3']
+
+
 def test_checkpoints_beyond_keep_are_deleted_oldest_first(tmp_path):
     saver = checkpoint.Checkpointer(str(tmp_path), keep=2)
     for step in (1, 2, 3, 4):
