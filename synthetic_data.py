@@ -65,6 +65,17 @@ def markdown(record):
             f'| {source} | {acc["mean"]:.4f} ± {acc["std"]:.4f} | {acc["median"]:.4f} | '
             f'{acc["min"]:.4f} | {acc["max"]:.4f} | {result["best_epochs"]} |'
         )
+    num_classes = len(next(iter(record['results'].values()))['test_per_class_median'])
+    lines += [
+        '',
+        'Test accuracy per true class, median over seeds:',
+        '',
+        '| training data | ' + ' | '.join(str(k) for k in range(num_classes)) + ' |',
+        '|---' * (num_classes + 1) + '|',
+    ]
+    for source, result in record['results'].items():
+        cells = ' | '.join(f'{a:.3f}' for a in result['test_per_class_median'])
+        lines.append(f'| {source} | {cells} |')
     lines += ['', f'CAS / real: {record["cas_over_real"]:.3f}']
     if 'augmented_minus_real' in record:
         lines += [f'real+synthetic - real (mean): {record["augmented_minus_real"]:+.4f}']

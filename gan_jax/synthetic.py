@@ -210,10 +210,24 @@ def generate_labelled(
     return np.concatenate(images)[:num], labels.astype(np.int64)
 
 
+def confusion_matrix(labels, predictions, num_classes):
+    """Counts [true class, predicted class] over the images."""
+    counts = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(counts, (labels, predictions), 1)
+    return counts
+
+
+def per_class_accuracy(confusion):
+    """Per true class, the share of its images predicted as it (NaN for a class with none)."""
+    with np.errstate(invalid='ignore'):
+        return np.diag(confusion) / confusion.sum(axis=1)
+
+
 def train_and_score(name, train, validation, test, epochs, seed, steps_per_epoch=None):
     """Trains ``name`` on ``train``; keeps the epoch best on ``validation``; scores it on test.
 
-    Returns {'validation_per_epoch', 'best_epoch' (1-based), 'validation', 'test'}.
+    Returns {'validation_per_epoch', 'best_epoch' (1-based), 'validation', 'test',
+    'test_per_class' (accuracy per true class), 'test_confusion' ([true][predicted] counts)}.
     """
     best, best_variables, per_epoch = -1.0, None, []
     for epoch, variables, _ in tc.fit(name, *train, epochs, seed, steps_per_epoch):
@@ -221,17 +235,25 @@ def train_and_score(name, train, validation, test, epochs, seed, steps_per_epoch
         per_epoch.append(value)
         if value > best:
             best, best_epoch, best_variables = value, epoch + 1, variables
+    images, labels = test
+    predictions = tc.predict(tc.apply_fn(name, best_variables), images)
+    confusion = confusion_matrix(
+        labels, predictions, classifiers.get_spec(name).build().num_classes
+    )
     return {
         'validation_per_epoch': per_epoch,
         'best_epoch': best_epoch,
         'validation': best,
-        'test': tc.accuracy(tc.apply_fn(name, best_variables), *test),
+        'test': float(np.mean(predictions == labels)),
+        'test_per_class': per_class_accuracy(confusion).tolist(),
+        'test_confusion': confusion.tolist(),
     }
 
 
 def score(name, sources, split, epochs, seeds, steps_per_epoch=None, log=print):
     """``train_and_score`` on each of ``sources`` ({name: (images, labels)}) for every seed;
-    per source the summary of test and validation accuracy, the best epochs, and per seed."""
+    per source the summary of test and validation accuracy, the per-class test accuracy
+    (median over seeds), the best epochs, and per seed."""
     results = {}
     for source, data in sources.items():
         per_seed = [
@@ -241,6 +263,9 @@ def score(name, sources, split, epochs, seeds, steps_per_epoch=None, log=print):
         results[source] = {
             'test': summary([r['test'] for r in per_seed]),
             'validation': summary([r['validation'] for r in per_seed]),
+            'test_per_class_median': np.median(
+                [r['test_per_class'] for r in per_seed], axis=0
+            ).tolist(),
             'best_epochs': [r['best_epoch'] for r in per_seed],
             'per_seed': per_seed,
         }

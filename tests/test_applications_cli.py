@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from gan_jax import train
@@ -57,3 +58,9 @@ def test_repair_and_cas_commands_on_a_tiny_run(tmp_path, shared_data_dir):
     assert cas['protocol']['num_validation'] == 100 and cas['protocol']['num_real_train'] == 256
     assert set(cas['results']) == {'synthetic', 'real'}
     assert 0 <= cas['results']['real']['test']['median'] <= 1
+    # The confusion matrix counts each MNIST test image once; its diagonal is the accuracy.
+    seed0 = cas['results']['synthetic']['per_seed'][0]
+    confusion = np.array(seed0['test_confusion'])
+    assert confusion.shape == (10, 10) and confusion.sum() == 10_000
+    assert np.trace(confusion) / 10_000 == seed0['test']
+    assert 'Test accuracy per true class' in (tmp_path / 'cas' / 'cas.md').read_text()

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import types
 
+import jax
 import numpy as np
 import pytest
 
@@ -123,7 +124,7 @@ def test_augmentation_trains_every_set_for_one_pass_over_the_mix():
 
 def test_the_epoch_is_chosen_on_validation_and_test_is_read_once(monkeypatch):
     validation = (np.zeros((1,)), np.zeros((1,)))
-    test = (np.ones((1,)), np.ones((1,)))
+    test = (np.ones((1,)), np.ones((1,), np.int64))
     validation_by_epoch = [0.5, 0.9, 0.7]
     test_by_epoch = [0.1, 0.2, 0.3]
     calls = []
@@ -137,12 +138,36 @@ def test_the_epoch_is_chosen_on_validation_and_test_is_read_once(monkeypatch):
         calls.append(('test' if images is test[0] else 'validation', epoch))
         return (test_by_epoch if images is test[0] else validation_by_epoch)[epoch]
 
+    def predict(fn, images):  # Test images only: predicts class 1 (the label) after epoch 1.
+        epoch = fn(None)
+        calls.append(('test' if images is test[0] else 'validation', epoch))
+        return np.full(len(images), int(epoch == 1))
+
     monkeypatch.setattr(tc, 'fit', fit)
     monkeypatch.setattr(tc, 'apply_fn', lambda name, variables: lambda x: variables['epoch'])
     monkeypatch.setattr(tc, 'accuracy', accuracy)
+    monkeypatch.setattr(tc, 'predict', predict)
     result = synthetic.train_and_score('lenet_mnist', (None, None), validation, test, 3, 0)
-    assert result['best_epoch'] == 2 and result['test'] == 0.2 and result['validation'] == 0.9
+    assert result['best_epoch'] == 2 and result['validation'] == 0.9 and result['test'] == 1.0
     assert [c for c in calls if c[0] == 'test'] == [('test', 1)]
+
+
+def test_per_class_accuracy_and_confusion_by_hand():
+    labels = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    predictions = np.array([0, 1, 0, 1, 1, 2, 0, 2, 1])
+    confusion = synthetic.confusion_matrix(labels, predictions, 4)
+    np.testing.assert_array_equal(
+        confusion, [[2, 1, 0, 0], [0, 2, 0, 0], [1, 1, 2, 0], [0, 0, 0, 0]]
+    )
+    np.testing.assert_allclose(synthetic.per_class_accuracy(confusion), [2 / 3, 1.0, 0.5, np.nan])
+
+
+def test_predict_pads_the_last_batch_and_keeps_every_image():
+    images = np.arange(7, dtype=np.uint8).reshape(7, 1, 1, 1)
+    # Logits favour class (pixel value mod 3): a stand-in classifier with a known answer.
+    apply_fn = lambda x: {'logits': jax.nn.one_hot(x[:, 0, 0, 0] % 3, 3)}  # noqa: E731
+    np.testing.assert_array_equal(tc.predict(apply_fn, images, batch_size=3), np.arange(7) % 3)
+    assert tc.accuracy(apply_fn, images, np.zeros(7, np.int64), batch_size=3) == 3 / 7
 
 
 @pytest.mark.slow

@@ -71,19 +71,23 @@ def load_dataset(dataset: str, split: str, data_dir: pathlib.Path) -> tuple[np.n
     return images, labels.astype(np.int64)
 
 
-def accuracy(apply_fn, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> float:
-    """Top-1 accuracy of `apply_fn` (as from load_classifier) over the whole set, in batches."""
-    predict = jax.jit(lambda x: jnp.argmax(apply_fn(x)['logits'], axis=-1))
-    correct = 0
+def predict(apply_fn, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """The top-1 class of each image under `apply_fn` (as from load_classifier), in batches."""
+    predict_batch = jax.jit(lambda x: jnp.argmax(apply_fn(x)['logits'], axis=-1))
+    predictions = []
     for start in range(0, len(images), batch_size):
         batch = images[start : start + batch_size]
         # Pad the last batch so that one compiled shape serves all batches.
         padded = np.concatenate(
             [batch, np.zeros((batch_size - len(batch), *batch.shape[1:]), batch.dtype)]
         )
-        predictions = np.asarray(predict(padded))[: len(batch)]
-        correct += int((predictions == labels[start : start + batch_size]).sum())
-    return correct / len(images)
+        predictions.append(np.asarray(predict_batch(padded))[: len(batch)])
+    return np.concatenate(predictions)
+
+
+def accuracy(apply_fn, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> float:
+    """Top-1 accuracy of `apply_fn` (as from load_classifier) over the whole set."""
+    return float(np.mean(predict(apply_fn, images, batch_size) == labels))
 
 
 def flip(key: jax.Array, x: jax.Array) -> jax.Array:
