@@ -111,14 +111,7 @@ def main(argv):
     )
     if _MODE.value == 'augment':  # Fails before anything is generated or trained.
         real = synthetic.generator_training_set(run.config.data, _DATASET.value, data_dir, split)
-    fake = synthetic.generate_labelled(
-        run.setup.generator,
-        run.variables,
-        run.config.model.z_dim,
-        run.setup.num_classes,
-        _NUM_SYNTHETIC.value,
-        z_distribution=run.config.model.z_distribution,
-    )
+    fake = synthetic.generate_from_run(run, _NUM_SYNTHETIC.value)
     num_validation = len(split.validation[0])
     if _MODE.value == 'cas':
         sources, steps_per_epoch, extra = {'synthetic': fake, 'real': split.train}, None, {}

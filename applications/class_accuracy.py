@@ -16,14 +16,7 @@ from gan_jax.metrics import train_classifier as tc
 
 def main(workdir, step, dataset):
     run = runs.load_run(workdir, step)
-    images, labels = synthetic.generate_labelled(
-        run.setup.generator,
-        run.variables,
-        run.config.model.z_dim,
-        run.setup.num_classes,
-        5000,
-        z_distribution=run.config.model.z_distribution,
-    )
+    images, labels = synthetic.generate_from_run(run, 5000)
     apply_fn, _ = classifiers.load_classifier(f'lenet_{dataset}')
     value = tc.accuracy(apply_fn, images, labels)
     print(f'{workdir} step {run.step} (ema {run.ema}): class accuracy {value:.4f}')

@@ -31,14 +31,7 @@ def main(out, dataset, label, *specs):
     for spec in specs:
         workdir, step = spec.rsplit(':', 1)
         run = runs.load_run(workdir, step)
-        images, labels = synthetic.generate_labelled(
-            run.setup.generator,
-            run.variables,
-            run.config.model.z_dim,
-            run.setup.num_classes,
-            1000,
-            z_distribution=run.config.model.z_distribution,
-        )
+        images, labels = synthetic.generate_from_run(run, 1000)
         panels.append(grid(images[labels == label][:100, ..., 0]))
     images, labels = tc.load_dataset(dataset, 'test', tc.default_data_dir())
     panels.append(grid(images[labels == label][:100, ..., 0]))

@@ -210,6 +210,20 @@ def generate_labelled(
     return np.concatenate(images)[:num], labels.astype(np.int64)
 
 
+def generate_from_run(run, num, seed=0):
+    """``generate_labelled`` with the generator, weights and latent settings of a run
+    loaded by ``runs.load_run``."""
+    return generate_labelled(
+        run.setup.generator,
+        run.variables,
+        run.config.model.z_dim,
+        run.setup.num_classes,
+        num,
+        seed=seed,
+        z_distribution=run.config.model.z_distribution,
+    )
+
+
 def confusion_matrix(labels, predictions, num_classes):
     """Counts [true class, predicted class] over the images."""
     counts = np.zeros((num_classes, num_classes), np.int64)
