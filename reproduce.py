@@ -4,8 +4,9 @@
                         [--root DIR] [--run_index K] [--report_only] [--out reproductions]
                         [--override key=value ...]
 
-Each run lives in ``<root>/<table>/<row>/seed<k>``; a finished run is skipped
-and an interrupted one resumes, so the command can be run in stretches or, with
+Each run lives in ``<root>/<table>/<row>/seed<k>``; a finished run (in its
+folder, or recorded in ``<out>/<table>.json``) is skipped and an interrupted one
+resumes, so the command can be run in stretches or, with
 ``--run_index K`` (one run of the plan, 0-based, rows first), as a cluster job
 array. Afterwards (and with ``--report_only``) it writes ``<out>/<table>.md``,
 ``.json`` and figures from whatever has finished. Tables: experiments/tables.py.
@@ -41,9 +42,10 @@ def main(argv):
         raise app.UsageError(f'--run_index={_RUN_INDEX.value}: the plan has {len(runs)} runs.')
     if not _REPORT_ONLY.value:
         chosen = runs if _RUN_INDEX.value is None else [runs[_RUN_INDEX.value]]
+        recorded = reproduction.load_recorded(table, _OUT.value)
         for run in chosen:
             print(f'{run.row.name}, seed {run.seed}: {run.workdir}', flush=True)
-            reproduction.execute(run, [f'--config.{kv}' for kv in _OVERRIDE.value])
+            reproduction.execute(run, [f'--config.{kv}' for kv in _OVERRIDE.value], recorded)
     if _RUN_INDEX.value is None or _REPORT_ONLY.value:
         command = ' '.join(['python', *sys.argv])
         print(f'wrote {reproduction.write_report(table, runs, _OUT.value, command)}')

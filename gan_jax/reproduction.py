@@ -2,8 +2,13 @@
 
 Each run is ``launch.py`` in its own folder ``<root>/<table>/<row>/seed<k>``:
 a finished run (its final ``eval_<steps>.json`` exists) is skipped, an
-interrupted one resumes from its checkpoint. ``report`` collects whatever has
-finished into ``<out>/<table>.md``, ``.json`` and figures.
+interrupted one resumes from its checkpoint. ``write_report`` collects whatever
+has finished into ``<out>/<table>.md``, ``.json`` and figures.
+
+The report's ``.json`` is also the table's record of finished runs: a run it
+holds keeps its place in the next report, and is not run again, after its
+folder is gone (a machine wiped between sessions, a cluster job's scratch
+disk). A run finished in its folder replaces its record.
 """
 
 import datetime
@@ -79,10 +84,34 @@ def final_eval(workdir):
         return json.load(f)
 
 
-def execute(run, extra_args=()):
-    """Runs (or resumes) one run unless it has finished; logs the wall time of each stretch."""
+def load_recorded(table, out_dir):
+    """{(row name, seed): run record} of the finished runs in ``<out_dir>/<table>.json``.
+
+    Records of rows the table no longer has are left out.
+    """
+    path = os.path.join(out_dir, f'{table.name}.json')
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        records = json.load(f)['runs']
+    names = {row.name for row in table.rows}
+    return {(r['row'], r['seed']): r for r in records if r['row'] in names}
+
+
+def execute(run, extra_args=(), recorded=None):
+    """Runs (or resumes) one run unless it has finished; logs the wall time of each stretch.
+
+    ``recorded``: ``load_recorded``'s runs; a run among them counts as finished.
+    """
     if final_eval(run.workdir) is not None:
         print(f'finished already: {run.workdir}', flush=True)
+        return
+    if (run.row.name, run.seed) in (recorded or {}):
+        print(
+            f'finished already (in the report; its folder {run.workdir} is gone): to run it '
+            "again, remove its record from the report's .json",
+            flush=True,
+        )
         return
     os.makedirs(run.workdir, exist_ok=True)
     start = time.time()
@@ -148,24 +177,35 @@ def consistent(published, mean, error):
     return abs(mean - published.mean) <= 2 * math.hypot(published.standard_error, error or 0.0)
 
 
-def collect(table, runs):
-    """Per run and per cell results of the finished runs."""
-    per_run, by_row = [], {}
+def _record(run, result):
+    return {
+        'row': run.row.name,
+        'seed': run.seed,
+        'steps': result['protocol']['step'],
+        'wall_seconds': _wall_seconds(run.workdir),
+        'metrics': result['metrics'],
+        'command': _last_command(run.workdir),
+        'series': eval_series(run.workdir),
+    }
+
+
+def collect(table, runs, recorded=None):
+    """Per run and per cell results of the finished runs.
+
+    A run counts as finished when its folder holds its final evaluation or, else,
+    when ``recorded`` (``load_recorded``'s runs, which may include runs outside
+    ``runs``) holds it. Runs are listed in the table's row order, then by seed.
+    """
+    finished = dict(recorded or {})
     for run in runs:
         result = final_eval(run.workdir)
-        if result is None:
-            continue
-        per_run.append(
-            {
-                'row': run.row.name,
-                'seed': run.seed,
-                'steps': result['protocol']['step'],
-                'wall_seconds': _wall_seconds(run.workdir),
-                'metrics': result['metrics'],
-                'command': _last_command(run.workdir),
-            }
-        )
-        by_row.setdefault(run.row.name, []).append(result['metrics'])
+        if result is not None:
+            finished[(run.row.name, run.seed)] = _record(run, result)
+    order = {row.name: i for i, row in enumerate(table.rows)}
+    per_run = [finished[key] for key in sorted(finished, key=lambda k: (order[k[0]], k[1]))]
+    by_row = {}
+    for record in per_run:
+        by_row.setdefault(record['row'], []).append(record['metrics'])
     cells = []
     for row in table.rows:
         for metric, published in row.published.items():
@@ -220,23 +260,29 @@ def _verdict(cell, scale):
 def write_report(table, runs, out_dir, command):
     """Writes ``<out_dir>/<table>.json`` and ``.md`` (and figures); returns the .md path.
 
-    ``command`` is the reproduce.py command line, recorded in the report.
+    The runs finished in the folders of ``runs`` join those the previous
+    ``<out_dir>/<table>.json`` records. ``command`` is the reproduce.py command
+    line, recorded in the report.
     """
-    per_run, cells = collect(table, runs)
+    per_run, cells = collect(table, runs, load_recorded(table, out_dir))
     env = _environment()
-    figures = write_figures(table, runs, out_dir)
+    figures = write_figures(table, runs, per_run, out_dir)
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, f'{table.name}.json'), 'w') as f:
         record = {**env, 'command': command, 'table': table.name, 'cells': cells, 'runs': per_run}
         json.dump(record, f, indent=1)
+    planned = {(run.row.name, run.seed) for run in runs}
+    finished_planned = sum((r['row'], r['seed']) in planned for r in per_run)
+    others = len(per_run) - finished_planned
     lines = [
         f'# {table.title}',
         '',
         f'Source: {table.source}.',
         '',
         f'Produced by `{command}` at commit {env["commit"]} on '
-        f'{env["machine"]}, {env["date"]}: {len(per_run)} of {len(runs)} planned runs '
-        'finished. Ours: mean ± standard error over seeds of the final evaluation. '
+        f'{env["machine"]}, {env["date"]}: {finished_planned} of {len(runs)} planned runs '
+        'finished' + (f' (and {others} more recorded)' if others else '') + '. Ours: mean ± '
+        'standard error over seeds of the final evaluation. '
         'Verdict: consistent when the difference is within 2 combined standard errors.',
         '',
         '| row | metric | published (runs) | ours (seeds) | verdict |',
@@ -273,8 +319,8 @@ def write_report(table, runs, out_dir, command):
         lines.append(f'| {r["row"]} | {r["seed"]} | {r["steps"]} | {wall} | {metrics} |')
     in_progress = [
         (run, steps[-1])
-        for run in runs
-        if final_eval(run.workdir) is None and (steps := _evaluated_steps(run.workdir))
+        for run in _unfinished(runs, per_run)
+        if (steps := _evaluated_steps(run.workdir))
     ]
     if in_progress:
         lines += ['', '## In progress', '', '| row | seed | last evaluated step | metrics there |']
@@ -283,42 +329,61 @@ def write_report(table, runs, out_dir, command):
             with open(os.path.join(run.workdir, f'eval_{step}.json')) as f:
                 metrics = ', '.join(f'{k} {v:.4g}' for k, v in json.load(f)['metrics'].items())
             lines.append(f'| {run.row.name} | {run.seed} | {step} | {metrics} |')
-    lines += ['', 'The launch.py command of each run (from the repository root):', '']
-    lines += [
-        f'    python {_last_command(run.workdir)}'
-        for run in runs
-        if os.path.exists(os.path.join(run.workdir, 'config.json'))
-    ]
+    lines += ['', 'The launch.py command of each finished run (from the repository root):', '']
+    lines += [f'    python {r["command"]}' for r in per_run]
     if figures:
         lines += ['', '## Figures', '']
         lines += [f'![{name}]({os.path.basename(path)})' for name, path in figures]
+        uncurved = [f'{r["row"]} seed {r["seed"]}' for r in per_run if not r.get('series')]
+        if uncurved:
+            lines += [
+                '',
+                f'Not in the curves: {", ".join(uncurved)} (recorded without their curves, '
+                'before reports kept them; their folders are gone).',
+            ]
     path = os.path.join(out_dir, f'{table.name}.md')
     with open(path, 'w') as f:
         f.write('\n'.join(lines) + '\n')
     return path
 
 
-def write_figures(table, runs, out_dir):
-    """The metrics over training per row, and (2-D mixtures) seed 0's final samples."""
+def _unfinished(runs, per_run):
+    done = {(r['row'], r['seed']) for r in per_run}
+    return [run for run in runs if (run.row.name, run.seed) not in done]
+
+
+def write_figures(table, runs, per_run, out_dir):
+    """The metrics over training per row, and (2-D mixtures) one seed's final samples per row.
+
+    Curves come from the finished runs' records (``collect``'s ``per_run``; a
+    record made before records kept their curves has none) and from the
+    folders of the runs in progress; the samples from the lowest seed of each
+    row whose folder holds its finished run.
+    """
     import matplotlib
 
     matplotlib.use('Agg')
     from matplotlib import pyplot as plt
 
-    started = [run for run in runs if _evaluated_steps(run.workdir)]
-    if not started:
+    series_by_row = {}
+    for r in per_run:
+        if r.get('series'):
+            series_by_row.setdefault(r['row'], []).append(r['series'])
+    for run in _unfinished(runs, per_run):
+        if _evaluated_steps(run.workdir):
+            series_by_row.setdefault(run.row.name, []).append(eval_series(run.workdir))
+    if not series_by_row:
         return []
     os.makedirs(out_dir, exist_ok=True)
     figures = []
     families = [name for name, _, _ in table.metrics]
     fig, axes = plt.subplots(1, len(families), figsize=(5 * len(families), 3.8))
     for row in table.rows:
-        row_runs = [run for run in started if run.row is row]
-        if not row_runs:
+        if row.name not in series_by_row:
             continue
         for ax, family in zip(axes, families):
             metric = next(m for m in row.published if m.split('-')[0] == family)
-            series = [eval_series(run.workdir).get(metric, []) for run in row_runs]
+            series = [one.get(metric, []) for one in series_by_row[row.name]]
             steps = sorted(set.intersection(*(set(s for s, _ in one) for one in series)))
             values = np.array([[dict(one)[s] for s in steps] for one in series])
             _, scale = _metric_info(table, metric)
@@ -333,17 +398,23 @@ def write_figures(table, runs, out_dir):
     fig.savefig(path, dpi=80)
     plt.close(fig)
     figures.append(('metrics over training (mean over seeds, runs in progress included)', path))
-    finished = [run for run in runs if final_eval(run.workdir) is not None]
-    if table.figure == 'mixture' and finished:
-        figures.append(('final samples, seed 0', _mixture_figure(table, finished, out_dir, plt)))
+    in_folders = [run for run in runs if final_eval(run.workdir) is not None]
+    if table.figure == 'mixture' and in_folders:
+        shown = [
+            min((run for run in in_folders if run.row is row), key=lambda run: run.seed)
+            for row in table.rows
+            if any(run.row is row for run in in_folders)
+        ]
+        figures.append(
+            ('final samples, one seed per row', _mixture_figure(table, shown, out_dir, plt))
+        )
     return figures
 
 
-def _mixture_figure(table, finished, out_dir, plt):
+def _mixture_figure(table, shown, out_dir, plt):
     from gan_jax import runs as runs_lib
     from gan_jax.data.mixtures import MIXTURES
 
-    shown = [run for run in finished if run.seed == min(r.seed for r in finished)]
     fig, axes = plt.subplots(1, len(shown), figsize=(2.6 * len(shown), 2.8), squeeze=False)
     for ax, run in zip(axes[0], shown):
         loaded = runs_lib.load_run(run.workdir, step='latest')

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import shutil
 
 import pytest
 
@@ -75,6 +76,38 @@ def test_a_table_without_published_numbers_reports_ours_over_seeds(tmp_path):
     record = json.load(open(tmp_path / 'out' / 'unrolled_demo.json'))
     cell = next(c for c in record['cells'] if c['metric'] == 'modes-ring')
     assert cell['published'] is None and 'consistent' not in cell
+
+
+def test_the_report_keeps_finished_runs_whose_folders_are_gone(tmp_path, monkeypatch):
+    table = tables.TABLES['unrolled_demo']._replace(figure='none')
+    out = str(tmp_path / 'out')
+    runs = reproduction.plan(table, str(tmp_path / 'runs'), seeds=2, rows=['plain GAN'])
+    for run, modes in zip(runs, (5, 8), strict=True):
+        _finished_run(run, 10, {'modes-ring': modes, 'high_quality-ring': 0.5, 'kl-ring': 0.1})
+    reproduction.write_report(table, runs, out, 'python reproduce.py')
+    shutil.rmtree(runs[0].workdir)  # The machine that ran seed 0 is gone.
+
+    recorded = reproduction.load_recorded(table, out)
+    assert sorted(recorded) == [('plain GAN', 0), ('plain GAN', 1)]
+    assert recorded[('plain GAN', 0)]['series']['modes-ring'] == [[10, 5]]
+
+    def no_launch(*args, **kwargs):
+        raise AssertionError('a recorded run was launched again')
+
+    monkeypatch.setattr(reproduction.subprocess, 'call', no_launch)
+    reproduction.execute(runs[0], recorded=recorded)
+    assert not os.path.exists(runs[0].workdir)
+
+    # A report over seed 0 alone still counts both seeds, seed 1 as recorded beyond the plan.
+    text = open(reproduction.write_report(table, runs[:1], out, 'python reproduce.py')).read()
+    assert '1 of 1 planned runs finished (and 1 more recorded)' in text
+    assert '| plain GAN | modes captured | not published | 6.5 ± 1.5 (2) |  |' in text
+
+    # A run finished in its folder replaces its record.
+    _finished_run(runs[0], 10, {'modes-ring': 7, 'high_quality-ring': 0.5, 'kl-ring': 0.1})
+    text = open(reproduction.write_report(table, runs, out, 'python reproduce.py')).read()
+    assert '2 of 2 planned runs finished.' in text
+    assert '| plain GAN | modes captured | not published | 7.5 ± 0.5 (2) |  |' in text
 
 
 def test_mean_and_standard_error_and_the_two_error_rule():
