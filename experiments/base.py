@@ -140,6 +140,7 @@ def get_config(arg=None):
     c.reg.zcr_d_weight = 0.0  # zCR (Zhao et al. 2021), D side ...
     c.reg.zcr_g_weight = 0.0  # ... and G side.
     c.reg.zcr_sigma = 0.03  # zCR's latent noise std.
+    c.reg.mode_seeking_weight = 0.0  # Mode seeking (Mao et al. 2019, MSGAN), G side.
     c.reg.lecam_weight = 0.0  # LeCam (Tseng et al. 2021).
     c.reg.lecam_decay = 0.99  # Its EMA of D's mean outputs ...
     c.reg.lecam_start_d_step = 1000  # ... which copies the batch means before this D step.

@@ -52,6 +52,7 @@ ADDED_KEYS = {
     'reg.style_mixing_prob': 0.0,
     'eval.truncation_psi': 1.0,
     'reg.lazy_separate_step': False,
+    'reg.mode_seeking_weight': 0.0,
 }
 
 # Keys that may change between a run and its resumption: how long to train and

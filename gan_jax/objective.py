@@ -253,6 +253,29 @@ def _latent_consistency_g(config):
     return fn
 
 
+_MODE_SEEKING_KEY = 0x4D53  # Folded into the G step's key: draws apart from other terms'.
+
+
+def _mode_seeking(config):
+    """Mode seeking (Mao et al. 2019, MSGAN), against G mapping many latents to one image
+    within a condition: 1 / (mean |G(z, c) - G(z2, c)| / mean |z - z2| + 1e-5), the means
+    over the global batch (each micro-batch's with ``train.grad_accum``), z2 fresh latents
+    (one per example, by global index) for the same labels c. The authors' conditional DCGAN adds it with weight 1 and eps 1e-5;
+    there the two latents' images are the halves of one doubled batch, all of it in
+    the GAN loss, while here G(z2, c) is an extra pass that only this term sees.
+    """
+    draw_latent = sampling.LATENTS[config.model.z_distribution]
+
+    def fn(batch: GeneratorBatch):
+        keys = batch.example_keys(jax.random.fold_in(batch.key, _MODE_SEEKING_KEY))
+        z2 = jax.vmap(lambda key: draw_latent(key, batch.z.shape[1:]))(keys)
+        images_apart = batch.global_mean(jnp.abs(batch.images - batch.generate(z2)))
+        latents_apart = batch.global_mean(jnp.abs(batch.z - z2))
+        return 1.0 / (images_apart / latents_apart + 1e-5)
+
+    return fn
+
+
 def path_lengths(synthesize, ws, noise):
     """StyleGAN2's path lengths: per example, the norm of J_w^T y, averaged over ws.
 
@@ -365,6 +388,7 @@ D_TERMS: dict[str, TermSpec] = {
 G_TERMS: dict[str, TermSpec] = {
     'ortho': TermSpec('ortho_weight', _orthogonal),
     'zcr': TermSpec('zcr_g_weight', _latent_consistency_g),
+    'mode_seeking': TermSpec('mode_seeking_weight', _mode_seeking),
     'acgan': TermSpec('acgan_weight', _acgan_g, _is_acgan),
     'pl': TermSpec(
         'pl_weight', _path_length, state=_path_length_state, every_key='pl_every_g_steps'

@@ -168,6 +168,21 @@ def test_latent_consistency_grows_with_the_noise_squared():
     assert value(0.1, 'd') > 0 and value(0.1, 'g') < 0  # G maximises the distance.
 
 
+def test_mode_seeking_is_one_over_the_images_distance_per_latent_distance():
+    # G(z) = a z moves images a times as far apart as their latents: the term is
+    # 1 / (a + 1e-5) whatever the second latents are; a collapsed G gives 1 / 1e-5.
+    config = helpers.tiny_config(**{'reg.mode_seeking_weight': 1.0})
+    term = _term(config, 'mode_seeking', obj_lib.G_TERMS)
+    z = jax.random.normal(jax.random.key(1), (4, 3))
+    for a in (0.5, 3.0):
+        batch = _g_batch(images=a * z, z=z, generate=lambda z2, a=a: a * z2, global_mean=jnp.mean)
+        np.testing.assert_allclose(term(batch), 1 / (a + 1e-5), rtol=1e-5)
+    collapsed = _g_batch(
+        images=jnp.zeros((4, 2)), z=z, generate=lambda z2: jnp.zeros((4, 2)), global_mean=jnp.mean
+    )
+    np.testing.assert_allclose(term(collapsed), 1e5, rtol=1e-6)
+
+
 def test_orthogonality_against_numpy():
     rng = np.random.default_rng(0)
     params = {

@@ -60,6 +60,7 @@ TOOLBOX_RUNS = {
         'reg.bcr_fake_weight': 1.0,
         'reg.zcr_d_weight': 1.0,
         'reg.zcr_g_weight': 0.5,
+        'reg.mode_seeking_weight': 1.0,
         'model.conditioning': 'projection',
         'model.d_spectral_norm': True,
         'model.g_spectral_norm': True,
@@ -84,6 +85,7 @@ TOOLBOX_RUNS = {
         'train.n_dis': 2,
         'train.pack': 2,
         'train.unroll_steps': 1,
+        'reg.mode_seeking_weight': 1.0,  # A ratio of global means, not of local ones.
     },
     # PacGAN's Stacked MNIST setting: two G steps per D step on uniform latents.
     'g_steps': {
