@@ -260,9 +260,10 @@ def _mode_seeking(config):
     """Mode seeking (Mao et al. 2019, MSGAN), against G mapping many latents to one image
     within a condition: 1 / (mean |G(z, c) - G(z2, c)| / mean |z - z2| + 1e-5), the means
     over the global batch (each micro-batch's with ``train.grad_accum``), z2 fresh latents
-    (one per example, by global index) for the same labels c. The authors' conditional DCGAN adds it with weight 1 and eps 1e-5;
-    there the two latents' images are the halves of one doubled batch, all of it in
-    the GAN loss, while here G(z2, c) is an extra pass that only this term sees.
+    (one per example, by global index) for the same labels c. The authors' conditional
+    DCGAN adds it with weight 1 and eps 1e-5; there the two latents' images are the
+    halves of one doubled batch, all of it in the GAN loss, while here G(z2, c) is an
+    extra pass that only this term sees.
     """
     draw_latent = sampling.LATENTS[config.model.z_distribution]
 
