@@ -99,7 +99,8 @@ def load_recorded(table, out_dir):
 
 
 def execute(run, extra_args=(), recorded=None):
-    """Runs (or resumes) one run unless it has finished; logs the wall time of each stretch.
+    """Runs (or resumes) one run unless it has finished; logs each stretch's wall time,
+    commit and machine.
 
     ``recorded``: ``load_recorded``'s runs; a run among them counts as finished.
     """
@@ -118,8 +119,9 @@ def execute(run, extra_args=(), recorded=None):
     argv = run.argv(extra_args)
     with open(os.path.join(run.workdir, 'launch.log'), 'a') as log:
         code = subprocess.call(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    stretch = {'start': start, 'seconds': time.time() - start, 'exit': code, **code_and_machine()}
     with open(os.path.join(run.workdir, 'stretches.jsonl'), 'a') as f:
-        f.write(json.dumps({'start': start, 'seconds': time.time() - start, 'exit': code}) + '\n')
+        f.write(json.dumps(stretch) + '\n')
     if code:
         raise RuntimeError(
             f'{" ".join(argv)} exited with {code}; see {run.workdir}/launch.log. Running the '
@@ -133,12 +135,24 @@ def _last_command(workdir):
         return ' '.join(json.load(f)['commands'][-1])
 
 
-def _wall_seconds(workdir):
+def _stretches(workdir):
+    """The run's stretches (``execute``'s calls of launch.py), oldest first; None if unlogged."""
     path = os.path.join(workdir, 'stretches.jsonl')
     if not os.path.exists(path):
         return None
     with open(path) as f:
-        return sum(json.loads(line)['seconds'] for line in f)
+        return [json.loads(line) for line in f]
+
+
+def _wall_seconds(workdir):
+    stretches = _stretches(workdir)
+    return None if stretches is None else sum(s['seconds'] for s in stretches)
+
+
+def _trained_on(workdir):
+    """The distinct 'commit on machine' of the run's stretches, in order ([] if unlogged)."""
+    seen = [f'{s["commit"]} on {s["machine"]}' for s in _stretches(workdir) or () if 'commit' in s]
+    return list(dict.fromkeys(seen))
 
 
 def _evaluated_steps(workdir):
@@ -185,6 +199,7 @@ def _record(run, result):
         'wall_seconds': _wall_seconds(run.workdir),
         'metrics': result['metrics'],
         'command': _last_command(run.workdir),
+        'trained_on': _trained_on(run.workdir),
         'series': eval_series(run.workdir),
     }
 
@@ -224,16 +239,22 @@ def collect(table, runs, recorded=None):
     return per_run, cells
 
 
-def _environment():
-    commit = subprocess.run(
-        ['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, cwd=REPO
-    ).stdout.strip()
+def code_and_machine():
+    """{'commit': REPO's short commit (with '+changes' when tracked files differ from it),
+    'machine': the CPU model x its count}."""
+
+    def git(*args):
+        return subprocess.run(['git', *args], capture_output=True, text=True, cwd=REPO).stdout
+
+    commit = git('rev-parse', '--short', 'HEAD').strip()
+    if git('status', '--porcelain', '--untracked-files=no').strip():
+        commit += '+changes'
     cpu = platform.processor() or platform.machine()
     if os.path.exists('/proc/cpuinfo'):
         with open('/proc/cpuinfo') as f:
             names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
         cpu = f'{names[0]} x {len(names)}' if names else cpu
-    return {'commit': commit, 'machine': cpu, 'date': datetime.date.today().isoformat()}
+    return {'commit': commit, 'machine': cpu}
 
 
 def _format(value, scale, error=None):
@@ -265,7 +286,7 @@ def write_report(table, runs, out_dir, command):
     line, recorded in the report.
     """
     per_run, cells = collect(table, runs, load_recorded(table, out_dir))
-    env = _environment()
+    env = {**code_and_machine(), 'date': datetime.date.today().isoformat()}
     figures = write_figures(table, runs, per_run, out_dir)
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, f'{table.name}.json'), 'w') as f:
@@ -279,7 +300,7 @@ def write_report(table, runs, out_dir, command):
         '',
         f'Source: {table.source}.',
         '',
-        f'Produced by `{command}` at commit {env["commit"]} on '
+        f'Written by `{command}` at commit {env["commit"]} on '
         f'{env["machine"]}, {env["date"]}: {finished_planned} of {len(runs)} planned runs '
         'finished' + (f' (and {others} more recorded)' if others else '') + '. Ours: mean ± '
         'standard error over seeds of the final evaluation. '
@@ -310,13 +331,16 @@ def write_report(table, runs, out_dir, command):
         '',
         '## Runs',
         '',
-        '| row | seed | steps | wall time | final metrics |',
-        '|---|---|---|---|---|',
+        '| row | seed | steps | wall time | trained at (commit on machine) | final metrics |',
+        '|---|---|---|---|---|---|',
     ]
     for r in per_run:
         wall = '' if r['wall_seconds'] is None else f'{r["wall_seconds"] / 60:.0f} min'
+        trained_on = '; '.join(r.get('trained_on') or ['not recorded'])
         metrics = ', '.join(f'{k} {v:.4g}' for k, v in r['metrics'].items())
-        lines.append(f'| {r["row"]} | {r["seed"]} | {r["steps"]} | {wall} | {metrics} |')
+        lines.append(
+            f'| {r["row"]} | {r["seed"]} | {r["steps"]} | {wall} | {trained_on} | {metrics} |'
+        )
     in_progress = [
         (run, steps[-1])
         for run in _unfinished(runs, per_run)

@@ -4,11 +4,14 @@ import json
 import math
 import os
 import shutil
+import subprocess
 
 import pytest
 
 from experiments import tables
 from gan_jax import reproduction
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TABLE = tables.TABLES['pacgan_table1']
 
@@ -108,6 +111,56 @@ def test_the_report_keeps_finished_runs_whose_folders_are_gone(tmp_path, monkeyp
     text = open(reproduction.write_report(table, runs, out, 'python reproduce.py')).read()
     assert '2 of 2 planned runs finished.' in text
     assert '| plain GAN | modes captured | not published | 7.5 ± 0.5 (2) |  |' in text
+
+    # With every folder gone the curves are drawn from the records alone.
+    for run in runs:
+        shutil.rmtree(run.workdir)
+    os.remove(os.path.join(out, 'unrolled_demo_curves.png'))
+    text = open(reproduction.write_report(table, runs, out, 'python reproduce.py')).read()
+    assert '![metrics over training' in text and 'Not in the curves' not in text
+    assert os.path.exists(os.path.join(out, 'unrolled_demo_curves.png'))
+
+
+def test_each_run_records_the_commit_and_machine_of_its_stretches(tmp_path, monkeypatch):
+    table = tables.TABLES['unrolled_demo']._replace(figure='none')
+    out = str(tmp_path / 'out')
+    runs = reproduction.plan(table, str(tmp_path / 'runs'), seeds=2, rows=['plain GAN'])
+    metrics = {'modes-ring': 8, 'high_quality-ring': 0.5, 'kl-ring': 0.1}
+
+    def launch(argv, **kwargs):  # launch.py finishing the run in one stretch.
+        shutil.rmtree(runs[0].workdir)
+        _finished_run(runs[0], 10, metrics)
+        return 0
+
+    monkeypatch.setattr(reproduction.subprocess, 'call', launch)
+    reproduction.execute(runs[0])
+    stretch = json.loads(open(os.path.join(runs[0].workdir, 'stretches.jsonl')).read())
+    head = subprocess.run(
+        ['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, cwd=REPO
+    ).stdout.strip()
+    assert stretch['exit'] == 0 and stretch['commit'].split('+')[0] == head
+    assert stretch['machine']
+
+    # Seed 1 ran in two stretches on two machines, the first logged before stretches named them.
+    _finished_run(runs[1], 10, metrics)
+    with open(os.path.join(runs[1].workdir, 'stretches.jsonl'), 'w') as f:
+        for extra in (
+            {},
+            {'commit': 'abc1234', 'machine': 'CPU A x 2'},
+            {'commit': 'abc1234', 'machine': 'CPU B x 8'},
+        ):
+            f.write(json.dumps({'start': 0, 'seconds': 60, 'exit': 0, **extra}) + '\n')
+    text = open(reproduction.write_report(table, runs, out, 'python reproduce.py')).read()
+    assert f'| plain GAN | 0 | 10 | 0 min | {stretch["commit"]} on {stretch["machine"]} |' in text
+    assert '| plain GAN | 1 | 10 | 3 min | abc1234 on CPU A x 2; abc1234 on CPU B x 8 |' in text
+
+    # A record from before runs kept their stretches' machines says so.
+    record = json.load(open(os.path.join(out, 'unrolled_demo.json')))
+    del record['runs'][1]['trained_on']
+    json.dump(record, open(os.path.join(out, 'unrolled_demo.json'), 'w'))
+    shutil.rmtree(runs[1].workdir)
+    text = open(reproduction.write_report(table, runs, out, 'python reproduce.py')).read()
+    assert '| plain GAN | 1 | 10 | 3 min | not recorded |' in text
 
 
 def test_mean_and_standard_error_and_the_two_error_rule():
