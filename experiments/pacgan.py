@@ -59,6 +59,15 @@ replacement from the 100k-point set once per slot (a fixed set of 100k packed
 rows, reshuffled every epoch); here a packed input is m consecutive examples of
 the 100k points reshuffled every epoch. Their reverse KL is not in their code;
 gan_jax's is KL(p || uniform) of the high-quality samples' nearest modes.
+Before each epoch's evaluation their training-set monitoring moves G's
+running statistics 50 more times (here not; G with batch statistics gives
+the same mode counts at the last checkpoints of ring / PacGAN4 seed 0:
+reproductions/batchnorm_check.py).
+Adam's beta1 = 0.8 is read in the paper's (and optax's) convention, the decay
+of the first moment: Blocks' Adam took it so from its commit aa06451
+(2017-01-24) on, and the authors' code (first commit 2018-01-28) asks for
+Blocks' development version; a Blocks from before that commit weights the new
+gradient by beta1, which would be optax's b1 = 0.2.
 In the Stacked MNIST runs: the authors run G once per packing slot, so its
 BatchNorm normalises each slot's 64 (128) samples apart (here all of a batch's
 samples together); the VEEGAN-setting code feeds real images in [0, 1] against
