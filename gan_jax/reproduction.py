@@ -150,8 +150,12 @@ def _wall_seconds(workdir):
 
 
 def _trained_on(workdir):
-    """The distinct 'commit on machine' of the run's stretches, in order ([] if unlogged)."""
-    seen = [f'{s["commit"]} on {s["machine"]}' for s in _stretches(workdir) or () if 'commit' in s]
+    """The distinct 'commit on machine' of the run's stretches, in order ([] if unlogged);
+    'not recorded' for stretches logged before stretches named them."""
+    seen = [
+        f'{s["commit"]} on {s["machine"]}' if 'commit' in s else 'not recorded'
+        for s in _stretches(workdir) or ()
+    ]
     return list(dict.fromkeys(seen))
 
 
