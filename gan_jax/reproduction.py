@@ -119,7 +119,7 @@ def execute(run, extra_args=(), recorded=None):
     argv = run.argv(extra_args)
     with open(os.path.join(run.workdir, 'launch.log'), 'a') as log:
         code = subprocess.call(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-    stretch = {'start': start, 'seconds': time.time() - start, 'exit': code, **code_and_machine()}
+    stretch = {'start': start, 'seconds': time.time() - start, 'exit': code, **_code_and_machine()}
     with open(os.path.join(run.workdir, 'stretches.jsonl'), 'a') as f:
         f.write(json.dumps(stretch) + '\n')
     if code:
@@ -243,7 +243,7 @@ def collect(table, runs, recorded=None):
     return per_run, cells
 
 
-def code_and_machine():
+def _code_and_machine():
     """{'commit': REPO's short commit (with '+changes' when tracked files differ from it),
     'machine': the CPU model x its count}."""
 
@@ -290,7 +290,7 @@ def write_report(table, runs, out_dir, command):
     line, recorded in the report.
     """
     per_run, cells = collect(table, runs, load_recorded(table, out_dir))
-    env = {**code_and_machine(), 'date': datetime.date.today().isoformat()}
+    env = {**_code_and_machine(), 'date': datetime.date.today().isoformat()}
     figures = write_figures(table, runs, per_run, out_dir)
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, f'{table.name}.json'), 'w') as f:
