@@ -208,6 +208,8 @@ def test_runs_resume_skip_when_finished_and_report(tmp_path):
     cell = next(c for c in record['cells'] if c['metric'] == 'modes-ring' and 'ours' in c)
     finals = [r['metrics']['modes-ring'] for r in record['runs']]
     assert cell['ours']['mean'] == pytest.approx(sum(finals) / 2) and cell['ours']['seeds'] == 2
+    assert all(r['trained_on'] == [record['runs'][0]['trained_on'][0]] for r in record['runs'])
+    assert record['runs'][0]['trained_on'][0].startswith(record['commit'] + ' on ')
     assert os.path.exists(tmp_path / 'out' / 'pacgan_table1_samples.png')
     series = reproduction.eval_series(runs[0].workdir)['modes-ring']
     assert [step for step, _ in series] == [100, 200]
