@@ -190,9 +190,13 @@ def mean_and_standard_error(values):
 def consistent(published, mean, error):
     """Whether |ours - theirs| <= 2 combined standard errors.
 
-    With one seed our error is unknown: the check then uses the published error alone.
+    ``error`` None (one seed, whose own spread is unknown): the single run's error is
+    taken as the published runs' spread, standard error x sqrt(runs), the deviation of
+    one run drawn as theirs were.
     """
-    return abs(mean - published.mean) <= 2 * math.hypot(published.standard_error, error or 0.0)
+    if error is None:
+        error = published.standard_error * math.sqrt(published.runs)
+    return abs(mean - published.mean) <= 2 * math.hypot(published.standard_error, error)
 
 
 def _record(run, result):
@@ -279,7 +283,7 @@ def _verdict(cell, scale):
         return ''
     diff = (cell['ours']['mean'] - cell['published']['mean']) * scale
     text = 'consistent' if cell['consistent'] else f'differs by {diff:+.3g}'
-    return text + ('' if cell['ours']['seeds'] >= 2 else ' (1 seed: published error only)')
+    return text + ('' if cell['ours']['seeds'] >= 2 else " (1 seed: the published runs' spread)")
 
 
 def write_report(table, runs, out_dir, command):
@@ -308,7 +312,9 @@ def write_report(table, runs, out_dir, command):
         f'{env["machine"]}, {env["date"]}: {finished_planned} of {len(runs)} planned runs '
         'finished' + (f' (and {others} more recorded)' if others else '') + '. Ours: mean ± '
         'standard error over seeds of the final evaluation. '
-        'Verdict: consistent when the difference is within 2 combined standard errors.',
+        'Verdict: consistent when the difference is within 2 combined standard errors '
+        "(a single seed's error taken as the published runs' spread, their standard error x "
+        'sqrt(runs)).',
         '',
         '| row | metric | published (runs) | ours (seeds) | verdict |',
         '|---|---|---|---|---|',
