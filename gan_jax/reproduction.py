@@ -117,9 +117,10 @@ def execute(run, extra_args=(), recorded=None):
     os.makedirs(run.workdir, exist_ok=True)
     start = time.time()
     argv = run.argv(extra_args)
+    provenance = _code_and_machine()  # Of the code launched, before the checkout can move.
     with open(os.path.join(run.workdir, 'launch.log'), 'a') as log:
         code = subprocess.call(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-    stretch = {'start': start, 'seconds': time.time() - start, 'exit': code, **_code_and_machine()}
+    stretch = {'start': start, 'seconds': time.time() - start, 'exit': code, **provenance}
     with open(os.path.join(run.workdir, 'stretches.jsonl'), 'a') as f:
         f.write(json.dumps(stretch) + '\n')
     if code:
