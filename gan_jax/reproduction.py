@@ -115,14 +115,16 @@ def execute(run, extra_args=(), recorded=None):
         )
         return
     os.makedirs(run.workdir, exist_ok=True)
-    start = time.time()
     argv = run.argv(extra_args)
-    provenance = _code_and_machine()  # Of the code launched, before the checkout can move.
+    # Logged at launch, before the checkout can move, and closed at exit; a stretch killed
+    # with its session stays open and the next one closes it (``_close_killed``).
+    stretches = [_close_killed(s, run.workdir) for s in _stretches(run.workdir) or ()]
+    stretches.append({'start': time.time(), **_code_and_machine()})
+    _write_stretches(run.workdir, stretches)
     with open(os.path.join(run.workdir, 'launch.log'), 'a') as log:
         code = subprocess.call(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-    stretch = {'start': start, 'seconds': time.time() - start, 'exit': code, **provenance}
-    with open(os.path.join(run.workdir, 'stretches.jsonl'), 'a') as f:
-        f.write(json.dumps(stretch) + '\n')
+    stretches[-1].update(seconds=time.time() - stretches[-1]['start'], exit=code)
+    _write_stretches(run.workdir, stretches)
     if code:
         raise RuntimeError(
             f'{" ".join(argv)} exited with {code}; see {run.workdir}/launch.log. Running the '
@@ -145,9 +147,29 @@ def _stretches(workdir):
         return [json.loads(line) for line in f]
 
 
+def _write_stretches(workdir, stretches):
+    path = os.path.join(workdir, 'stretches.jsonl')
+    with open(path + '.tmp', 'w') as f:
+        f.writelines(json.dumps(s) + '\n' for s in stretches)
+    os.replace(path + '.tmp', path)
+
+
+def _close_killed(stretch, workdir):
+    """``stretch`` with an end: a stretch that never exited (killed with its session) ends
+    at launch.log's last write, marked ``'end': 'estimated'`` with exit None."""
+    if 'seconds' in stretch:
+        return stretch
+    last_write = os.path.getmtime(os.path.join(workdir, 'launch.log'))
+    return {**stretch, 'seconds': last_write - stretch['start'], 'exit': None, 'end': 'estimated'}
+
+
 def _wall_seconds(workdir):
+    """(Summed seconds of the run's stretches or None if unlogged, whether an end is estimated)."""
     stretches = _stretches(workdir)
-    return None if stretches is None else sum(s['seconds'] for s in stretches)
+    if stretches is None:
+        return None, False
+    stretches = [_close_killed(s, workdir) for s in stretches]
+    return sum(s['seconds'] for s in stretches), any('end' in s for s in stretches)
 
 
 def _trained_on(workdir):
@@ -201,11 +223,13 @@ def consistent(published, mean, error):
 
 
 def _record(run, result):
+    wall_seconds, wall_estimated = _wall_seconds(run.workdir)
     return {
         'row': run.row.name,
         'seed': run.seed,
         'steps': result['protocol']['step'],
-        'wall_seconds': _wall_seconds(run.workdir),
+        'wall_seconds': wall_seconds,
+        'wall_estimated': wall_estimated,
         'metrics': result['metrics'],
         'command': _last_command(run.workdir),
         'trained_on': _trained_on(run.workdir),
@@ -342,11 +366,15 @@ def write_report(table, runs, out_dir, command):
         '',
         '## Runs',
         '',
+        'Wall time sums the stretches reproduce.py launched; ~: a stretch was killed (with its '
+        "session) and its end taken from launch.log's last write.",
+        '',
         '| row | seed | steps | wall time | trained at (commit on machine) | final metrics |',
         '|---|---|---|---|---|---|',
     ]
     for r in per_run:
         wall = '' if r['wall_seconds'] is None else f'{r["wall_seconds"] / 60:.0f} min'
+        wall = f'~{wall}' if r.get('wall_estimated') else wall
         trained_on = '; '.join(r.get('trained_on') or ['not recorded'])
         metrics = ', '.join(f'{k} {v:.4g}' for k, v in r['metrics'].items())
         lines.append(

@@ -59,7 +59,7 @@ def test_pacgan_tables_2_and_3_hold_the_published_numbers():
 
 def _finished_run(run, steps, metrics):
     """A run folder as launch.py leaves it at its end: its config and final evaluation."""
-    os.makedirs(run.workdir)
+    os.makedirs(run.workdir, exist_ok=True)
     saved = {'commands': [['launch.py', run.row.config]], 'config': {'train': {'steps': steps}}}
     with open(os.path.join(run.workdir, 'config.json'), 'w') as f:
         json.dump(saved, f)
@@ -164,6 +164,50 @@ def test_each_run_records_the_commit_and_machine_of_its_stretches(tmp_path, monk
     shutil.rmtree(runs[1].workdir)
     text = open(reproduction.write_report(table, runs, out, 'python reproduce.py')).read()
     assert '| plain GAN | 1 | 10 | 3 min | not recorded |' in text
+
+
+def test_a_stretch_killed_with_its_session_ends_at_its_last_log_write(tmp_path, monkeypatch):
+    table = tables.TABLES['unrolled_demo']._replace(figure='none')
+    out = str(tmp_path / 'out')
+    runs = reproduction.plan(table, str(tmp_path / 'runs'), seeds=2, rows=['plain GAN'])
+    metrics = {'modes-ring': 8, 'high_quality-ring': 0.5, 'kl-ring': 0.1}
+    # Seed 0's first stretch was killed: logged at launch, never closed; launch.log last
+    # written 600 s after it started.
+    os.makedirs(runs[0].workdir)
+    killed = {'start': 1000.0, 'commit': 'abc1234', 'machine': 'CPU A x 2'}
+    with open(os.path.join(runs[0].workdir, 'stretches.jsonl'), 'w') as f:
+        f.write(json.dumps(killed) + '\n')
+    log = os.path.join(runs[0].workdir, 'launch.log')
+    open(log, 'w').close()
+    os.utime(log, (1600.0, 1600.0))
+
+    def launch(argv, **kwargs):  # The next stretch: logged open while it runs, then finishes.
+        stretches = [
+            json.loads(line) for line in open(os.path.join(runs[0].workdir, 'stretches.jsonl'))
+        ]
+        assert len(stretches) == 2 and 'seconds' not in stretches[1]
+        _finished_run(runs[0], 10, metrics)
+        return 0
+
+    monkeypatch.setattr(reproduction.subprocess, 'call', launch)
+    reproduction.execute(runs[0])
+    first, second = (
+        json.loads(line) for line in open(os.path.join(runs[0].workdir, 'stretches.jsonl'))
+    )
+    assert first == {**killed, 'seconds': 600.0, 'exit': None, 'end': 'estimated'}
+    assert second['exit'] == 0 and 'end' not in second
+
+    # Seed 1's last stretch was killed after its final evaluation: ended at the report.
+    _finished_run(runs[1], 10, metrics)
+    with open(os.path.join(runs[1].workdir, 'stretches.jsonl'), 'w') as f:
+        f.write(json.dumps({'start': 0.0, 'seconds': 60.0, 'exit': 0}) + '\n')
+        f.write(json.dumps({'start': 5000.0}) + '\n')
+    log = os.path.join(runs[1].workdir, 'launch.log')
+    open(log, 'w').close()
+    os.utime(log, (5000.0 + 1200, 5000.0 + 1200))
+    text = open(reproduction.write_report(table, runs, out, 'python reproduce.py')).read()
+    assert '| plain GAN | 0 | 10 | ~10 min |' in text
+    assert '| plain GAN | 1 | 10 | ~21 min |' in text
 
 
 def test_mean_and_standard_error_and_the_two_error_rule():
