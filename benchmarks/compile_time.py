@@ -23,20 +23,6 @@ from experiments import common
 from gan_jax import builder, parallel
 from gan_jax import step as step_lib
 
-PRESETS = (
-    'dcgan',
-    'wgan',
-    'wgan_gp',
-    'lsgan',
-    'dragan',
-    'sngan',
-    'sngan_projection',
-    'biggan',
-    'pacgan',
-    'unrolled_gan',
-    'stylegan2_ada',
-)
-
 
 def variants(preset):
     """The preset's variants; DCGAN's default (offline) run too."""
@@ -67,7 +53,7 @@ def compile_seconds(config, setup):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('--presets', default=','.join(PRESETS))
+    parser.add_argument('--presets', default=','.join(common.PAPERS))
     args = parser.parse_args()
     rows = []
     for preset in args.presets.split(','):

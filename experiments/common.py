@@ -8,6 +8,20 @@ place; ``select`` is its ``get_config``. Keeping the blocks here means a protoco
 from experiments import base
 
 SMOKE = 'smoke'
+# The paper presets, one file each in experiments/ (the rest of experiments/ is shared code).
+PAPERS = (
+    'dcgan',
+    'wgan',
+    'wgan_gp',
+    'lsgan',
+    'dragan',
+    'sngan',
+    'sngan_projection',
+    'biggan',
+    'pacgan',
+    'unrolled_gan',
+    'stylegan2_ada',
+)
 # Sources that need a download (TFDS) or MNIST's files (Stacked MNIST).
 _ONLINE_SOURCES = ('tfds', 'stacked_mnist')
 

@@ -3,6 +3,7 @@ settings and takes two real updates on CPU; every smoke variant trains end to en
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 
@@ -15,26 +16,12 @@ from gan_jax import builder, parallel, train
 from gan_jax import step as step_lib
 from tests import helpers
 
-PRESETS = (
-    'dcgan',
-    'wgan',
-    'wgan_gp',
-    'lsgan',
-    'dragan',
-    'sngan',
-    'sngan_projection',
-    'biggan',
-    'pacgan',
-    'unrolled_gan',
-    'stylegan2_ada',
-)
-
 
 def _preset(name):
     return importlib.import_module(f'experiments.{name}')
 
 
-VARIANTS = [(p, v) for p in PRESETS for v in _preset(p).VARIANTS]
+VARIANTS = [(p, v) for p in common.PAPERS for v in _preset(p).VARIANTS]
 
 # The settings each docstring cites, by variant (keys as on the command line).
 _SNGAN_RESNET = {
@@ -499,7 +486,14 @@ def test_every_preset_and_variant_is_covered():
     assert set(PUBLISHED) == set(VARIANTS)
 
 
-@pytest.mark.parametrize('preset', PRESETS)
+def test_the_paper_list_is_every_preset_file():
+    folder = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'experiments')
+    files = {name[:-3] for name in os.listdir(folder) if name.endswith('.py')}
+    assert files - set(common.PAPERS) == {'base', 'common', 'tables'}
+    assert set(common.PAPERS) <= files
+
+
+@pytest.mark.parametrize('preset', common.PAPERS)
 def test_unknown_or_missing_variant_fails_listing_the_variants(preset):
     # dcgan.py alone has a default variant: the default run (launch.py --config dcgan.py).
     if preset == 'dcgan':
@@ -510,7 +504,7 @@ def test_unknown_or_missing_variant_fails_listing_the_variants(preset):
         assert all(v in str(error.value) for v in _preset(preset).VARIANTS)
 
 
-@pytest.mark.parametrize('preset, variant', VARIANTS + [(p, 'smoke') for p in PRESETS])
+@pytest.mark.parametrize('preset, variant', VARIANTS + [(p, 'smoke') for p in common.PAPERS])
 def test_config_is_locked_and_builds_and_describes(preset, variant, tmp_path):
     config = _locked(preset, variant)
     with pytest.raises(AttributeError):
@@ -604,7 +598,7 @@ def test_two_updates_at_real_settings(preset, variant, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('preset', PRESETS)
+@pytest.mark.parametrize('preset', common.PAPERS)
 def test_smoke_variant_trains_end_to_end(preset, tmp_path):
     config = _locked(preset, 'smoke')
     assert config.eval.every_steps == 0 and config.data.source not in ('tfds', 'stacked_mnist')
