@@ -237,6 +237,14 @@ def _record(run, result):
     }
 
 
+def _beyond_protocol(row, record):
+    """The launch.py arguments of a finished run beyond its row's protocol (an ablation's
+    ``--override``), read from its recorded command."""
+    protocol = set(Run(row, record['seed'], '').argv()[2:-1])
+    args = record['command'].split(' --workdir=')[0].split()[1:]
+    return [arg for arg in args if arg not in protocol]
+
+
 def collect(table, runs, recorded=None):
     """Per run and per cell results of the finished runs.
 
@@ -251,6 +259,9 @@ def collect(table, runs, recorded=None):
             finished[(run.row.name, run.seed)] = _record(run, result)
     order = {row.name: i for i, row in enumerate(table.rows)}
     per_run = [finished[key] for key in sorted(finished, key=lambda k: (order[k[0]], k[1]))]
+    rows = {row.name: row for row in table.rows}
+    for record in per_run:
+        record['changes'] = _beyond_protocol(rows[record['row']], record)
     by_row = {}
     for record in per_run:
         by_row.setdefault(record['row'], []).append(record['metrics'])
@@ -311,6 +322,19 @@ def _verdict(cell, scale):
     return text + ('' if cell['ours']['seeds'] >= 2 else " (1 seed: the published runs' spread)")
 
 
+def _changes_text(per_run):
+    """Report lines naming the runs that did not follow the table's protocol, by change."""
+    by_change = {}
+    for r in per_run:
+        if r['changes']:
+            by_change.setdefault(' '.join(r['changes']), []).append(f'{r["row"]} seed {r["seed"]}')
+    lines = [
+        f'**Not the published protocol**: `{change}` in {", ".join(names)}.'
+        for change, names in by_change.items()
+    ]
+    return ['', *lines] if lines else []
+
+
 def write_report(table, runs, out_dir, command):
     """Writes ``<out_dir>/<table>.json`` and ``.md`` (and figures); returns the .md path.
 
@@ -340,6 +364,7 @@ def write_report(table, runs, out_dir, command):
         'Verdict: consistent when the difference is within 2 combined standard errors '
         "(a single seed's error taken as the published runs' spread, their standard error x "
         'sqrt(runs)).',
+        *_changes_text(per_run),
         '',
         '| row | metric | published (runs) | ours (seeds) | verdict |',
         '|---|---|---|---|---|',

@@ -57,10 +57,12 @@ def test_pacgan_tables_2_and_3_hold_the_published_numbers():
     assert three['D=1/2 G / DCGAN'].config == 'experiments/pacgan.py:stacked_mnist_d_half_dcgan'
 
 
-def _finished_run(run, steps, metrics):
-    """A run folder as launch.py leaves it at its end: its config and final evaluation."""
+def _finished_run(run, steps, metrics, argv=None):
+    """A run folder as launch.py leaves it at its end: its config (with the command line
+    ``argv``, default the run's protocol) and final evaluation."""
     os.makedirs(run.workdir, exist_ok=True)
-    saved = {'commands': [['launch.py', run.row.config]], 'config': {'train': {'steps': steps}}}
+    command = (argv or run.argv())[1:]  # From launch.py on, as launch.py saves it.
+    saved = {'commands': [command], 'config': {'train': {'steps': steps}}}
     with open(os.path.join(run.workdir, 'config.json'), 'w') as f:
         json.dump(saved, f)
     with open(os.path.join(run.workdir, f'eval_{steps}.json'), 'w') as f:
@@ -208,6 +210,36 @@ def test_a_stretch_killed_with_its_session_ends_at_its_last_log_write(tmp_path, 
     text = open(reproduction.write_report(table, runs, out, 'python reproduce.py')).read()
     assert '| plain GAN | 0 | 10 | ~10 min |' in text
     assert '| plain GAN | 1 | 10 | ~21 min |' in text
+
+
+def test_the_report_names_runs_that_left_the_protocol(tmp_path, monkeypatch):
+    table = tables.TABLES['unrolled_demo']._replace(figure='none')
+    runs = reproduction.plan(table, str(tmp_path / 'runs'), seeds=3, rows=['plain GAN'])
+    metrics = {'modes-ring': 8, 'high_quality-ring': 0.5, 'kl-ring': 0.1}
+    launched = iter(runs)
+
+    def launch(argv, **kwargs):  # launch.py saving the command line it was given.
+        _finished_run(next(launched), 10, metrics, argv)
+        return 0
+
+    monkeypatch.setattr(reproduction.subprocess, 'call', launch)
+    reproduction.execute(runs[0], ['--config.optim.b1=0.2'])  # As reproduce.py --override.
+    reproduction.execute(runs[1])
+    reproduction.execute(runs[2], ['--config.optim.b1=0.2', '--config.train.steps=10'])
+    out = str(tmp_path / 'out')
+    text = open(reproduction.write_report(table, runs, out, 'python reproduce.py')).read()
+    assert '**Not the published protocol**: `--config.optim.b1=0.2` in plain GAN seed 0.\n' in text
+    assert (
+        '**Not the published protocol**: `--config.optim.b1=0.2 --config.train.steps=10` in '
+        'plain GAN seed 2.' in text
+    )
+    assert 'seed 1.' not in text
+    record = json.load(open(os.path.join(out, 'unrolled_demo.json')))
+    assert [r['changes'] for r in record['runs']] == [
+        ['--config.optim.b1=0.2'],
+        [],
+        ['--config.optim.b1=0.2', '--config.train.steps=10'],
+    ]
 
 
 def test_mean_and_standard_error_and_the_two_error_rule():
