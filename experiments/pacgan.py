@@ -54,10 +54,13 @@ Variants (``experiments/pacgan.py:<variant>``):
                34.59, KL 2.24 +- 0.15.
   smoke        ring shrunk to three CPU steps.
 
-Not matched in the 2-D runs: the authors pack m points resampled with
-replacement from the 100k-point set once per slot (a fixed set of 100k packed
-rows, reshuffled every epoch); here a packed input is m consecutive examples of
-the 100k points reshuffled every epoch. Their reverse KL is not in their code;
+Not matched in the 2-D runs: the authors resample the 100k-point set with
+replacement once per packing slot, so their 100k packed rows keep the same m
+points together for the whole run (the rows reshuffled every epoch); here
+(``data.on_device``) every sample of every packed input is drawn uniformly with
+replacement from the 100k points at each step, so each slot is drawn
+independently with replacement as theirs is, but the m points of a row change
+every step. Their reverse KL is not in their code;
 gan_jax's is KL(p || uniform) of the high-quality samples' nearest modes.
 Before each epoch's evaluation their training-set monitoring moves G's
 running statistics 50 more times (here not; G with batch statistics gives

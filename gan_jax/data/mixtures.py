@@ -14,8 +14,9 @@ Defined as in PacGAN (Lin et al. 2018, github.com/fjxmlzn/PacGAN, after VEEGAN):
   points are PacGAN's unpacked data set exactly.
 
 Where this differs: PacGAN then resamples the set with replacement (numpy's global RNG) once per
-packed slot to make its training set; here the source is the fixed set itself, shuffled every
-epoch by the pipeline, and packing is left to the model.
+packed slot to make its training set; here the source is the fixed set itself (drawn from with
+replacement at each step with ``data.on_device``, as the PacGAN presets do, or shuffled every
+epoch by the pipeline), and packing is left to the model.
 """
 
 import dataclasses
