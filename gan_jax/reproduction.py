@@ -335,6 +335,18 @@ def _changes_text(per_run):
     return ['', *lines] if lines else []
 
 
+def _json_text(value, indent=''):
+    """JSON with one key per line, and a list of numbers or of short lists (a curve) on one
+    line, so that a report's diff shows the runs and cells that changed."""
+    inner = indent + ' '
+    if isinstance(value, dict) and value:
+        items = [f'{inner}{json.dumps(k)}: {_json_text(v, inner)}' for k, v in value.items()]
+        return '{\n' + ',\n'.join(items) + '\n' + indent + '}'
+    if isinstance(value, list) and any(isinstance(v, dict) for v in value):
+        return '[\n' + ',\n'.join(inner + _json_text(v, inner) for v in value) + '\n' + indent + ']'
+    return json.dumps(value)
+
+
 def write_report(table, runs, out_dir, command):
     """Writes ``<out_dir>/<table>.json`` and ``.md`` (and figures); returns the .md path.
 
@@ -348,7 +360,7 @@ def write_report(table, runs, out_dir, command):
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, f'{table.name}.json'), 'w') as f:
         record = {**env, 'command': command, 'table': table.name, 'cells': cells, 'runs': per_run}
-        json.dump(record, f, indent=1)
+        f.write(_json_text(record) + '\n')
     planned = {(run.row.name, run.seed) for run in runs}
     finished_planned = sum((r['row'], r['seed']) in planned for r in per_run)
     others = len(per_run) - finished_planned

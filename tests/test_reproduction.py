@@ -81,6 +81,9 @@ def test_a_table_without_published_numbers_reports_ours_over_seeds(tmp_path):
     record = json.load(open(tmp_path / 'out' / 'unrolled_demo.json'))
     cell = next(c for c in record['cells'] if c['metric'] == 'modes-ring')
     assert cell['published'] is None and 'consistent' not in cell
+    # The record's JSON: a key a line, a curve on one line.
+    text = open(tmp_path / 'out' / 'unrolled_demo.json').read()
+    assert '\n    "modes-ring": [[10, 5]],\n' in text and '\n   "seed": 1,\n' in text
 
 
 def test_the_report_keeps_finished_runs_whose_folders_are_gone(tmp_path, monkeypatch):
