@@ -2,8 +2,24 @@
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
+
+from experiments import base
+from gan_jax import builder
+
+
+def model_config(fields, **overrides) -> ml_collections.ConfigDict:
+    """The model config the trainer builds (``builder.model_config``) from
+    experiments/base.py with ``fields``, then ``overrides``, set (``num_classes`` and
+    ``pack`` among them; unknown keys fail as on the command line)."""
+    settings = fields | overrides
+    config = base.get_config()
+    config.train.pack = settings.pop('pack', 1)
+    num_classes = settings.pop('num_classes', None)
+    config.model.update(settings)
+    return builder.model_config(config, num_classes)
 
 
 def rbg_key(seed: int) -> jax.Array:

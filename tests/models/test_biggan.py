@@ -13,27 +13,23 @@ import pytest
 
 from gan_jax.models import count_params
 from gan_jax.models.biggan import BigGANDiscriminator, BigGANGenerator, build
+from tests.models import checks
 
 
 def make_config(**overrides) -> ml_collections.ConfigDict:
-    """Every model key biggan.build reads; defaults: the reference's CIFAR-10 run."""
-    config = dict(
-        name='biggan',
-        z_dim=128,
-        g_width=64,
-        d_width=64,
-        cross_replica_bn=False,
-        bn_axis_name='data',
-        num_classes=10,
-        conditioning='projection',
-        g_spectral_norm=True,
-        d_spectral_norm=True,
-        shared_embedding_dim=None,
-        hierarchical_latent=False,
-        attention_resolution=None,
-        weight_init='N02',
+    """Defaults: the reference's CIFAR-10 run."""
+    return checks.model_config(
+        dict(
+            name='biggan',
+            z_dim=128,
+            num_classes=10,
+            conditioning='projection',
+            g_spectral_norm=True,
+            d_spectral_norm=True,
+            weight_init='N02',
+        ),
+        **overrides,
     )
-    return ml_collections.ConfigDict(config | overrides)
 
 
 # ajbrock/BigGAN-PyTorch at 98459431a5d618d644d54cd1e9fceb1e5045648d, settings of

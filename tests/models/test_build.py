@@ -5,18 +5,14 @@ import jax.numpy as jnp
 import ml_collections
 import pytest
 
-from experiments import base
 from gan_jax.models import MODELS, build_models, count_params
 from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
+from tests.models import checks
 
 
 def make_config(**overrides) -> ml_collections.ConfigDict:
-    """experiments/base.py's model keys plus what the trainer adds."""
-    config = base.get_config().model.to_dict() | dict(
-        g_width=16, d_width=8, bn_axis_name='data', num_classes=None, pack=1
-    )
-    return ml_collections.ConfigDict(config | overrides)
+    return checks.model_config(dict(g_width=16, d_width=8), **overrides)
 
 
 def test_dcgan_from_image_shape():

@@ -17,20 +17,9 @@ Z_DIM = 128
 
 
 def make_config(**overrides) -> ml_collections.ConfigDict:
-    config = dict(
-        name='resnet',
-        z_dim=Z_DIM,
-        g_width=8,
-        d_width=8,
-        cross_replica_bn=False,
-        bn_axis_name='data',
-        num_classes=None,
-        conditioning=None,
-        g_spectral_norm=False,
-        d_spectral_norm=True,
-        d_pooling='sum',
+    return checks.model_config(
+        dict(name='resnet', z_dim=Z_DIM, g_width=8, d_width=8, d_spectral_norm=True), **overrides
     )
-    return ml_collections.ConfigDict(config | overrides)
 
 
 def _labels(n=2):

@@ -17,19 +17,7 @@ Z_DIM = 128
 
 
 def make_config(**overrides) -> ml_collections.ConfigDict:
-    config = dict(
-        name='sndcgan',
-        z_dim=Z_DIM,
-        g_width=64,
-        d_width=64,
-        cross_replica_bn=False,
-        bn_axis_name='data',
-        num_classes=None,
-        conditioning=None,
-        g_spectral_norm=False,
-        d_spectral_norm=True,
-    )
-    return ml_collections.ConfigDict(config | overrides)
+    return checks.model_config(dict(name='sndcgan', z_dim=Z_DIM, d_spectral_norm=True), **overrides)
 
 
 # Sums of p.numel() over the trainable parameters of two PyTorch reproductions

@@ -13,19 +13,15 @@ import numpy as np
 import pytest
 from jax import lax
 
-from experiments import base
 from gan_jax.models import build_models, count_params
 from gan_jax.models import stylegan2 as sg2
 from gan_jax.models.upfirdn import conv2d_resample, downsample2d, upfirdn2d, upsample2d
 from tests import helpers
+from tests.models import checks
 
 
 def make_config(**overrides) -> ml_collections.ConfigDict:
-    """experiments/base.py's model keys plus what the trainer adds."""
-    config = base.get_config().model.to_dict() | dict(
-        name='stylegan2', z_dim=512, bn_axis_name='data', num_classes=None, pack=1
-    )
-    return ml_collections.ConfigDict(config | overrides)
+    return checks.model_config(dict(name='stylegan2', z_dim=512), **overrides)
 
 
 # The settings NVlabs/stylegan2-ada-pytorch's train.py builds (cfg_specs): cifar is

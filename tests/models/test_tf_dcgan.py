@@ -3,31 +3,17 @@ code, TF's transposed convolution, initialisers."""
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 from jax import lax
 
 from gan_jax import models
 from gan_jax.models import tf_dcgan
+from tests.models import checks
 
 
 def _config(name, g_width, d_width, **overrides):
-    return ml_collections.ConfigDict(
-        {
-            'name': name,
-            'g_width': g_width,
-            'd_width': d_width,
-            'conditioning': None,
-            'g_spectral_norm': False,
-            'd_spectral_norm': False,
-            'cross_replica_bn': False,
-            'bn_axis_name': 'data',
-            'num_classes': None,
-            'pack': 1,
-            **overrides,
-        }
-    )
+    return checks.model_config(dict(name=name, g_width=g_width, d_width=d_width), **overrides)
 
 
 def _counts(name, g_width, d_width, z_dim, pack):
