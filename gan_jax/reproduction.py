@@ -156,11 +156,16 @@ def _write_stretches(workdir, stretches):
 
 def _close_killed(stretch, workdir):
     """``stretch`` with an end: a stretch that never exited (killed with its session) ends
-    at launch.log's last write, marked ``'end': 'estimated'`` with exit None."""
+    at launch.log's last write, marked ``'end'`` (how it was estimated) with exit None."""
     if 'seconds' in stretch:
         return stretch
     last_write = os.path.getmtime(os.path.join(workdir, 'launch.log'))
-    return {**stretch, 'seconds': last_write - stretch['start'], 'exit': None, 'end': 'estimated'}
+    return {
+        **stretch,
+        'seconds': last_write - stretch['start'],
+        'exit': None,
+        'end': "launch.log's last write",
+    }
 
 
 def _wall_seconds(workdir):
@@ -336,8 +341,8 @@ def _changes_text(per_run):
 
 
 def _json_text(value, indent=''):
-    """JSON with one key per line, and a list of numbers or of short lists (a curve) on one
-    line, so that a report's diff shows the runs and cells that changed."""
+    """JSON with one key a line and a list that holds no objects (a curve, a list of names)
+    on one line, so that a report's diff shows the runs and cells that changed."""
     inner = indent + ' '
     if isinstance(value, dict) and value:
         items = [f'{inner}{json.dumps(k)}: {_json_text(v, inner)}' for k, v in value.items()]
@@ -403,8 +408,9 @@ def write_report(table, runs, out_dir, command):
         '',
         '## Runs',
         '',
-        'Wall time sums the stretches reproduce.py launched; ~: a stretch was killed (with its '
-        "session) and its end taken from launch.log's last write.",
+        'Wall time sums the stretches reproduce.py launched; ~: a stretch was killed with its '
+        "session and its end estimated (by default from launch.log's last write; how, in the "
+        "run's stretches.jsonl).",
         '',
         '| row | seed | steps | wall time | trained at (commit on machine) | final metrics |',
         '|---|---|---|---|---|---|',

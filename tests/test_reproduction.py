@@ -199,7 +199,7 @@ def test_a_stretch_killed_with_its_session_ends_at_its_last_log_write(tmp_path, 
     first, second = (
         json.loads(line) for line in open(os.path.join(runs[0].workdir, 'stretches.jsonl'))
     )
-    assert first == {**killed, 'seconds': 600.0, 'exit': None, 'end': 'estimated'}
+    assert first == {**killed, 'seconds': 600.0, 'exit': None, 'end': "launch.log's last write"}
     assert second['exit'] == 0 and 'end' not in second
 
     # Seed 1's last stretch was killed after its final evaluation: ended at the report.
