@@ -159,7 +159,9 @@ def _close_killed(stretch, workdir):
     at launch.log's last write, marked ``'end'`` (how it was estimated) with exit None."""
     if 'seconds' in stretch:
         return stretch
-    last_write = os.path.getmtime(os.path.join(workdir, 'launch.log'))
+    log = os.path.join(workdir, 'launch.log')
+    # No log: killed before launch.py started, so it ran for no time.
+    last_write = os.path.getmtime(log) if os.path.exists(log) else stretch['start']
     return {
         **stretch,
         'seconds': last_write - stretch['start'],

@@ -202,6 +202,10 @@ def test_a_stretch_killed_with_its_session_ends_at_its_last_log_write(tmp_path, 
     assert first == {**killed, 'seconds': 600.0, 'exit': None, 'end': "launch.log's last write"}
     assert second['exit'] == 0 and 'end' not in second
 
+    # A stretch killed before launch.py wrote its log lasted no time.
+    os.remove(log)
+    assert reproduction._close_killed(killed, runs[0].workdir)['seconds'] == 0
+
     # Seed 1's last stretch was killed after its final evaluation: ended at the report.
     _finished_run(runs[1], 10, metrics)
     with open(os.path.join(runs[1].workdir, 'stretches.jsonl'), 'w') as f:
