@@ -12,6 +12,7 @@ array. Afterwards (and with ``--report_only``) it writes ``<out>/<table>.md``,
 ``.json`` and figures from whatever has finished. Tables: experiments/tables.py.
 """
 
+import shlex
 import sys
 
 from absl import app, flags
@@ -47,7 +48,7 @@ def main(argv):
             print(f'{run.row.name}, seed {run.seed}: {run.workdir}', flush=True)
             reproduction.execute(run, [f'--config.{kv}' for kv in _OVERRIDE.value], recorded)
     if _RUN_INDEX.value is None or _REPORT_ONLY.value:
-        command = ' '.join(['python', *sys.argv])
+        command = shlex.join(['python', *sys.argv])
         print(f'wrote {reproduction.write_report(table, runs, _OUT.value, command)}')
 
 

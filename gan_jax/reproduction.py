@@ -257,7 +257,8 @@ def collect(table, runs, recorded=None):
 
     A run counts as finished when its folder holds its final evaluation or, else,
     when ``recorded`` (``load_recorded``'s runs, which may include runs outside
-    ``runs``) holds it. Runs are listed in the table's row order, then by seed.
+    ``runs``) holds it. Runs are listed in the table's row order, then by seed; cells
+    are those of the rows planned in ``runs`` or with finished runs.
     """
     finished = dict(recorded or {})
     for run in runs:
@@ -273,7 +274,8 @@ def collect(table, runs, recorded=None):
     for record in per_run:
         by_row.setdefault(record['row'], []).append(record['metrics'])
     cells = []
-    for row in table.rows:
+    shown = {run.row.name for run in runs} | set(by_row)
+    for row in (row for row in table.rows if row.name in shown):
         for metric, published in row.published.items():
             values = [m[metric] for m in by_row.get(row.name, []) if not math.isnan(m[metric])]
             cell = {
@@ -437,8 +439,9 @@ def write_report(table, runs, out_dir, command):
             with open(os.path.join(run.workdir, f'eval_{step}.json')) as f:
                 metrics = ', '.join(f'{k} {v:.4g}' for k, v in json.load(f)['metrics'].items())
             lines.append(f'| {run.row.name} | {run.seed} | {step} | {metrics} |')
-    lines += ['', 'The launch.py command of each finished run (from the repository root):', '']
-    lines += [f'    python {r["command"]}' for r in per_run]
+    if per_run:
+        lines += ['', 'The launch.py command of each finished run (from the repository root):', '']
+        lines += [f'    python {r["command"]}' for r in per_run]
     if figures:
         lines += ['', '## Figures', '']
         lines += [f'![{name}]({os.path.basename(path)})' for name, path in figures]
