@@ -70,7 +70,9 @@ Adam's beta1 = 0.8 is read in the paper's (and optax's) convention, the decay
 of the first moment: Blocks' Adam took it so from its commit aa06451
 (2017-01-24) on, and the authors' code (first commit 2018-01-28) asks for
 Blocks' development version; a Blocks from before that commit weights the new
-gradient by beta1, which would be optax's b1 = 0.2.
+gradient by beta1, which would be optax's b1 = 0.2. With b1 = 0.2, ring /
+PacGAN4 seed 0 keeps all 8 modes where b1 = 0.8 loses two late
+(reproductions/ablation_adam_b1_0.2: one seed so far; the other ring rows running).
 In the Stacked MNIST runs: the authors run G once per packing slot, so its
 BatchNorm normalises each slot's 64 (128) samples apart (here all of a batch's
 samples together); the VEEGAN-setting code feeds real images in [0, 1] against

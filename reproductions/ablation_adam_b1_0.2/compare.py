@@ -1,0 +1,59 @@
+"""Modes and high-quality share over training: each row of the Adam b1 ablation beside the
+same row and seed of the Table 1 runs (b1 = 0.8), from the two reports' records.
+
+    python reproductions/ablation_adam_b1_0.2/compare.py
+
+Writes ``compare.png`` beside this file and prints, per row, at how many evaluations
+each run held every mode.
+"""
+
+import json
+import os
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RUNS = {
+    'b1 = 0.8 (Table 1 runs)': os.path.join(HERE, '..', 'pacgan_table1.json'),
+    'b1 = 0.2 (ablation)': os.path.join(HERE, 'pacgan_table1.json'),
+}
+METRICS = (('modes-ring', 'modes captured (of 8)'), ('high_quality-ring', 'high-quality samples'))
+
+
+def curves():
+    """{(row, seed): {label: series}} of the ablation's finished runs that have curves."""
+    records = {label: json.load(open(path))['runs'] for label, path in RUNS.items()}
+    ablated = [(r['row'], r['seed']) for r in records['b1 = 0.2 (ablation)'] if r.get('series')]
+    return {
+        key: {
+            label: r['series']
+            for label, runs in records.items()
+            for r in runs
+            if (r['row'], r['seed']) == key and r.get('series')
+        }
+        for key in ablated
+    }
+
+
+def main():
+    pairs = curves()
+    fig, axes = plt.subplots(len(pairs), len(METRICS), figsize=(10, 3 * len(pairs)), squeeze=False)
+    for i, ((row, seed), by_label) in enumerate(pairs.items()):
+        for label, series in by_label.items():
+            modes = [value for _, value in series['modes-ring']]
+            print(f'{row} seed {seed}, {label}: 8 modes at {modes.count(8)} of {len(modes)}')
+            for ax, (metric, title) in zip(axes[i], METRICS, strict=True):
+                steps, values = zip(*series[metric], strict=True)
+                ax.plot(steps, values, label=label)
+                ax.set_title(f'{row} seed {seed}: {title}', fontsize=9)
+                ax.set_xlabel('generator steps')
+        axes[i][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(os.path.join(HERE, 'compare.png'), dpi=80)
+
+
+if __name__ == '__main__':
+    main()
