@@ -22,6 +22,8 @@ def make_config(**overrides) -> ml_collections.ConfigDict:
         dict(
             name='biggan',
             z_dim=128,
+            g_width=64,
+            d_width=64,
             num_classes=10,
             conditioning='projection',
             g_spectral_norm=True,

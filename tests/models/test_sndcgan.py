@@ -17,7 +17,9 @@ Z_DIM = 128
 
 
 def make_config(**overrides) -> ml_collections.ConfigDict:
-    return checks.model_config(dict(name='sndcgan', z_dim=Z_DIM, d_spectral_norm=True), **overrides)
+    return checks.model_config(
+        dict(name='sndcgan', z_dim=Z_DIM, g_width=64, d_width=64, d_spectral_norm=True), **overrides
+    )
 
 
 # Sums of p.numel() over the trainable parameters of two PyTorch reproductions
