@@ -463,6 +463,11 @@ def _unfinished(runs, per_run):
     return [run for run in runs if (run.row.name, run.seed) not in done]
 
 
+def _dataset(row):
+    """The dataset a row's metrics name: 'modes-ring' -> 'ring'."""
+    return next(iter(row.published)).split('-', 1)[1]
+
+
 def write_figures(table, runs, per_run, out_dir):
     """The metrics over training per row, and (2-D mixtures) one seed's final samples per row.
 
@@ -488,11 +493,17 @@ def write_figures(table, runs, per_run, out_dir):
     os.makedirs(out_dir, exist_ok=True)
     figures = []
     families = [name for name, _, _ in table.metrics]
-    fig, axes = plt.subplots(1, len(families), figsize=(5 * len(families), 3.8))
-    for row in table.rows:
-        if row.name not in series_by_row:
-            continue
-        for ax, family in zip(axes, families):
+    shown_rows = [row for row in table.rows if row.name in series_by_row]
+    # One line of panels per dataset (the metric names' suffix: ring, grid, ...).
+    datasets = list(dict.fromkeys(_dataset(row) for row in shown_rows))
+    fig, axes = plt.subplots(
+        len(datasets),
+        len(families),
+        figsize=(5 * len(families), 3.8 * len(datasets)),
+        squeeze=False,
+    )
+    for row in shown_rows:
+        for ax, family in zip(axes[datasets.index(_dataset(row))], families):
             metric = next(m for m in row.published if m.split('-')[0] == family)
             series = [one.get(metric, []) for one in series_by_row[row.name]]
             steps = sorted(set.intersection(*(set(s for s, _ in one) for one in series)))
@@ -501,9 +512,10 @@ def write_figures(table, runs, per_run, out_dir):
             with warnings.catch_warnings():  # KL is NaN while no sample is high quality.
                 warnings.simplefilter('ignore', RuntimeWarning)
                 ax.plot(steps, np.nanmean(values, axis=0) * scale, label=row.name)
-            ax.set_title(_metric_info(table, metric)[0])
+            ax.set_title(f'{_metric_info(table, metric)[0]}, {_dataset(row)}')
             ax.set_xlabel('generator steps')
-    axes[0].legend(fontsize=7)
+    for line in axes:
+        line[0].legend(fontsize=7)
     fig.tight_layout()
     path = os.path.join(out_dir, f'{table.name}_curves.png')
     fig.savefig(path, dpi=80)
