@@ -100,7 +100,8 @@ def load_recorded(table, out_dir):
 
 def execute(run, extra_args=(), recorded=None):
     """Runs (or resumes) one run unless it has finished; logs each stretch's wall time,
-    commit and machine.
+    commit and machine. Fails, naming the run, if launch.py fails or exits without the
+    run's final evaluation (pre-empted), so that a queue or job array does not count it done.
 
     ``recorded``: ``load_recorded``'s runs; a run among them counts as finished.
     """
@@ -129,6 +130,12 @@ def execute(run, extra_args=(), recorded=None):
         raise RuntimeError(
             f'{" ".join(argv)} exited with {code}; see {run.workdir}/launch.log. Running the '
             'same command again resumes it.'
+        )
+    if final_eval(run.workdir) is None:  # launch.py exits 0 when pre-empted (SIGTERM).
+        raise RuntimeError(
+            f'{" ".join(argv)} exited without its final evaluation (pre-empted, or '
+            f'evaluation turned off); see {run.workdir}/launch.log. Running the same command '
+            'again resumes it.'
         )
 
 

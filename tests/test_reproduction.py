@@ -219,6 +219,23 @@ def test_a_stretch_killed_with_its_session_ends_at_its_last_log_write(tmp_path, 
     assert '| plain GAN | 1 | 10 | ~21 min |' in text
 
 
+def test_a_preempted_run_fails_so_that_it_is_not_counted_done(tmp_path, monkeypatch):
+    table = tables.TABLES['unrolled_demo']._replace(figure='none')
+    (run,) = reproduction.plan(table, str(tmp_path / 'runs'), seeds=1, rows=['plain GAN'])
+
+    def preempted(argv, **kwargs):  # launch.py after SIGTERM: a checkpoint, no final eval, 0.
+        os.makedirs(run.workdir, exist_ok=True)
+        with open(os.path.join(run.workdir, 'config.json'), 'w') as f:
+            json.dump({'commands': [run.argv()[1:]], 'config': {'train': {'steps': 10}}}, f)
+        return 0
+
+    monkeypatch.setattr(reproduction.subprocess, 'call', preempted)
+    with pytest.raises(RuntimeError, match='without its final evaluation'):
+        reproduction.execute(run)
+    stretch = json.loads(open(os.path.join(run.workdir, 'stretches.jsonl')).read())
+    assert stretch['exit'] == 0 and stretch['seconds'] >= 0
+
+
 def test_the_report_names_runs_that_left_the_protocol(tmp_path, monkeypatch):
     table = tables.TABLES['unrolled_demo']._replace(figure='none')
     runs = reproduction.plan(table, str(tmp_path / 'runs'), seeds=3, rows=['plain GAN'])
