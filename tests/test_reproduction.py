@@ -219,6 +219,22 @@ def test_a_stretch_killed_with_its_session_ends_at_its_last_log_write(tmp_path, 
     assert '| plain GAN | 1 | 10 | ~21 min |' in text
 
 
+def test_the_curves_have_a_line_of_panels_per_dataset(tmp_path):
+    import matplotlib.image
+
+    table = TABLE._replace(figure='none')
+    runs = reproduction.plan(table, str(tmp_path / 'runs'), seeds=1, rows=['ring / GAN'])
+    _finished_run(runs[0], 10, {'modes-ring': 8, 'high_quality-ring': 0.5, 'kl-ring': 0.1})
+    out = str(tmp_path / 'out')
+    reproduction.write_report(table, runs, out, 'python reproduce.py')
+    one = matplotlib.image.imread(os.path.join(out, 'pacgan_table1_curves.png')).shape
+    runs += reproduction.plan(table, str(tmp_path / 'runs'), seeds=1, rows=['grid / GAN'])
+    _finished_run(runs[1], 10, {'modes-grid': 20, 'high_quality-grid': 0.5, 'kl-grid': 0.1})
+    reproduction.write_report(table, runs, out, 'python reproduce.py')
+    two = matplotlib.image.imread(os.path.join(out, 'pacgan_table1_curves.png')).shape
+    assert two[0] == 2 * one[0] and two[1] == one[1]  # Ring and grid: two lines of 3 panels.
+
+
 def test_a_preempted_run_fails_so_that_it_is_not_counted_done(tmp_path, monkeypatch):
     table = tables.TABLES['unrolled_demo']._replace(figure='none')
     (run,) = reproduction.plan(table, str(tmp_path / 'runs'), seeds=1, rows=['plain GAN'])
