@@ -282,7 +282,7 @@ def collect(table, runs, recorded=None):
         by_row.setdefault(record['row'], []).append(record['metrics'])
     cells = []
     shown = {run.row.name for run in runs} | set(by_row)
-    for row in (row for row in table.rows if row.name in shown):
+    for row in [row for row in table.rows if row.name in shown]:
         for metric, published in row.published.items():
             values = [m[metric] for m in by_row.get(row.name, []) if not math.isnan(m[metric])]
             cell = {
