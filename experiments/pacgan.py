@@ -70,7 +70,11 @@ Adam's beta1 = 0.8 is read in the paper's (and optax's) convention, the decay
 of the first moment: Blocks' Adam took it so from its commit aa06451
 (2017-01-24) on, and the authors' code (first commit 2018-01-28) asks for
 Blocks' development version; a Blocks from before that commit weights the new
-gradient by beta1, which would be optax's b1 = 0.2. With b1 = 0.2, ring /
+gradient by beta1, which would be optax's b1 = 0.2. The value comes with the
+networks from ALI's ``experiments/gan_mixture.py`` (IshmaelBelghazi/ALI,
+2016-06-01, BETA1 = 0.8 and these exact G and D), written under that older
+convention (ALI's paper writes its Adam's beta2 as 10^-3, that convention's
+0.999), so 0.8 was chosen to mean b1 = 0.2. With b1 = 0.2, ring /
 PacGAN4 seed 0 keeps all 8 modes where b1 = 0.8 loses two late
 (reproductions/ablation_adam_b1_0.2: one seed so far; the other ring rows running).
 In the Stacked MNIST runs: the authors run G once per packing slot, so its
