@@ -4,7 +4,8 @@ same row and seed of the Table 1 runs (b1 = 0.8), from the two reports' records.
     python reproductions/ablation_adam_b1_0.2/compare.py
 
 Writes ``compare.png`` beside this file and prints, per row, at how many evaluations
-each run held every mode.
+each run held every mode. Rows whose Table 1 run has no curve (recorded before reports
+kept them) show the ablation's alone.
 """
 
 import json
@@ -20,7 +21,8 @@ RUNS = {
     'b1 = 0.8 (Table 1 runs)': os.path.join(HERE, '..', 'pacgan_table1.json'),
     'b1 = 0.2 (ablation)': os.path.join(HERE, 'pacgan_table1.json'),
 }
-METRICS = (('modes-ring', 'modes captured (of 8)'), ('high_quality-ring', 'high-quality samples'))
+NUM_MODES = {'ring': 8, 'grid': 25}  # PacGAN's mixtures (gan_jax/data/mixtures.py).
+METRICS = (('modes', 'modes captured'), ('high_quality', 'high-quality samples'))
 
 
 def curves():
@@ -42,11 +44,15 @@ def main():
     pairs = curves()
     fig, axes = plt.subplots(len(pairs), len(METRICS), figsize=(10, 3 * len(pairs)), squeeze=False)
     for i, ((row, seed), by_label) in enumerate(pairs.items()):
+        dataset = row.split(' / ')[0]
+        every = NUM_MODES[dataset]
         for label, series in by_label.items():
-            modes = [value for _, value in series['modes-ring']]
-            print(f'{row} seed {seed}, {label}: 8 modes at {modes.count(8)} of {len(modes)}')
-            for ax, (metric, title) in zip(axes[i], METRICS, strict=True):
-                steps, values = zip(*series[metric], strict=True)
+            modes = [value for _, value in series[f'modes-{dataset}']]
+            print(
+                f'{row} seed {seed}, {label}: {every} modes at {modes.count(every)} of {len(modes)}'
+            )
+            for ax, (family, title) in zip(axes[i], METRICS, strict=True):
+                steps, values = zip(*series[f'{family}-{dataset}'], strict=True)
                 ax.plot(steps, values, label=label)
                 ax.set_title(f'{row} seed {seed}: {title}', fontsize=9)
                 ax.set_xlabel('generator steps')
