@@ -12,6 +12,7 @@ disk). A run finished in its folder replaces its record.
 """
 
 import datetime
+import importlib
 import json
 import math
 import os
@@ -251,12 +252,43 @@ def _record(run, result):
     }
 
 
+def protocol_config(row, seed):
+    """The flattened config that ``row``'s protocol resolves to today: its experiment file's
+    variant with the row's overrides and ``seed``."""
+    from gan_jax import config as config_lib
+
+    path, _, variant = row.config.partition(':')
+    experiment = importlib.import_module(os.path.splitext(path)[0].replace('/', '.'))
+    flat = config_lib.flatten(experiment.get_config(variant or None).to_dict())
+    return {**flat, **row.overrides, 'seed': seed}
+
+
+def _same_value(value, text):
+    """Whether ``--config.key=text`` sets ``value`` (compared as the key's type)."""
+    if isinstance(value, bool):
+        return text.lower() == str(value).lower()
+    if isinstance(value, int | float):
+        try:
+            return float(text) == value
+        except ValueError:
+            return False
+    return text == str(value)
+
+
 def _beyond_protocol(row, record):
-    """The launch.py arguments of a finished run beyond its row's protocol (an ablation's
-    ``--override``), read from its recorded command."""
-    protocol = set(Run(row, record['seed'], '').argv()[2:-1])
+    """The launch.py arguments of a finished run that set a value other than its row's
+    protocol (an ablation's ``--override``), read from its recorded command; an argument
+    that repeats the protocol's value is not a change."""
+    protocol_args = set(Run(row, record['seed'], '').argv()[2:-1])
     args = record['command'].split(' --workdir=')[0].split()[1:]
-    return [arg for arg in args if arg not in protocol]
+    protocol = protocol_config(row, record['seed'])
+    changes = []
+    for arg in args:
+        key, _, text = arg.removeprefix('--config.').partition('=')
+        if arg in protocol_args or (key in protocol and _same_value(protocol[key], text)):
+            continue
+        changes.append(arg)
+    return changes
 
 
 def collect(table, runs, recorded=None):

@@ -264,7 +264,8 @@ def test_the_report_names_runs_that_left_the_protocol(tmp_path, monkeypatch):
 
     monkeypatch.setattr(reproduction.subprocess, 'call', launch)
     reproduction.execute(runs[0], ['--config.optim.b1=0.2'])  # As reproduce.py --override.
-    reproduction.execute(runs[1])
+    # The protocol's own value (the demo's Adam beta1 0.5) given again is no change.
+    reproduction.execute(runs[1], ['--config.optim.b1=0.5'])
     reproduction.execute(runs[2], ['--config.optim.b1=0.2', '--config.train.steps=10'])
     out = str(tmp_path / 'out')
     text = open(reproduction.write_report(table, runs, out, 'python reproduce.py')).read()
