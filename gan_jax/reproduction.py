@@ -26,6 +26,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from gan_jax import config as config_lib
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -255,8 +257,6 @@ def _record(run, result):
 def protocol_config(row, seed):
     """The flattened config that ``row``'s protocol resolves to today: its experiment file's
     variant with the row's overrides and ``seed``."""
-    from gan_jax import config as config_lib
-
     path, _, variant = row.config.partition(':')
     experiment = importlib.import_module(os.path.splitext(path)[0].replace('/', '.'))
     flat = config_lib.flatten(experiment.get_config(variant or None).to_dict())
