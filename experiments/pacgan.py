@@ -75,8 +75,9 @@ networks from ALI's ``experiments/gan_mixture.py`` (IshmaelBelghazi/ALI,
 2016-06-01, BETA1 = 0.8 and these exact G and D), written under that older
 convention (ALI's paper writes its Adam's beta2 as 10^-3, that convention's
 0.999), so 0.8 was chosen to mean b1 = 0.2. With b1 = 0.2, ring /
-PacGAN4 seed 0 keeps all 8 modes where b1 = 0.8 loses two late, and ring / GAN
-loses one late with either (reproductions/ablation_adam_b1_0.2: seed 0 so far).
+PacGAN3 and PacGAN4 seed 0 keep all 8 modes where b1 = 0.8 loses three and two
+late, and ring / GAN loses one late with either (reproductions/ablation_adam_b1_0.2:
+seed 0 so far).
 In the Stacked MNIST runs: the authors run G once per packing slot, so its
 BatchNorm normalises each slot's 64 (128) samples apart (here all of a batch's
 samples together); the VEEGAN-setting code feeds real images in [0, 1] against
