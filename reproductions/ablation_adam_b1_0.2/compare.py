@@ -21,6 +21,7 @@ RUNS = {
     'b1 = 0.8 (Table 1 runs)': os.path.join(HERE, '..', 'pacgan_table1.json'),
     'b1 = 0.2 (ablation)': os.path.join(HERE, 'pacgan_table1.json'),
 }
+COLORS = dict(zip(RUNS, ('tab:blue', 'tab:orange')))  # The same in every panel.
 NUM_MODES = {'ring': 8, 'grid': 25}  # PacGAN's mixtures (gan_jax/data/mixtures.py).
 METRICS = (('modes', 'modes captured'), ('high_quality', 'high-quality samples'))
 
@@ -53,7 +54,7 @@ def main():
             )
             for ax, (family, title) in zip(axes[i], METRICS, strict=True):
                 steps, values = zip(*series[f'{family}-{dataset}'], strict=True)
-                ax.plot(steps, values, label=label)
+                ax.plot(steps, values, label=label, color=COLORS[label])
                 ax.set_title(f'{row} seed {seed}: {title}', fontsize=9)
                 ax.set_xlabel('generator steps')
         axes[i][0].legend(fontsize=7)
