@@ -283,6 +283,28 @@ def test_the_report_names_runs_that_left_the_protocol(tmp_path, monkeypatch):
     ]
 
 
+def test_a_value_is_a_change_only_when_it_differs_from_the_protocol():
+    row = tables.TABLES['unrolled_demo'].rows[1]  # The demo's plain GAN: ring, on device, k = 0.
+
+    def changes(*args):
+        command = ' '.join(['launch.py', f'--config={row.config}', *args, '--workdir=w'])
+        return reproduction._beyond_protocol(row, {'seed': 0, 'command': command})
+
+    same = (
+        '--config.data.on_device=true',
+        '--config.train.unroll_steps=0',
+        '--config.data.source=ring',
+    )
+    assert changes(*same) == []
+    other = (
+        '--config.data.on_device=False',
+        '--config.train.unroll_steps=5',
+        '--config.data.source=grid',
+    )
+    assert changes(*other) == list(other)
+    assert changes('--config.seed=0') == [] and changes('--config.seed=1') == ['--config.seed=1']
+
+
 def test_mean_and_standard_error_and_the_two_error_rule():
     mean, error = reproduction.mean_and_standard_error([7.0, 8.0, 8.0])
     assert mean == pytest.approx(23 / 3)
