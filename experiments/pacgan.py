@@ -17,8 +17,9 @@ Variants (``experiments/pacgan.py:<variant>``):
                with bias; D 3 layers of 200 maxout units of 5 pieces, then
                Dense(1); kernels N(0, 0.02), biases 0; non-saturating loss; one D
                and one G step per iteration from the same parameters
-               (train.simultaneous, ALI's algorithm); Adam lr 1e-4, betas (0.8,
-               0.999), eps 1e-8; 100 packed D inputs per batch (100 m samples);
+               (train.simultaneous, ALI's algorithm); Adam lr 1e-4, b1 0.2 (their
+               beta1 = 0.8 in old Blocks' convention, below), b2 0.999, eps
+               1e-8; 100 packed D inputs per batch (100 m samples);
                400 epochs of 1,000 iterations = 400k steps; 2,500 samples from
                fixed latents, BatchNorm in inference mode, a mode captured by one
                sample within 3 std, evaluated every 5,000 steps (the authors: every
@@ -66,18 +67,20 @@ Before each epoch's evaluation their training-set monitoring moves G's
 running statistics 50 more times (here not; G with batch statistics gives
 the same mode counts at the last checkpoints of ring / PacGAN4 seed 0:
 reproductions/batchnorm_check.py).
-Adam's beta1 = 0.8 is read in the paper's (and optax's) convention, the decay
-of the first moment: Blocks' Adam took it so from its commit aa06451
-(2017-01-24) on, and the authors' code (first commit 2018-01-28) asks for
-Blocks' development version; a Blocks from before that commit weights the new
-gradient by beta1, which would be optax's b1 = 0.2. The value comes with the
-networks from ALI's ``experiments/gan_mixture.py`` (IshmaelBelghazi/ALI,
+Adam's b1 = 0.2 is the authors' Blocks ``beta1=0.8`` read as the weight of the
+new gradient, as Blocks had it until its commit aa06451 (2017-01-24; since then
+it is the first moment's decay, as in the paper and optax). The value comes with
+the networks from ALI's ``experiments/gan_mixture.py`` (IshmaelBelghazi/ALI,
 2016-06-01, BETA1 = 0.8 and these exact G and D), written under that older
 convention (ALI's paper writes its Adam's beta2 as 10^-3, that convention's
-0.999), so 0.8 was chosen to mean b1 = 0.2. With b1 = 0.2, ring /
-PacGAN3 and PacGAN4 seed 0 keep all 8 modes where b1 = 0.8 loses three and two
-late, and ring / GAN loses one late with either (reproductions/ablation_adam_b1_0.2:
-seed 0 so far).
+0.999), so 0.8 was chosen to mean b1 = 0.2. PacGAN's code (first commit
+2018-01-28) asks for Blocks' development version without pinning it, so which
+reading its authors ran is not recorded. With b1 = 0.8 (this preset until
+2026-12-07, reproductions/pacgan_table1_b1_0.8) ring / PacGAN3 and PacGAN4
+seed 0 lost three and two of 8 modes late, fewer than the unpacked GAN's one:
+the paper's contrast reversed; with b1 = 0.2 they keep all 8 and every seed-0
+cell run with both readings agrees with the published table
+(reproductions/ablation_adam_b1_0.2).
 In the Stacked MNIST runs: the authors run G once per packing slot, so its
 BatchNorm normalises each slot's 64 (128) samples apart (here all of a batch's
 samples together); the VEEGAN-setting code feeds real images in [0, 1] against
@@ -103,7 +106,7 @@ def mixture_2d(c, source, pack):
     c.train.batch_size = 100 * pack
     c.train.simultaneous = True
     c.optim.g_lr = c.optim.d_lr = 1e-4
-    c.optim.b1, c.optim.b2 = 0.8, 0.999
+    c.optim.b1, c.optim.b2 = 0.2, 0.999  # Blocks' beta1=0.8 before 2017: see the notes.
     common.long_run(c, 400_000)
     common.mode_eval(c, num_samples=2500, every_steps=5000)
     # Speed: the points are drawn on the device, 100 updates per compiled call.

@@ -110,7 +110,9 @@ _VEEGAN = {
 # fjxmlzn/PacGAN synthetic_data_experiments/2DRing_GAN&PacGAN config.py and pacgan_task.py
 # (gen_hidden_size 400 x 4 with BatchNorm, disc_hidden_size 200 x 3 maxout of 5 pieces,
 # IsotropicGaussian(0.02), Adam(1e-4, beta1 0.8), batch_size 100, 400 epochs of 1000
-# iterations, num_log_figure_sample 2500, ALI's simultaneous D and G update).
+# iterations, num_log_figure_sample 2500, ALI's simultaneous D and G update). Blocks' Adam
+# before its commit aa06451 (2017-01-24), for which ALI chose beta1 = 0.8, weighted the new
+# gradient by beta1: optax's b1 = 1 - 0.8.
 _PACGAN_2D = {
     'model.name': 'mlp',
     'model.z_dim': 2,
@@ -128,7 +130,7 @@ _PACGAN_2D = {
     'optim.name': 'adam',
     'optim.g_lr': 1e-4,
     'optim.d_lr': 1e-4,
-    'optim.b1': 0.8,
+    'optim.b1': 0.2,
     'optim.b2': 0.999,
     'train.steps': 400_000,
     'train.loss': 'non_saturating',
