@@ -1,5 +1,6 @@
 """Modes and high-quality share over training: each row of the Adam b1 ablation beside the
-same row and seed of the Table 1 runs (b1 = 0.8), from the two reports' records.
+same row and seed of the first Table 1 runs (b1 = 0.8, ../pacgan_table1_b1_0.8), from the
+two reports' records.
 
     python reproductions/ablation_adam_b1_0.2/compare.py
 
@@ -18,7 +19,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNS = {
-    'b1 = 0.8 (Table 1 runs)': os.path.join(HERE, '..', 'pacgan_table1.json'),
+    'b1 = 0.8 (Table 1 runs)': os.path.join(
+        HERE, '..', 'pacgan_table1_b1_0.8', 'pacgan_table1.json'
+    ),
     'b1 = 0.2 (ablation)': os.path.join(HERE, 'pacgan_table1.json'),
 }
 COLORS = dict(zip(RUNS, ('tab:blue', 'tab:orange')))  # The same in every panel.
