@@ -291,24 +291,57 @@ def _beyond_protocol(row, record):
     return changes
 
 
+def _drifted(row, record, trained):
+    """{key: value} of the values a run trained with (``trained``, its flattened resolved
+    config) that its row's protocol no longer has and its command did not set: its preset,
+    or a default, changed since it ran. Keys that today's protocol lacks are not compared."""
+    protocol = json.loads(json.dumps(protocol_config(row, record['seed'])))  # Tuples as lists.
+    command = record['command'].split(' --workdir=')[0].split()[1:]
+    named = {arg.removeprefix('--config.').partition('=')[0] for arg in command}
+    return {
+        key: trained[key]
+        for key in sorted(trained)
+        if key in protocol and key not in named and trained[key] != protocol[key]
+    }
+
+
+def _trained_config(workdir):
+    """The flattened resolved config a run trained with, keys as today (added keys with
+    the values that reproduce runs saved before them)."""
+    with open(os.path.join(workdir, 'config.json')) as f:
+        return config_lib.migrate(config_lib.flatten(json.load(f)['config']))
+
+
 def collect(table, runs, recorded=None):
     """Per run and per cell results of the finished runs.
 
     A run counts as finished when its folder holds its final evaluation or, else,
     when ``recorded`` (``load_recorded``'s runs, which may include runs outside
     ``runs``) holds it. Runs are listed in the table's row order, then by seed; cells
-    are those of the rows planned in ``runs`` or with finished runs.
+    are those of the rows planned in ``runs`` or with finished runs. Each run's
+    ``changes``: what its command set beyond its row's protocol; ``drifted``: what it
+    trained with that the protocol has changed since, from its folder's config or, its
+    folder gone, from the values its record kept.
     """
-    finished = dict(recorded or {})
+    rows = {row.name: row for row in table.rows}
+    finished = {}
+    for key, record in (recorded or {}).items():
+        row = rows[key[0]]
+        kept = record.get('drifted', {})
+        finished[key] = {
+            **record,
+            'changes': _beyond_protocol(row, record),
+            'drifted': _drifted(row, record, kept),
+        }
     for run in runs:
         result = final_eval(run.workdir)
         if result is not None:
-            finished[(run.row.name, run.seed)] = _record(run, result)
+            record = _record(run, result)
+            record['changes'] = _beyond_protocol(run.row, record)
+            record['drifted'] = _drifted(run.row, record, _trained_config(run.workdir))
+            finished[(run.row.name, run.seed)] = record
     order = {row.name: i for i, row in enumerate(table.rows)}
     per_run = [finished[key] for key in sorted(finished, key=lambda k: (order[k[0]], k[1]))]
-    rows = {row.name: row for row in table.rows}
-    for record in per_run:
-        record['changes'] = _beyond_protocol(rows[record['row']], record)
     by_row = {}
     for record in per_run:
         by_row.setdefault(record['row'], []).append(record['metrics'])
@@ -371,16 +404,21 @@ def _verdict(cell, scale):
 
 
 def _changes_text(per_run):
-    """Report lines naming the runs that did not follow the table's protocol, by change."""
-    by_change = {}
+    """Report lines naming the runs that did not follow the table's protocol, by change:
+    set by their command, or trained with a value the protocol has changed since."""
+    lines = {}
     for r in per_run:
+        name = f'{r["row"]} seed {r["seed"]}'
         if r['changes']:
-            by_change.setdefault(' '.join(r['changes']), []).append(f'{r["row"]} seed {r["seed"]}')
-    lines = [
-        f'**Not the published protocol**: `{change}` in {", ".join(names)}.'
-        for change, names in by_change.items()
-    ]
-    return ['', *lines] if lines else []
+            line = f'**Not the published protocol**: `{" ".join(r["changes"])}`'
+            lines.setdefault(line, []).append(name)
+        if r['drifted']:
+            values = ' '.join(f'{k}={v}' for k, v in r['drifted'].items())
+            line = f'**Trained with values the protocol has changed since**: `{values}`'
+            lines.setdefault(line, []).append(name)
+    if not lines:
+        return []
+    return ['', *(f'{line} in {", ".join(names)}.' for line, names in lines.items())]
 
 
 def _json_text(value, indent=''):

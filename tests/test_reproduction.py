@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from experiments import tables
+from experiments import tables, unrolled_gan
 from gan_jax import reproduction
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,16 +57,32 @@ def test_pacgan_tables_2_and_3_hold_the_published_numbers():
     assert three['D=1/2 G / DCGAN'].config == 'experiments/pacgan.py:stacked_mnist_d_half_dcgan'
 
 
-def _finished_run(run, steps, metrics, argv=None):
+def _finished_run(run, steps, metrics, argv=None, config=None):
     """A run folder as launch.py leaves it at its end: its config (with the command line
-    ``argv``, default the run's protocol) and final evaluation."""
+    ``argv``, default the run's protocol; the resolved ``config``, default only its steps)
+    and final evaluation."""
     os.makedirs(run.workdir, exist_ok=True)
     command = (argv or run.argv())[1:]  # From launch.py on, as launch.py saves it.
-    saved = {'commands': [command], 'config': {'train': {'steps': steps}}}
+    saved = {'commands': [command], 'config': config or {'train': {'steps': steps}}}
     with open(os.path.join(run.workdir, 'config.json'), 'w') as f:
         json.dump(saved, f)
     with open(os.path.join(run.workdir, f'eval_{steps}.json'), 'w') as f:
         json.dump({'metrics': metrics, 'protocol': {'step': steps}}, f)
+
+
+def _resolved(run, values):
+    """The resolved config launch.py saves for ``run`` of an Unrolled GAN demo row (its
+    preset today, the row's overrides and seed), with ``values`` ({'optim.b1': 0.8}) set."""
+    path, variant = run.row.config.split(':')
+    assert path == 'experiments/unrolled_gan.py'
+    config = unrolled_gan.get_config(variant)
+    for key, value in {**run.row.overrides, 'seed': run.seed, **values}.items():
+        *parents, leaf = key.split('.')
+        node = config
+        for parent in parents:
+            node = node[parent]
+        node[leaf] = value
+    return json.loads(config.to_json_best_effort())
 
 
 def test_a_table_without_published_numbers_reports_ours_over_seeds(tmp_path):
@@ -259,7 +275,11 @@ def test_the_report_names_runs_that_left_the_protocol(tmp_path, monkeypatch):
     launched = iter(runs)
 
     def launch(argv, **kwargs):  # launch.py saving the command line it was given.
-        _finished_run(next(launched), 10, metrics, argv)
+        run = next(launched)
+        values = {'optim.b1': 0.2} if '--config.optim.b1=0.2' in argv else {}
+        values.update({'train.steps': 10} if '--config.train.steps=10' in argv else {})
+        config = _resolved(run, values)
+        _finished_run(run, config['train']['steps'], metrics, argv, config)
         return 0
 
     monkeypatch.setattr(reproduction.subprocess, 'call', launch)
@@ -281,6 +301,59 @@ def test_the_report_names_runs_that_left_the_protocol(tmp_path, monkeypatch):
         [],
         ['--config.optim.b1=0.2', '--config.train.steps=10'],
     ]
+
+
+def test_the_report_names_what_a_run_trained_with_that_its_preset_has_changed_since(
+    tmp_path, monkeypatch
+):
+    table = tables.TABLES['unrolled_demo']._replace(figure='none')
+    runs = reproduction.plan(table, str(tmp_path / 'runs'), seeds=3, rows=['plain GAN'])
+    metrics = {'modes-ring': 8, 'high_quality-ring': 0.5, 'kl-ring': 0.1}
+    steps = _resolved(runs[0], {})['train']['steps']
+    assert _resolved(runs[0], {})['optim']['b1'] == 0.5  # Today's protocol.
+    # Saved before ema.kind was renamed ema.name and model.z_distribution (normal) added.
+    config = _resolved(runs[0], {})
+    config['ema']['kind'] = config['ema'].pop('name')
+    assert config['model'].pop('z_distribution') == 'normal'
+    _finished_run(runs[0], steps, metrics, config=config)
+    # Trained when the preset's b1 was 0.8, with a key the preset no longer has and before
+    # model.activation was added (so with ReLU, where the demo's preset now has tanh).
+    config = {**_resolved(runs[1], {'optim.b1': 0.8}), 'retired': {'key': 3}}
+    assert config['model'].pop('activation') == 'tanh'
+    _finished_run(runs[1], steps, metrics, config=config)
+    # Its command set b1 = 0.2: named once, as the command's.
+    argv = runs[2].argv(['--config.optim.b1=0.2'])
+    _finished_run(runs[2], steps, metrics, argv, _resolved(runs[2], {'optim.b1': 0.2}))
+    out = str(tmp_path / 'out')
+    text = open(reproduction.write_report(table, runs, out, 'python reproduce.py')).read()
+    line = (
+        '**Trained with values the protocol has changed since**: `model.activation=relu '
+        'optim.b1=0.8` in plain GAN seed 1.\n'
+    )
+    assert line in text
+    assert '**Not the published protocol**: `--config.optim.b1=0.2` in plain GAN seed 2.' in text
+    record = json.load(open(os.path.join(out, 'unrolled_demo.json')))
+    assert [(r['changes'], r['drifted']) for r in record['runs']] == [
+        ([], {}),
+        ([], {'model.activation': 'relu', 'optim.b1': 0.8}),
+        (['--config.optim.b1=0.2'], {}),
+    ]
+    # Its folder gone, a run keeps what it trained with, checked against today's protocol.
+    shutil.rmtree(runs[1].workdir)
+    recorded = reproduction.load_recorded(table, out)
+    assert reproduction.collect(table, runs, recorded)[0][1]['drifted'] == {
+        'model.activation': 'relu',
+        'optim.b1': 0.8,
+    }
+    # ... and no longer names a value that the protocol has taken up since.
+    protocol = reproduction.protocol_config
+
+    def moved(row, seed):
+        return {**protocol(row, seed), 'optim.b1': 0.8}
+
+    monkeypatch.setattr(reproduction, 'protocol_config', moved)
+    per_run = reproduction.collect(table, runs, recorded)[0]
+    assert per_run[1]['drifted'] == {'model.activation': 'relu'}
 
 
 def test_a_value_is_a_change_only_when_it_differs_from_the_protocol():
