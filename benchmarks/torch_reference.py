@@ -474,12 +474,12 @@ def make_pacgan_2d_step(pack, batch=100):
     """(step(real_packed), G, D): the authors' update, one D and one G step from the same
     parameters on the same fakes (ALI's algorithm), G called once per packing slot.
 
-    ``real_packed`` is [batch, 2 pack]; Adam(1e-4, betas (0.8, 0.999)) for both.
+    ``real_packed`` is [batch, 2 pack]; Adam(1e-4, betas (0.2, 0.999)) for both, as the preset.
     """
     torch.manual_seed(0)
     g, d = pacgan_2d(pack)
-    g_opt = torch.optim.Adam(g.parameters(), 1e-4, betas=(0.8, 0.999))
-    d_opt = torch.optim.Adam(d.parameters(), 1e-4, betas=(0.8, 0.999))
+    g_opt = torch.optim.Adam(g.parameters(), 1e-4, betas=(0.2, 0.999))
+    d_opt = torch.optim.Adam(d.parameters(), 1e-4, betas=(0.2, 0.999))
     g_params, d_params = list(g.parameters()), list(d.parameters())
 
     def step(real):
