@@ -87,9 +87,39 @@ def conv(x, kernel, strides, padding, lhs_dilation=(1, 1), rhs_dilation=(1, 1)):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
 def _conv(x, kernel, strides, padding, lhs_dilation, rhs_dilation):
+    windows = [_dilated(k, b) for k, b in zip(kernel.shape[:2], rhs_dilation)]
+    if lhs_dilation == (1, 1) and any(w > size for w, size in zip(windows, x.shape[1:3])):
+        return _patch_conv(x, kernel, strides, padding, rhs_dilation)
     return lax.conv_general_dilated(
         x, kernel, strides, padding, lhs_dilation, rhs_dilation, dimension_numbers=DIMENSIONS
     )
+
+
+def _patch_conv(x, kernel, strides, padding, rhs_dilation):
+    """The convolution as one matrix product of x's patches with the kernel.
+
+    For a kernel window larger than the input (PacGAN's 5x5 kernels on a 4x4 or 2x2
+    grid), where XLA:CPU's convolution takes a generic path (benchmarks/README.md).
+    """
+    (kh, kw, cin, cout), (sh, sw), (bh, bw) = kernel.shape, strides, rhs_dilation
+    zero = jnp.zeros((), x.dtype)
+    x = lax.pad(x, zero, [(0, 0, 0), (*padding[0], 0), (*padding[1], 0), (0, 0, 0)])
+    n, h, w, _ = x.shape
+    out_h, out_w = (h - _dilated(kh, bh)) // sh + 1, (w - _dilated(kw, bw)) // sw + 1
+    patches = jnp.concatenate(
+        [
+            lax.slice(
+                x,
+                (0, i * bh, j * bw, 0),
+                (n, i * bh + (out_h - 1) * sh + 1, j * bw + (out_w - 1) * sw + 1, cin),
+                (1, sh, sw, 1),
+            )
+            for i in range(kh)
+            for j in range(kw)
+        ],
+        axis=3,
+    )  # [N, out_h, out_w, kh * kw * cin], taps in the kernel's (HWIO) order.
+    return patches @ kernel.reshape(kh * kw * cin, cout)
 
 
 def _conv_forward(x, kernel, strides, padding, lhs_dilation, rhs_dilation):

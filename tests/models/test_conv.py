@@ -28,6 +28,9 @@ CASES = [  # kernel, stride, padding, input size
     (3, 2, 'VALID', 9),
     (4, 2, ((1, 2), (0, 1)), 7),
     (5, 3, 'SAME', 11),
+    (5, 2, 'SAME', 4),  # Windows larger than the input: computed from patches.
+    (5, 1, 'SAME', 2),
+    (3, 2, ((2, 1), (0, 3)), 2),
 ]
 
 
