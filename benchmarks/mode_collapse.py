@@ -1,6 +1,8 @@
 """The mode-collapse tables' update on CPU: gan_jax against the authors' networks in PyTorch.
 
     python benchmarks/mode_collapse.py [--packs 1,2,4] [--steps 300] [--repeats 5]
+    python benchmarks/mode_collapse.py --stacked_mnist stacked_mnist,stacked_mnist_dcgan
+        [--steps 5] [--repeats 3]
 
 PacGAN's 2-D networks (experiments/pacgan.py:ring, the authors' simultaneous
 update) with the paper's batch of 100 packed inputs. gan_jax is timed as its
@@ -9,6 +11,10 @@ training loop calls the update: one update per call on a host batch
 the points drawn on the device. PyTorch eager runs the same networks (same
 parameter counts, checked) and update. The two alternate, median of repeats,
 in one process; steps per second printed with the CPU model.
+
+``--stacked_mnist`` times the Stacked MNIST presets of experiments/pacgan.py
+named instead (their networks, batch, packing and G steps per update; random
+images of the data's shape), gan_jax as the preset runs (one update per call).
 """
 
 import argparse
@@ -58,6 +64,42 @@ def gan_jax_runner(pack, steps, per_call):
     return run, counts
 
 
+def stacked_mnist_runners(variant, steps):
+    """(gan_jax run, PyTorch eager run, parameter counts of both) for ``steps`` updates
+    of ``experiments/pacgan.py:<variant>`` on random images."""
+    config = pacgan.get_config(variant)
+    config.data.update(source='digits', channels=3, resolution=28, path=None)  # Shape only.
+    setup = builder.build(config)
+    shapes = jax.eval_shape(setup.init_state)
+    mesh = parallel.make_mesh()
+    train_steps = step_lib.compile_update(setup.make_train_steps(config), mesh)
+    state = [jax.jit(setup.init_state, out_shardings=parallel.replicated(mesh))()]
+    batch = config.train.batch_size
+    images = np.random.default_rng(0).integers(0, 256, (1, batch, 28, 28, 3), np.uint8)
+    data = jax.device_put(
+        {'image': images, 'label': np.zeros((1, batch), np.int32)}, parallel.batch_sharding(mesh)
+    )
+
+    def run_gan_jax():
+        for _ in range(steps):
+            state[0], metrics = train_steps(state[0], data)
+        jax.block_until_ready(metrics)
+
+    step, g, d = torch_reference.make_stacked_mnist_step(config)
+    pack = config.train.pack
+    real = torch.rand(batch // pack, 3 * pack, 28, 28) * 2 - 1
+
+    def run_torch():
+        for _ in range(steps):
+            step(real)
+
+    counts = {
+        'gan_jax': (models.count_params(shapes.g_params), models.count_params(shapes.d_params)),
+        'PyTorch': (torch_reference.count_params(g), torch_reference.count_params(d)),
+    }
+    return run_gan_jax, run_torch, counts
+
+
 def torch_runner(pack, steps):
     step, g, d = torch_reference.make_pacgan_2d_step(pack)
     real = torch.randn(100, 2 * pack)
@@ -70,11 +112,34 @@ def torch_runner(pack, steps):
     return run, counts
 
 
+def stacked_mnist_table(variants, steps, repeats):
+    print('| preset | gan_jax it/s | PyTorch eager it/s | ratio |')
+    print('|---|---|---|---|')
+    for variant in variants:
+        run_gan_jax, run_torch, counts = stacked_mnist_runners(variant, steps)
+        if counts['gan_jax'] != counts['PyTorch']:
+            sys.exit(f'{variant}: parameter counts (G, D) differ: {counts}')
+        runs = {'gan_jax': run_gan_jax, 'torch': run_torch}
+        times = {name: [] for name in runs}
+        for run in runs.values():
+            run()  # Warm-up: compilation, allocation.
+        for _ in range(repeats):  # Alternating, so a slow minute hits both.
+            for name, run in runs.items():
+                times[name].append(median_seconds(run, repeats=1, warmup=0))
+        rate = {name: steps / float(np.median(t)) for name, t in times.items()}
+        print(
+            f'| `pacgan.py:{variant}` | {rate["gan_jax"]:.3g} | {rate["torch"]:.3g} '
+            f'| {rate["gan_jax"] / rate["torch"]:.2f}x |',
+            flush=True,
+        )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--packs', default='1,2,4')
     parser.add_argument('--steps', type=int, default=300)
     parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--stacked_mnist', default='', help='pacgan.py variants, comma-separated')
     args = parser.parse_args()
     cpu = platform.processor() or platform.machine()
     try:
@@ -86,6 +151,9 @@ def main():
         f'# {cpu}, {jax.device_count()} {jax.default_backend()} device(s), torch '
         f'{torch.__version__} ({torch.get_num_threads()} threads), jax {jax.__version__}'
     )
+    if args.stacked_mnist:
+        stacked_mnist_table(args.stacked_mnist.split(','), args.steps, args.repeats)
+        return
     print(
         '| pack | gan_jax 1/call it/s | gan_jax 100/call, device data it/s | '
         'PyTorch eager it/s | best ratio |'

@@ -497,3 +497,89 @@ def make_pacgan_2d_step(pack, batch=100):
         return d_loss.detach(), g_loss.detach()
 
     return step, g, d
+
+
+def _tf_dcgan_generator(z_dim, channels, widths, kernel, output_conv, base):
+    """gan_jax.models.tf_dcgan's G: every layer with a bias; stride-2 transposed
+    convolutions with paddings that give TF 'SAME''s grids (2 -> 4 -> 7 -> 14 -> 28 with
+    5x5 kernels, 4 -> 7 -> 14 -> 28 with 3x3)."""
+    g = [Grid(z_dim, widths[0], base, bias=True), *_bn_relu(widths[0])]
+    outs = widths[1:] if output_conv else (*widths[1:], channels)
+    size = base
+    for i, (cin, cout) in enumerate(zip(widths, outs)):
+        target = {2: 4, 4: 7, 7: 14, 14: 28}[size]
+        output_padding = target - ((size - 1) * 2 - 2 * (kernel // 2) + kernel)
+        g.append(nn.ConvTranspose2d(cin, cout, kernel, 2, kernel // 2, output_padding))
+        g += _bn_relu(cout) if i < len(outs) - 1 or output_conv else [nn.Tanh()]
+        size = target
+    if output_conv:
+        g += [nn.Conv2d(widths[-1], channels, kernel, 1, kernel // 2), nn.Tanh()]
+    return nn.Sequential(*g)
+
+
+def _tf_dcgan_discriminator(in_channels, widths, kernel, leak, batch_norm_first):
+    """gan_jax.models.tf_dcgan's D on 28x28: stride-2 convolutions (28 -> 14 -> 7 -> 4 -> 2),
+    BatchNorm (not after the first unless ``batch_norm_first``), leaky ReLU, Linear(1)."""
+    d, size = [], 28
+    for i, (cin, cout) in enumerate(zip((in_channels, *widths), widths)):
+        d.append(nn.Conv2d(cin, cout, kernel, 2, kernel // 2))
+        d += [nn.BatchNorm2d(cout)] if i > 0 or batch_norm_first else []
+        d.append(nn.LeakyReLU(leak))
+        size = -(-size // 2)
+    return nn.Sequential(*d, nn.Flatten(), *_logit(size * size * widths[-1]))
+
+
+def stacked_mnist_networks(config):
+    """(G, D) of a Stacked MNIST preset's ``config`` (experiments/pacgan.py and
+    unrolled_gan.py: ``model.name`` 'veegan_dcgan' or 'unrolled_dcgan'), D's input
+    ``train.pack`` x 3 channels."""
+    m, channels = config.model, 3
+    g_widths = tuple(m.g_width * k for k in (8, 4, 2, 1))
+    if m.name == 'veegan_dcgan':
+        g = _tf_dcgan_generator(m.z_dim, channels, g_widths, 5, False, base=2)
+        d_widths = tuple(m.d_width * k for k in (1, 2, 4, 8))
+        d = _tf_dcgan_discriminator(channels * config.train.pack, d_widths, 5, 0.2, False)
+    elif m.name == 'unrolled_dcgan':
+        g = _tf_dcgan_generator(m.z_dim, channels, g_widths, 3, True, base=4)
+        d_widths = tuple(m.d_width * k for k in (1, 2, 4))
+        d = _tf_dcgan_discriminator(channels * config.train.pack, d_widths, 3, 0.3, True)
+    else:
+        raise ValueError(f"model.name={m.name!r}: not 'veegan_dcgan' or 'unrolled_dcgan'.")
+    return g, d
+
+
+def make_stacked_mnist_step(config):
+    """(step(real [packed batch, pack x 3, 28, 28] in [-1, 1]), G, D): a Stacked MNIST
+    preset's update: one D step, then ``train.g_steps`` G steps, non-saturating loss,
+    Adam with the preset's rates and betas, z as ``model.z_distribution``; G runs once
+    per packing slot, as in the authors' code."""
+    torch.manual_seed(0)
+    g, d = stacked_mnist_networks(config)
+    o, pack = config.optim, config.train.pack
+    g_opt = torch.optim.Adam(g.parameters(), o.g_lr, betas=(o.b1, o.b2))
+    d_opt = torch.optim.Adam(d.parameters(), o.d_lr, betas=(o.b1, o.b2))
+    batch, z_dim = config.train.batch_size // pack, config.model.z_dim
+
+    def fakes():
+        def z():
+            if config.model.z_distribution == 'uniform':
+                return torch.rand(batch, z_dim) * 2 - 1
+            return torch.randn(batch, z_dim)
+
+        return torch.cat([g(z()) for _ in range(pack)], dim=1)
+
+    def step(real):
+        d_loss = F.softplus(-d(real)).mean() + F.softplus(d(fakes().detach())).mean()
+        d_opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        d_opt.step()
+        d.requires_grad_(False)
+        for _ in range(config.train.g_steps):
+            g_loss = F.softplus(-d(fakes())).mean()
+            g_opt.zero_grad(set_to_none=True)
+            g_loss.backward()
+            g_opt.step()
+        d.requires_grad_(True)
+        return d_loss.detach(), g_loss.detach()
+
+    return step, g, d

@@ -3,7 +3,7 @@
 import jax
 import pytest
 
-from experiments import base
+from experiments import base, pacgan
 from gan_jax import builder, models
 
 torch_reference = pytest.importorskip('benchmarks.torch_reference')  # Needs torch.
@@ -53,3 +53,38 @@ def test_torch_stylegan2_matches_gan_jax_at_another_width_and_runs():
     images = g(torch.randn(2, model['z_dim']))
     assert images.shape == (2, 3, resolution, resolution)
     assert d(images).shape == (2,)
+
+
+@pytest.mark.parametrize(
+    'variant, g_count, d_count',
+    [
+        # The preset's docstring, counted from the authors' model.py: G 4,514,819,
+        # D 4,305,601 + 4,800 m (5x5 kernels over 3 m input channels, 64 filters).
+        ('stacked_mnist', 4_514_819, 4_305_601 + 4_800 * 2),
+        ('stacked_mnist_dcgan', 4_514_819, 4_305_601 + 4_800),
+        ('stacked_mnist_d_quarter', None, None),
+        ('stacked_mnist_d_half_dcgan', None, None),
+    ],
+)
+def test_torch_stacked_mnist_networks_have_gan_jax_parameter_counts(variant, g_count, d_count):
+    config = pacgan.get_config(variant)
+    config.data.update(dict(source='digits', channels=3, resolution=28, path=None))
+    shapes = jax.eval_shape(builder.build(config).init_state)
+    g, d = torch_reference.stacked_mnist_networks(config)
+    counts = torch_reference.count_params(g), torch_reference.count_params(d)
+    assert counts == (models.count_params(shapes.g_params), models.count_params(shapes.d_params))
+    if g_count is not None:
+        assert counts == (g_count, d_count)
+
+
+def test_torch_stacked_mnist_step_updates_both_networks_with_the_presets_shapes():
+    config = pacgan.get_config('stacked_mnist_d_quarter')
+    config.train.batch_size = 4 * config.train.pack  # 4 packed D inputs.
+    step, g, d = torch_reference.make_stacked_mnist_step(config)
+    torch = torch_reference.torch
+    assert g(torch.randn(2, config.model.z_dim)).shape == (2, 3, 28, 28)
+    before = [p.detach().clone() for p in (*g.parameters(), *d.parameters())]
+    d_loss, g_loss = step(torch.rand(4, 3 * config.train.pack, 28, 28) * 2 - 1)
+    after = list((*g.parameters(), *d.parameters()))
+    assert all(not bool((a == b).all()) for a, b in zip(after, before))
+    assert bool(d_loss.isfinite()) and bool(g_loss.isfinite())
