@@ -551,8 +551,6 @@ HEAVY_UPDATES = {
     # CI's 20 minutes: their smoke variants train end to end in CI.
     ('biggan', 'cifar10'),
     ('sngan_projection', 'cifar10'),
-    ('pacgan', 'stacked_mnist'),
-    ('pacgan', 'stacked_mnist_dcgan'),
     # dcgan mnist's networks with the projection head that sngan_projection's smoke trains.
     ('dcgan', 'mnist_projection'),
     ('dcgan', 'fashion_mnist_projection'),
