@@ -8,7 +8,6 @@ checkpoint. See README.md for multi-host runs.
 """
 
 import datetime
-import importlib.util
 import os
 import sys
 
@@ -58,11 +57,7 @@ def _load_experiment(argv):
             spec = argv[i + 1]
         else:
             continue
-        path, _, variant = spec.partition(':')
-        module_spec = importlib.util.spec_from_file_location('experiment', path)
-        module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
-        return module.get_config(variant or None)
+        return config_lib.load_experiment(spec)
     return None
 
 

@@ -7,6 +7,7 @@ resumes and evaluates.
 """
 
 import difflib
+import importlib.util
 import json
 import os
 
@@ -116,6 +117,16 @@ def unflatten(flat):
             node = node.setdefault(p, {})
         node[leaf] = value
     return tree
+
+
+def load_experiment(spec, root='.'):
+    """The config that an experiment file names: ``spec`` is ``path[:variant]`` as
+    ``launch.py --config`` takes it, a relative path read from ``root``."""
+    path, _, variant = spec.partition(':')
+    module_spec = importlib.util.spec_from_file_location('experiment', os.path.join(root, path))
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.get_config(variant or None)
 
 
 def load_run_config(workdir):

@@ -12,7 +12,6 @@ disk). A run finished in its folder replaces its record.
 """
 
 import datetime
-import importlib
 import json
 import math
 import os
@@ -257,9 +256,7 @@ def _record(run, result):
 def protocol_config(row, seed):
     """The flattened config that ``row``'s protocol resolves to today: its experiment file's
     variant with the row's overrides and ``seed``."""
-    path, _, variant = row.config.partition(':')
-    experiment = importlib.import_module(os.path.splitext(path)[0].replace('/', '.'))
-    flat = config_lib.flatten(experiment.get_config(variant or None).to_dict())
+    flat = config_lib.flatten(config_lib.load_experiment(row.config, REPO).to_dict())
     return {**flat, **row.overrides, 'seed': seed}
 
 

@@ -123,3 +123,17 @@ def test_every_key_added_since_the_first_saved_runs_has_a_value_for_old_folders(
     current = set(config_lib.flatten(base.get_config().to_dict()))
     missing = sorted(current - first_saved - set(config_lib.ADDED_KEYS))
     assert not missing, f'add {missing} to gan_jax.config.ADDED_KEYS'
+
+
+def test_an_experiment_file_and_variant_load_as_launch_takes_them(tmp_path, monkeypatch):
+    (tmp_path / 'mine.py').write_text(
+        'from experiments import base\n\n'
+        'def get_config(variant=None):\n'
+        '    c = base.get_config()\n'
+        '    c.train.steps = {None: 7, "long": 70}[variant]\n'
+        '    return c\n'
+    )
+    assert config_lib.load_experiment('mine.py', str(tmp_path)).train.steps == 7
+    assert config_lib.load_experiment('mine.py:long', str(tmp_path)).train.steps == 70
+    monkeypatch.chdir(tmp_path)  # By default a relative path is read from the working directory.
+    assert config_lib.load_experiment('mine.py:long').train.steps == 70
