@@ -429,20 +429,29 @@ def make_step(preset, batch, compile_models=False, device='cpu'):
 
     def step(real_uint8):
         real = real_uint8.float() / 127.5 - 1.0
-        fake = g_run(torch.randn(batch, z_dim, device=device)).detach()
-        d_loss = F.softplus(-d_run(real)).mean() + F.softplus(d_run(fake)).mean()
-        d_opt.zero_grad(set_to_none=True)
-        d_loss.backward()
-        d_opt.step()
-        d.requires_grad_(False)  # As the JAX step: no D weight gradients in the G step.
-        g_loss = F.softplus(-d_run(g_run(torch.randn(batch, z_dim, device=device)))).mean()
+        return d_then_g_steps(
+            d_run, d_opt, g_opt, real, lambda: g_run(torch.randn(batch, z_dim, device=device))
+        )
+
+    return step, g, d
+
+
+def d_then_g_steps(d, d_opt, g_opt, real, make_fakes, g_steps=1):
+    """One D step on ``real`` and ``make_fakes()`` (detached), then ``g_steps`` G steps on
+    fresh fakes through D, non-saturating loss; as the JAX step, no D weight gradients
+    in a G step. Returns the last (D loss, G loss)."""
+    d_loss = F.softplus(-d(real)).mean() + F.softplus(d(make_fakes().detach())).mean()
+    d_opt.zero_grad(set_to_none=True)
+    d_loss.backward()
+    d_opt.step()
+    d.requires_grad_(False)
+    for _ in range(g_steps):
+        g_loss = F.softplus(-d(make_fakes())).mean()
         g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
         g_opt.step()
-        d.requires_grad_(True)
-        return d_loss.detach(), g_loss.detach()
-
-    return step, g, d
+    d.requires_grad_(True)
+    return d_loss.detach(), g_loss.detach()
 
 
 class Maxout(nn.Module):
@@ -569,17 +578,6 @@ def make_stacked_mnist_step(config):
         return torch.cat([g(z()) for _ in range(pack)], dim=1)
 
     def step(real):
-        d_loss = F.softplus(-d(real)).mean() + F.softplus(d(fakes().detach())).mean()
-        d_opt.zero_grad(set_to_none=True)
-        d_loss.backward()
-        d_opt.step()
-        d.requires_grad_(False)
-        for _ in range(config.train.g_steps):
-            g_loss = F.softplus(-d(fakes())).mean()
-            g_opt.zero_grad(set_to_none=True)
-            g_loss.backward()
-            g_opt.step()
-        d.requires_grad_(True)
-        return d_loss.detach(), g_loss.detach()
+        return d_then_g_steps(d, d_opt, g_opt, real, fakes, config.train.g_steps)
 
     return step, g, d
