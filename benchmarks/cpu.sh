@@ -1,5 +1,5 @@
 #!/bin/bash
-# Every CPU measurement of benchmarks/README.md in one command (13-30 minutes,
+# Every CPU measurement of benchmarks/README.md in one command (15-32 minutes,
 # on the project's 2-core machine). Run it alone: anything else on the cores
 # skews the figures. Logs go to $OUT (default ./cpu_logs); the tables come last.
 #   bash benchmarks/cpu.sh
@@ -32,6 +32,9 @@ for n in 1 8; do
     benchmarks/train_step.py --no_torch --steps 5 --repeats 3
 done
 bench mode_collapse benchmarks/mode_collapse.py --packs 1,2,4 --steps 300 --repeats 3
+bench stacked_mnist benchmarks/mode_collapse.py --stacked_mnist \
+  stacked_mnist,stacked_mnist_dcgan,stacked_mnist_d_quarter,stacked_mnist_d_quarter_dcgan \
+  --steps 5 --repeats 3
 bench eval benchmarks/eval_throughput.py
 bench compile_time benchmarks/compile_time.py
 bench loop_dcgan benchmarks/update_time.py --config dcgan:cifar10 --batch 64 --n_dis 2
@@ -45,6 +48,7 @@ tail -n 13 "$OUT/layers.log"
 tail -n 3 "$OUT/conv_transpose.log"
 tail -n 1 "$OUT/compile_time.log"
 tail -n 2 "$OUT/eval.log"
+tail -n 4 "$OUT/stacked_mnist.log"
 echo "XLA's default convolutions: $(tail -n 1 "$OUT/dcgan32_ynn.log")"
 for f in mode_collapse input_digits input_cifar10 devices_1 devices_8 loop_dcgan loop_sndcgan loop_wgan_gp; do
   [ -f "$OUT/$f.log" ] && echo "$f: $(tail -n 1 "$OUT/$f.log")"
