@@ -272,15 +272,19 @@ def _same_value(value, text):
     return text == str(value)
 
 
+def _command_args(record):
+    """The launch.py arguments of a run's recorded command, its ``--workdir`` left out."""
+    return record['command'].split(' --workdir=')[0].split()[1:]
+
+
 def _beyond_protocol(row, record):
     """The launch.py arguments of a finished run that set a value other than its row's
     protocol (an ablation's ``--override``), read from its recorded command; an argument
     that repeats the protocol's value is not a change."""
     protocol_args = set(Run(row, record['seed'], '').argv()[2:-1])
-    args = record['command'].split(' --workdir=')[0].split()[1:]
     protocol = protocol_config(row, record['seed'])
     changes = []
-    for arg in args:
+    for arg in _command_args(record):
         key, _, text = arg.removeprefix('--config.').partition('=')
         if arg in protocol_args or (key in protocol and _same_value(protocol[key], text)):
             continue
@@ -293,20 +297,12 @@ def _drifted(row, record, trained):
     config) that its row's protocol no longer has and its command did not set: its preset,
     or a default, changed since it ran. Keys that today's protocol lacks are not compared."""
     protocol = json.loads(json.dumps(protocol_config(row, record['seed'])))  # Tuples as lists.
-    command = record['command'].split(' --workdir=')[0].split()[1:]
-    named = {arg.removeprefix('--config.').partition('=')[0] for arg in command}
+    named = {arg.removeprefix('--config.').partition('=')[0] for arg in _command_args(record)}
     return {
         key: trained[key]
         for key in sorted(trained)
         if key in protocol and key not in named and trained[key] != protocol[key]
     }
-
-
-def _trained_config(workdir):
-    """The flattened resolved config a run trained with, keys as today (added keys with
-    the values that reproduce runs saved before them)."""
-    with open(os.path.join(workdir, 'config.json')) as f:
-        return config_lib.migrate(config_lib.flatten(json.load(f)['config']))
 
 
 def collect(table, runs, recorded=None):
@@ -335,7 +331,8 @@ def collect(table, runs, recorded=None):
         if result is not None:
             record = _record(run, result)
             record['changes'] = _beyond_protocol(run.row, record)
-            record['drifted'] = _drifted(run.row, record, _trained_config(run.workdir))
+            trained = config_lib.flatten(config_lib.load_run_config(run.workdir).to_dict())
+            record['drifted'] = _drifted(run.row, record, trained)
             finished[(run.row.name, run.seed)] = record
     order = {row.name: i for i, row in enumerate(table.rows)}
     per_run = [finished[key] for key in sorted(finished, key=lambda k: (order[k[0]], k[1]))]
