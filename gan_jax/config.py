@@ -56,6 +56,10 @@ ADDED_KEYS = {
     'reg.mode_seeking_weight': 0.0,
 }
 
+# Keys that say where the data is read from, not what it is: a run that sets them
+# follows its protocol still (the reproduction reports do not name them).
+DATA_LOCATION_KEYS = ('data.tfds_data_dir', 'data.download', 'data.path')
+
 # Keys that may change between a run and its resumption: how long to train and
 # how often to log or save. Changing anything else would silently make the
 # resumed run a different experiment.
@@ -67,9 +71,7 @@ RESUMABLE_CHANGES = (
     'checkpoint.',
     'eval.',
     'data.num_threads',
-    'data.tfds_data_dir',
-    'data.download',
-    'data.path',
+    *DATA_LOCATION_KEYS,
     'data.skip_corrupt',  # To resume a run stopped by an unreadable image without it.
 )
 

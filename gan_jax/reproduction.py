@@ -277,31 +277,47 @@ def _command_args(record):
     return record['command'].split(' --workdir=')[0].split()[1:]
 
 
-def _beyond_protocol(row, record):
+def _beyond_protocol(row, record, protocol):
     """The launch.py arguments of a finished run that set a value other than its row's
-    protocol (an ablation's ``--override``), read from its recorded command; an argument
-    that repeats the protocol's value is not a change."""
+    protocol (``protocol_config``; an ablation's ``--override``), read from its recorded
+    command. An argument that repeats the protocol's value, or says where the data is read
+    from (``config.DATA_LOCATION_KEYS``), is not a change."""
     protocol_args = set(Run(row, record['seed'], '').argv()[2:-1])
-    protocol = protocol_config(row, record['seed'])
     changes = []
     for arg in _command_args(record):
         key, _, text = arg.removeprefix('--config.').partition('=')
-        if arg in protocol_args or (key in protocol and _same_value(protocol[key], text)):
+        if (
+            arg in protocol_args
+            or key in config_lib.DATA_LOCATION_KEYS
+            or (key in protocol and _same_value(protocol[key], text))
+        ):
             continue
         changes.append(arg)
     return changes
 
 
-def _drifted(row, record, trained):
+def _drifted(record, trained, protocol):
     """{key: value} of the values a run trained with (``trained``, its flattened resolved
-    config) that its row's protocol no longer has and its command did not set: its preset,
-    or a default, changed since it ran. Keys that today's protocol lacks are not compared."""
-    protocol = json.loads(json.dumps(protocol_config(row, record['seed'])))  # Tuples as lists.
+    config) that its row's protocol (``protocol_config``) no longer has and its command
+    did not set: its preset, or a default, changed since it ran. Keys that today's
+    protocol lacks are not compared."""
+    protocol = json.loads(json.dumps(protocol))  # Tuples as lists.
     named = {arg.removeprefix('--config.').partition('=')[0] for arg in _command_args(record)}
     return {
         key: trained[key]
         for key in sorted(trained)
         if key in protocol and key not in named and trained[key] != protocol[key]
+    }
+
+
+def _checked(row, record, trained):
+    """``record`` with its ``changes`` and ``drifted`` (``trained``: the values it trained
+    with) against the protocol of its row as it resolves today."""
+    protocol = protocol_config(row, record['seed'])
+    return {
+        **record,
+        'changes': _beyond_protocol(row, record, protocol),
+        'drifted': _drifted(record, trained, protocol),
     }
 
 
@@ -319,21 +335,12 @@ def collect(table, runs, recorded=None):
     rows = {row.name: row for row in table.rows}
     finished = {}
     for key, record in (recorded or {}).items():
-        row = rows[key[0]]
-        kept = record.get('drifted', {})
-        finished[key] = {
-            **record,
-            'changes': _beyond_protocol(row, record),
-            'drifted': _drifted(row, record, kept),
-        }
+        finished[key] = _checked(rows[key[0]], record, record.get('drifted', {}))
     for run in runs:
         result = final_eval(run.workdir)
         if result is not None:
-            record = _record(run, result)
-            record['changes'] = _beyond_protocol(run.row, record)
             trained = config_lib.flatten(config_lib.load_run_config(run.workdir).to_dict())
-            record['drifted'] = _drifted(run.row, record, trained)
-            finished[(run.row.name, run.seed)] = record
+            finished[(run.row.name, run.seed)] = _checked(run.row, _record(run, result), trained)
     order = {row.name: i for i, row in enumerate(table.rows)}
     per_run = [finished[key] for key in sorted(finished, key=lambda k: (order[k[0]], k[1]))]
     by_row = {}

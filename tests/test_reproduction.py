@@ -361,7 +361,8 @@ def test_a_value_is_a_change_only_when_it_differs_from_the_protocol():
 
     def changes(*args):
         command = ' '.join(['launch.py', f'--config={row.config}', *args, '--workdir=w'])
-        return reproduction._beyond_protocol(row, {'seed': 0, 'command': command})
+        protocol = reproduction.protocol_config(row, 0)
+        return reproduction._beyond_protocol(row, {'seed': 0, 'command': command}, protocol)
 
     same = (
         '--config.data.on_device=true',
@@ -376,6 +377,10 @@ def test_a_value_is_a_change_only_when_it_differs_from_the_protocol():
     )
     assert changes(*other) == list(other)
     assert changes('--config.seed=0') == [] and changes('--config.seed=1') == ['--config.seed=1']
+    # Where the data is read from is not the protocol (Stacked MNIST from a folder).
+    location = ('--config.data.path=/data/mnist', '--config.data.tfds_data_dir=/data/tfds')
+    assert changes(*location) == []
+    assert changes(*location, '--config.data.num_threads=2') == ['--config.data.num_threads=2']
 
 
 def test_mean_and_standard_error_and_the_two_error_rule():
