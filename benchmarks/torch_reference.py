@@ -560,8 +560,10 @@ def stacked_mnist_networks(config):
 def make_stacked_mnist_step(config):
     """(step(real [packed batch, pack x 3, 28, 28] in [-1, 1]), G, D): a Stacked MNIST
     preset's update: one D step, then ``train.g_steps`` G steps, non-saturating loss,
-    Adam with the preset's rates and betas, z as ``model.z_distribution``; G runs once
-    per packing slot, as in the authors' code."""
+    Adam with the preset's rates and betas, z as ``model.z_distribution`` (one draw for
+    all of a step's updates with ``train.shared_latents``), D reading real images in
+    [0, 1] with ``model.unit_range_images``; G runs once per packing slot, as in the
+    authors' code."""
     torch.manual_seed(0)
     g, d = stacked_mnist_networks(config)
     o, pack = config.optim, config.train.pack
@@ -569,15 +571,20 @@ def make_stacked_mnist_step(config):
     d_opt = torch.optim.Adam(d.parameters(), o.d_lr, betas=(o.b1, o.b2))
     batch, z_dim = config.train.batch_size // pack, config.model.z_dim
 
-    def fakes():
-        def z():
-            if config.model.z_distribution == 'uniform':
-                return torch.rand(batch, z_dim) * 2 - 1
-            return torch.randn(batch, z_dim)
-
-        return torch.cat([g(z()) for _ in range(pack)], dim=1)
+    def latents():
+        if config.model.z_distribution == 'uniform':
+            return [torch.rand(batch, z_dim) * 2 - 1 for _ in range(pack)]
+        return [torch.randn(batch, z_dim) for _ in range(pack)]
 
     def step(real):
+        if config.model.unit_range_images:
+            real = (real + 1) / 2
+        shared = latents()
+
+        def fakes():
+            zs = shared if config.train.shared_latents else latents()
+            return torch.cat([g(z) for z in zs], dim=1)
+
         return d_then_g_steps(d, d_opt, g_opt, real, fakes, config.train.g_steps)
 
     return step, g, d

@@ -36,6 +36,9 @@ def get_config(arg=None):
     # Generator updates per step, each on fresh latents against the same D (PacGAN's
     # Stacked MNIST run in the VEEGAN setting: 2); not simultaneous, a constant lr.
     c.train.g_steps = 1
+    # Every G step of an update on the latents of its last D step instead of fresh ones
+    # (PacGAN's VEEGAN-setting code feeds one latent batch to its D and both G updates).
+    c.train.shared_latents = False
     c.train.loss = 'non_saturating'  # A name in gan_jax.losses.LOSSES.
     c.train.pack = 1  # PacGAN: samples per D input (Lin et al. 2018); 1 = no packing.
     # Unrolled GAN: D updates G looks ahead through (Metz et al. 2017); 0 = none.
@@ -104,6 +107,10 @@ def get_config(arg=None):
     # official num_fp16_res, float16 there; train.py sets 4); 0: all in train.compute_dtype.
     c.model.bf16_resolutions = 0
     c.model.activation = 'relu'  # mlp: hidden units, 'relu' or 'tanh' (the Unrolled GAN demo).
+    # veegan_dcgan, unrolled_dcgan: D reads images in [0, 1] and G's tanh is an image in
+    # [0, 1] (below 0 black when saved or evaluated), as PacGAN's VEEGAN-setting code
+    # feeds D reals in [0, 1] against G's tanh; False: both in [-1, 1].
+    c.model.unit_range_images = False
 
     c.optim = ml_collections.ConfigDict()
     c.optim.name = 'adam'  # A name in gan_jax.state.OPTIMIZERS.

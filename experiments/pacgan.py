@@ -37,7 +37,11 @@ Variants (``experiments/pacgan.py:<variant>``):
                of 64, 128, 256, 512 channels (BatchNorm after all but the first),
                leaky ReLU 0.2, Linear(1); G 4,514,819 and D 4,305,601 + 4,800 m
                parameters; z ~ U[-1, 1] of 100; one D and then two G updates per
-               step (train.g_steps); 64 packed D inputs per batch; Adam lr 2e-4
+               step (train.g_steps), all three on the same latents
+               (train.shared_latents); D reads real images in [0, 1] and G's tanh
+               as it is (model.unit_range_images: the code divides the images by
+               255 and keeps G's tanh; evaluation takes the tanh in [0, 1]);
+               64 packed D inputs per batch; Adam lr 2e-4
                with betas (0.5, 0.999); 50 epochs of 128k stacks = 100k steps.
                Published (Table 2, 10 runs): PacDCGAN2 1000.0 +- 0.00 modes of
                1000, KL 0.06 +- 0.003; DCGAN 78.9 +- 6.46 modes, KL 4.50 +- 0.127;
@@ -83,10 +87,9 @@ cell run with both readings agrees with the published table
 (reproductions/ablation_adam_b1_0.2).
 In the Stacked MNIST runs: the authors run G once per packing slot, so its
 BatchNorm normalises each slot's 64 (128) samples apart (here all of a batch's
-samples together); the VEEGAN-setting code feeds real images in [0, 1] against
-G's tanh outputs in [-1, 1] (here both in [-1, 1]), walks its data in order
-without reshuffling, and uses one latent batch for the D step and both G steps
-(here each step draws its own).
+samples together); the VEEGAN-setting code walks its data in order without
+reshuffling (here reshuffled every epoch) and its classifier reads G's tanh
+unclipped (here clipped to [0, 1], as a saved image is).
 """
 
 from experiments import common, unrolled_gan
@@ -127,7 +130,9 @@ def _veegan_stacked_mnist(pack):
         c.model.g_width = c.model.d_width = 64
         c.model.z_dim = 100
         c.model.z_distribution = 'uniform'
+        c.model.unit_range_images = True  # D reads reals in [0, 1] against G's tanh.
         c.train.g_steps = 2
+        c.train.shared_latents = True  # One latent batch for the D and both G updates.
         c.train.pack = pack
         c.train.batch_size = 64 * pack
         c.optim.g_lr = c.optim.d_lr = 2e-4

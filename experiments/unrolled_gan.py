@@ -30,8 +30,9 @@ Variants (``experiments/unrolled_gan.py:<variant>``):
                   three 3x3 stride-2 convolutions of 4, 8, 16 (D=0.5G) or 2, 4, 8
                   (D=0.25G) channels, each with BatchNorm and leaky ReLU 0.3, then
                   Linear(1); G 287,875 and D 1,889 or 585 parameters; batch 128, z ~
-                  N(0, I) of 256, non-saturating loss, Adam lr 2e-4 (D) and 1e-4 (G)
-                  with betas (0.5, 0.99), 500k steps.
+                  N(0, I) of 256, the D and the G update on the same latents
+                  (train.shared_latents), non-saturating loss, Adam lr 2e-4 (D) and
+                  1e-4 (G) with betas (0.5, 0.99), 500k steps.
   smoke           ring shrunk to three CPU steps.
 
 Not matched: the demo places its modes at linspace(0, 2 pi, 8), whose first and
@@ -40,8 +41,10 @@ last angles coincide, so its ring has 7 distinct modes, one with twice the weigh
 the demo's Adams (Keras' for D, TensorFlow's for G) add epsilon to the uncorrected
 sqrt(v) (optax: to the bias-corrected one; a difference of order 1e-8). Stacked MNIST:
 the replication's evaluation samples G with BatchNorm in training mode (batch
-statistics of 128 samples; here the running averages) and D and G share latents
-within a step (here each draws its own); its code has no unrolling (it trains
+statistics of 128 samples; here the running averages), and it stacks fresh digits
+from MNIST's 60,000 training images for every batch (here the fixed 128,000 stacks
+of train and test digits of the VEEGAN setting, data/stacked_mnist.py); its code
+has no unrolling (it trains
 PacGAN's rows of Table 3), so the 10 unrolling steps here are train.unroll_steps on
 its networks and settings.
 """
@@ -94,6 +97,7 @@ def replication_stacked_mnist(c, d_width, pack=1):
     c.model.g_width, c.model.d_width = 8, d_width
     c.train.pack = pack
     c.train.batch_size = 128 * pack
+    c.train.shared_latents = True  # The D and G updates on one latent batch, as theirs.
     c.optim.d_lr, c.optim.g_lr = 2e-4, 1e-4
     c.optim.b1, c.optim.b2 = 0.5, 0.99
     common.long_run(c, 500_000)

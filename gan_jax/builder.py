@@ -44,6 +44,7 @@ class Setup(NamedTuple):
             dtype=step_lib.compute_dtype(config.train.compute_dtype),
             simultaneous=config.train.simultaneous,
             g_steps=config.train.g_steps,
+            shared_latents=config.train.shared_latents,
             z_distribution=config.model.z_distribution,
             grad_accum=config.train.grad_accum,
         )

@@ -54,6 +54,8 @@ ADDED_KEYS = {
     'eval.truncation_psi': 1.0,
     'reg.lazy_separate_step': False,
     'reg.mode_seeking_weight': 0.0,
+    'train.shared_latents': False,
+    'model.unit_range_images': False,
 }
 
 # Keys that say where the data is read from, not what it is: a run that sets them

@@ -661,6 +661,12 @@ def validate(
             f"optim.lr_schedule='constant' (not {config.optim.lr_schedule!r}: a schedule "
             'counts one G update per step).'
         )
+    if config.train.shared_latents and (config.train.simultaneous or g_batch is not None):
+        errors.append(
+            "train.shared_latents=True gives the G steps the last D step's latents; it needs "
+            f'train.simultaneous=False (not {config.train.simultaneous}: D and G already share '
+            f"their fakes) and train.g_batch_size=None (not {g_batch}: as many fakes as D's)."
+        )
     if reg.lazy_separate_step and (
         config.train.simultaneous or config.optim.lr_schedule != 'constant'
     ):

@@ -261,7 +261,8 @@ class Update:
     axis inside the update; None: D's batch. ``dtype`` is what G and D compute in
     (``compute_dtype``). ``simultaneous``: G steps against D's parameters from
     before the D step (``train.simultaneous``). ``g_steps``: G updates after the
-    D steps, each on its own latents (``train.g_steps``). ``z_distribution``: a
+    D steps, each on its own latents (``train.g_steps``), or all on the last D step's
+    (``shared_latents``, ``train.shared_latents``). ``z_distribution``: a
     name in ``sampling.LATENTS``. ``grad_accum``: each D and G step takes the
     gradient over that many micro-batches of its batch, one after another, then
     makes one optimiser step (``accumulate``).
@@ -282,6 +283,7 @@ class Update:
         dtype=jnp.float32,
         simultaneous=False,
         g_steps=1,
+        shared_latents=False,
         z_distribution='normal',
         grad_accum=1,
     ):
@@ -290,6 +292,7 @@ class Update:
         self.z_dim, self.num_classes = z_dim, num_classes
         self.ema_decay, self.g_batch_size = ema_decay, g_batch_size
         self.simultaneous, self.g_steps = simultaneous, g_steps
+        self.shared_latents = shared_latents
         self.z_distribution = z_distribution
         self.grad_accum = grad_accum
         self.loss = objective.loss.with_batch_mean(_global_mean)
@@ -314,9 +317,13 @@ class Update:
             d, d_metrics = self.d_loop(state, reals, labels, d_key)
             last_labels = None if labels is None else labels[-1]
             g = (state.g_params, state.g_batch_stats, state.g_opt_state)
+            last_d_key = jax.random.fold_in(d_key, reals.shape[0] - 1)
             for j in range(self.g_steps):  # G step j > 0 draws from fold_in(g_key, j).
                 g_state = state.replace(g_params=g[0], g_batch_stats=g[1], g_opt_state=g[2])
-                key = jax.random.fold_in(g_key, j) if j else g_key
+                if self.shared_latents:  # The last D step's draws: the same latents.
+                    key = last_d_key
+                else:
+                    key = jax.random.fold_in(g_key, j) if j else g_key
                 g_index = state.step * self.g_steps + j
                 g, g_metrics = self.g_step(g_state, d, reals[-1], last_labels, key, g_index)
                 d = d._replace(aux={**d.aux, **g_metrics.pop('aux')})

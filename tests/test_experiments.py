@@ -66,7 +66,7 @@ _RING_DEMO = {
 # fjxmlzn/PacGAN stacked_MNIST_experiments/unrolled_GAN_experiment/D=0.25G and D=0.5G,
 # config.py (disc/gen learning rates, beta1 0.5, beta2 0.99, batch_size 128, z_dim 256,
 # num_training_sample 500000 * 128, num_test_sample 25600) and model.py (the networks,
-# np.random.normal latents).
+# np.random.normal latents, one feed_dict_z for d_optim and g_optim).
 _REPLICATION = {
     'data.source': 'stacked_mnist',
     'data.resolution': 28,
@@ -75,6 +75,7 @@ _REPLICATION = {
     'model.z_dim': 256,
     'model.z_distribution': 'normal',
     'train.g_steps': 1,
+    'train.shared_latents': True,
     'train.loss': 'non_saturating',
     'optim.d_lr': 2e-4,
     'optim.g_lr': 1e-4,
@@ -87,7 +88,8 @@ _REPLICATION = {
 # fjxmlzn/PacGAN stacked_MNIST_experiments/VEEGAN_experiment config.py (epoch 50,
 # learning_rate 2e-4, beta1 0.5, batch_size 64, z_dim 100, num_training_sample 128000,
 # num_test_sample 26000) and model.py (np.random.uniform(-1, 1) latents, g_optim run
-# twice per d_optim, gf_dim = df_dim = 64).
+# twice per d_optim on d_optim's feed_dict_z, gf_dim = df_dim = 64, load_mnist's
+# X_stacked / 255. fed to D against G's tanh).
 _VEEGAN = {
     'data.source': 'stacked_mnist',
     'data.resolution': 28,
@@ -96,7 +98,9 @@ _VEEGAN = {
     'model.d_width': 64,
     'model.z_dim': 100,
     'model.z_distribution': 'uniform',
+    'model.unit_range_images': True,
     'train.g_steps': 2,
+    'train.shared_latents': True,
     'train.n_dis': 1,
     'train.loss': 'non_saturating',
     'optim.g_lr': 2e-4,

@@ -319,6 +319,20 @@ INVALID = [
         8,
         r"lazy_separate_step=True .* optim.lr_schedule='constant' \(not 'linear_decay'",
     ),
+    (
+        {'train.shared_latents': True, 'train.simultaneous': True},
+        (28, 28, 1),
+        None,
+        8,
+        r'shared_latents=True .* needs train.simultaneous=False \(not True',
+    ),
+    (
+        {'train.shared_latents': True, 'train.g_batch_size': 16},
+        (28, 28, 1),
+        None,
+        8,
+        r'shared_latents=True .* train.g_batch_size=None \(not 16',
+    ),
 ]
 
 

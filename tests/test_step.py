@@ -86,11 +86,14 @@ TOOLBOX_RUNS = {
         'train.unroll_steps': 1,
         'reg.mode_seeking_weight': 1.0,  # A ratio of global means, not of local ones.
     },
-    # PacGAN's Stacked MNIST setting: two G steps per D step on uniform latents.
+    # PacGAN's Stacked MNIST setting: two G steps per D step, all on the D step's uniform
+    # latents, D reading images in [0, 1].
     'g_steps': {
         'model.name': 'unrolled_dcgan',
         'model.z_distribution': 'uniform',
+        'model.unit_range_images': True,
         'train.g_steps': 2,
+        'train.shared_latents': True,
         'train.pack': 2,
     },
     # The Unrolled GAN demo: simultaneous steps, G through the unrolled D (minimax).

@@ -234,12 +234,15 @@ def test_simultaneous_unrolled_minimax_update_equals_the_written_out_algorithm()
     assert _max_diff(new.g_params, state.g_params) > 1e-4
 
 
-def test_two_g_steps_on_uniform_latents_equal_the_written_out_algorithm():
+@pytest.mark.parametrize('shared_latents', [False, True])
+def test_two_g_steps_on_uniform_latents_equal_the_written_out_algorithm(shared_latents):
     # PacGAN's VEEGAN setting: one D step, then two G steps against the same new D, each
-    # on its own latents (G step j > 0 draws from fold_in(g_key, j)), z ~ U[-1, 1].
+    # on its own latents (G step j > 0 draws from fold_in(g_key, j)) or, as the authors'
+    # code has it, both on the D step's (train.shared_latents); z ~ U[-1, 1].
     config = _config('non_saturating', 1, False)
     with config.unlocked():
         config.train.g_steps = 2
+        config.train.shared_latents = shared_latents
         config.model.z_distribution = 'uniform'
     setup = builder.build(config)
     state = setup.init_state()
@@ -258,12 +261,13 @@ def test_two_g_steps_on_uniform_latents_equal_the_written_out_algorithm():
 
     d_key, g_key = jax.random.split(jax.random.fold_in(state.rng, state.step))
     d, g = state.d_params, state.g_params
-    fake = generate(g, uniform_latents(jax.random.fold_in(d_key, 0)))
+    d_latents = uniform_latents(jax.random.fold_in(d_key, 0))
+    fake = generate(g, d_latents)
     d = _sgd(
         d, jax.grad(lambda p: _cross_entropy(discriminate(p, reals[0]), discriminate(p, fake)))(d)
     )
     for key in (g_key, jax.random.fold_in(g_key, 1)):
-        z = uniform_latents(key)
+        z = d_latents if shared_latents else uniform_latents(key)
         assert float(jnp.abs(z).max()) <= 1.0 and float(z.min()) < 0.0
         g_loss = lambda p: jnp.mean(jax.nn.softplus(-discriminate(d, generate(p, z))))
         g = _sgd(g, jax.grad(g_loss)(g))

@@ -94,6 +94,12 @@ def build_models(
         raise ValueError(
             f'Unknown model {model_config.name!r}; available: {", ".join(sorted(MODELS))}'
         ) from None
+    if model_config.unit_range_images and model_config.name not in tf_dcgan.UNIT_RANGE_MODELS:
+        families = ' and '.join(tf_dcgan.UNIT_RANGE_MODELS)
+        raise ValueError(
+            f"model.unit_range_images=True is a setting of {families} (PacGAN's TensorFlow "
+            f'DCGANs), not of model.name={model_config.name!r}.'
+        )
     return builder(model_config, tuple(image_shape))
 
 

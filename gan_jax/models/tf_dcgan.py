@@ -22,6 +22,12 @@ has a bias (also before BatchNorm); convolution kernels are truncated normal
 BatchNorm is tf.contrib's (decay 0.9, epsilon 1e-5, scale 1 and shift 0 to start);
 padding is TensorFlow's 'SAME', so the grids halve rounding up (28, 14, 7, 4, 2) and a
 transposed convolution is the adjoint of the 'SAME' convolution from its output size.
+
+``unit_range`` (``model.unit_range_images``) is the VEEGAN-setting code's pixel scale:
+its D reads real images in [0, 1] and G's tanh output as it is. In gan_jax's [-1, 1]
+convention that is D reading ``(x + 1) / 2`` and G returning ``2 tanh - 1``, so D sees
+exactly what the authors' D sees, and a saved or evaluated fake is G's tanh in [0, 1],
+clipped at 0.
 """
 
 import flax.linen as nn
@@ -31,6 +37,7 @@ import jax.numpy as jnp
 from gan_jax.models.conv import Conv, dilated_conv, kernel_and_bias
 from gan_jax.models.layers import bn_axis, check_resolution, square_image
 
+UNIT_RANGE_MODELS = ('veegan_dcgan', 'unrolled_dcgan')  # Those with model.unit_range_images.
 normal_02 = nn.initializers.normal(stddev=0.02)  # tf.random_normal_initializer(stddev=0.02)
 truncated_02 = nn.initializers.truncated_normal(stddev=0.02)  # tf.truncated_normal_initializer
 
@@ -89,7 +96,7 @@ def tf_batch_norm(train: bool, axis_name: str | None) -> nn.BatchNorm:
 
 
 class TFDCGANGenerator(nn.Module):
-    """z [B, z_dim] -> images [B, R, R, channels] in [-1, 1].
+    """z [B, z_dim] -> images [B, R, R, channels] in [-1, 1] (``unit_range``: 2 tanh - 1).
 
     ``widths``: the channels of the Linear layer's grid and of each transposed
     convolution after it. With ``output_conv`` the last of them is followed by a
@@ -103,6 +110,7 @@ class TFDCGANGenerator(nn.Module):
     kernel: int
     output_conv: bool
     axis_name: str | None = None
+    unit_range: bool = False
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array | None = None, *, train: bool) -> jax.Array:
@@ -123,7 +131,7 @@ class TFDCGANGenerator(nn.Module):
             x = Conv(self.channels, k, strides=1, padding='SAME', kernel_init=truncated_02)(x)
         else:
             x = TFConvTranspose(self.channels, k, self.resolution)(x)
-        return jnp.tanh(x)
+        return 2 * jnp.tanh(x) - 1 if self.unit_range else jnp.tanh(x)
 
 
 class TFDCGANDiscriminator(nn.Module):
@@ -131,7 +139,7 @@ class TFDCGANDiscriminator(nn.Module):
 
     One 'SAME' stride-2 convolution per entry of ``widths``, each followed by
     BatchNorm (except the first unless ``batch_norm_first``) and a leaky ReLU of
-    slope ``leak``, then Linear(1).
+    slope ``leak``, then Linear(1). With ``unit_range`` it reads ``(x + 1) / 2``.
     """
 
     resolution: int
@@ -140,11 +148,14 @@ class TFDCGANDiscriminator(nn.Module):
     leak: float
     batch_norm_first: bool
     axis_name: str | None = None
+    unit_range: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, labels: jax.Array | None = None, *, train: bool):
         del labels
         check_resolution(x, self.resolution)
+        if self.unit_range:
+            x = (x + 1) / 2
         for i, width in enumerate(self.widths):
             x = Conv(
                 width,
@@ -173,10 +184,10 @@ def build_veegan(config, image_shape):
     """PacGAN's VEEGAN-setting networks (5x5 kernels, 4 layers each side)."""
     _check(config, 'veegan_dcgan')
     resolution, channels = square_image(image_shape, 'veegan_dcgan')
-    g, d, axis = config.g_width, config.d_width, bn_axis(config)
+    g, d, axis, unit = config.g_width, config.d_width, bn_axis(config), config.unit_range_images
     return (
-        TFDCGANGenerator(resolution, channels, (8 * g, 4 * g, 2 * g, g), 5, False, axis),
-        TFDCGANDiscriminator(resolution, (d, 2 * d, 4 * d, 8 * d), 5, 0.2, False, axis),
+        TFDCGANGenerator(resolution, channels, (8 * g, 4 * g, 2 * g, g), 5, False, axis, unit),
+        TFDCGANDiscriminator(resolution, (d, 2 * d, 4 * d, 8 * d), 5, 0.2, False, axis, unit),
     )
 
 
@@ -184,8 +195,8 @@ def build_unrolled(config, image_shape):
     """PacGAN's replication of the Unrolled GAN's Stacked MNIST networks (3x3 kernels)."""
     _check(config, 'unrolled_dcgan')
     resolution, channels = square_image(image_shape, 'unrolled_dcgan')
-    g, d, axis = config.g_width, config.d_width, bn_axis(config)
+    g, d, axis, unit = config.g_width, config.d_width, bn_axis(config), config.unit_range_images
     return (
-        TFDCGANGenerator(resolution, channels, (8 * g, 4 * g, 2 * g, g), 3, True, axis),
-        TFDCGANDiscriminator(resolution, (d, 2 * d, 4 * d), 3, 0.3, True, axis),
+        TFDCGANGenerator(resolution, channels, (8 * g, 4 * g, 2 * g, g), 3, True, axis, unit),
+        TFDCGANDiscriminator(resolution, (d, 2 * d, 4 * d), 3, 0.3, True, axis, unit),
     )

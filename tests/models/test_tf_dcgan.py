@@ -139,3 +139,29 @@ def test_generator_images_are_28x28_in_tanh_range_and_conditioning_is_refused():
     assert images.shape == (4, 28, 28, 3) and float(jnp.abs(images).max()) <= 1.0
     with pytest.raises(ValueError, match="conditioning='projection'"):
         models.build_models(_config('unrolled_dcgan', 8, 2, conditioning='projection'), (28, 28, 3))
+
+
+def test_unit_range_d_reads_images_in_0_1_and_g_returns_twice_its_tanh_minus_1():
+    # The VEEGAN-setting code feeds D reals in [0, 1] and G's tanh as it is: in gan_jax's
+    # [-1, 1] images that is D((x + 1) / 2) and G = 2 tanh - 1, on the same parameters.
+    shape = (28, 28, 3)
+    plain_g, plain_d = models.build_models(_config('veegan_dcgan', 8, 8), shape)
+    unit_g, unit_d = models.build_models(
+        _config('veegan_dcgan', 8, 8, unit_range_images=True), shape
+    )
+    z = jax.random.uniform(jax.random.key(0), (4, 100), minval=-1.0, maxval=1.0)
+    g_vars = plain_g.init(jax.random.key(1), z, train=False)
+    run = lambda g: g.apply(g_vars, z, train=True, mutable=['batch_stats'])[0]
+    tanh = run(plain_g)
+    np.testing.assert_allclose(run(unit_g), 2 * tanh - 1, atol=1e-6)
+    # D's input: real images in [-1, 1] and G's unit-range fakes, as the authors' D sees them.
+    x = jax.random.uniform(jax.random.key(2), (4, *shape), minval=-1.0, maxval=1.0)
+    d_vars = plain_d.init(jax.random.key(3), x, train=False)
+    judge = lambda d, x: d.apply(d_vars, x, train=True, mutable=['batch_stats'])[0]
+    np.testing.assert_allclose(judge(unit_d, x), judge(plain_d, (x + 1) / 2), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        judge(unit_d, 2 * tanh - 1), judge(plain_d, tanh), rtol=1e-5, atol=1e-5
+    )
+    assert float(jnp.abs(judge(unit_d, x) - judge(plain_d, x)).max()) > 1e-3
+    with pytest.raises(ValueError, match=r"unit_range_images=True .* not of model.name='dcgan'"):
+        models.build_models(checks.model_config(dict(name='dcgan'), unit_range_images=True), shape)
