@@ -86,10 +86,11 @@ the paper's contrast reversed; with b1 = 0.2 they keep all 8 and every seed-0
 cell run with both readings agrees with the published table
 (reproductions/ablation_adam_b1_0.2).
 In the Stacked MNIST runs: the authors run G once per packing slot, so its
-BatchNorm normalises each slot's 64 (128) samples apart (here all of a batch's
-samples together); the VEEGAN-setting code walks its data in order without
-reshuffling (here reshuffled every epoch) and its classifier reads G's tanh
-unclipped (here clipped to [0, 1], as a saved image is).
+BatchNorm normalises each slot's 64 (128) samples apart, as here, and each
+slot's call moves the running statistics by a tenth in turn (here they move a
+tenth of the way to the slots' average); the VEEGAN-setting code walks its data
+in order without reshuffling (here reshuffled every epoch) and its classifier
+reads G's tanh unclipped (here clipped to [0, 1], as a saved image is).
 """
 
 from experiments import common, unrolled_gan

@@ -93,41 +93,59 @@ def batch_norm(train: bool, axis_name: str | None) -> nn.BatchNorm:
 
 
 class SlotBatchNorm(nn.Module):
-    """BatchNorm with statistics per packing slot and a tracked standard deviation.
+    """BatchNorm with statistics per packing slot.
 
-    The BatchNorm of PacGAN's 2-D generator (Blocks' ``BatchNormalization``):
-    the authors run G once per slot of a packed D input, so each slot's batch is
-    normalised by its own statistics. Here G runs once on all slots, and example
+    PacGAN's authors run G once per slot of a packed D input, so each slot's batch
+    is normalised by its own statistics. Here G runs once on all slots, and example
     ``i`` belongs to slot ``i % slots`` (``objective.pack`` joins ``slots``
-    consecutive examples). The running mean and standard deviation
-    (sqrt(var + epsilon), what Blocks tracks) move toward the slots' average by
-    ``1 - momentum`` per training call; evaluation normalises by them. Scale
-    starts at 1, shift at 0.
+    consecutive examples); a slot's statistics are over its examples and every axis
+    but the last (features). The running mean and the ``running`` statistic move
+    toward the slots' average by ``1 - momentum`` per training call; evaluation
+    normalises by them. Scale starts at 1, shift at 0.
+
+    The defaults are Blocks' ``BatchNormalization`` (PacGAN's 2-D G): it tracks the
+    standard deviation sqrt(var + epsilon) ('stdev'). ``running='var'``, momentum
+    0.9, epsilon 1e-5 is tf.contrib's ``batch_norm`` (PacGAN's Stacked MNIST G),
+    with the variables of Flax's BatchNorm (mean and biased variance).
     """
 
     slots: int = 1
     momentum: float = 0.95
     epsilon: float = 1e-4
+    running: str = 'stdev'
     axis_name: str | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+        if self.running not in ('stdev', 'var'):
+            raise ValueError(f"running={self.running!r}: expected 'stdev' or 'var'.")
         features = x.shape[-1]
         scale = self.param('scale', nn.initializers.ones, (features,))
         shift = self.param('bias', nn.initializers.zeros, (features,))
         ra_mean = self.variable('batch_stats', 'mean', jnp.zeros, (features,))
-        ra_std = self.variable('batch_stats', 'stdev', jnp.ones, (features,))
+        ra_spread = self.variable('batch_stats', self.running, jnp.ones, (features,))
         if not train:
-            return (x - ra_mean.value) / ra_std.value * scale + shift
-        by_slot = x.reshape(-1, self.slots, features)
-        mean, mean_sq = by_slot.mean(axis=0), (by_slot**2).mean(axis=0)
+            spread = ra_spread.value
+            if self.running == 'var':
+                spread = jnp.sqrt(spread + self.epsilon)
+            return (x - ra_mean.value) / spread * scale + shift
+        if x.shape[0] % self.slots:
+            raise ValueError(
+                f'A batch of {x.shape[0]} examples does not split into {self.slots} '
+                'packing slots: the batch must be a multiple of train.pack.'
+            )
+        by_slot = x.reshape(-1, self.slots, *x.shape[1:])
+        axes = (0, *range(2, by_slot.ndim - 1))  # Per slot and feature.
+        mean, mean_sq = by_slot.mean(axes, keepdims=True), (by_slot**2).mean(axes, keepdims=True)
         if self.axis_name is not None:
             mean, mean_sq = lax.pmean((mean, mean_sq), self.axis_name)
-        std = jnp.sqrt(jnp.maximum(mean_sq - mean**2, 0.0) + self.epsilon)
+        var = jnp.maximum(mean_sq - mean**2, 0.0)
+        std = jnp.sqrt(var + self.epsilon)
         if not self.is_initializing():
-            m = self.momentum
-            ra_mean.value = m * ra_mean.value + (1 - m) * mean.mean(axis=0)
-            ra_std.value = m * ra_std.value + (1 - m) * std.mean(axis=0)
+            m, batch_spread = self.momentum, var if self.running == 'var' else std
+            slot_average = lambda v: v.reshape(self.slots, features).mean(axis=0)
+            ra_mean.value = m * ra_mean.value + (1 - m) * slot_average(mean)
+            ra_spread.value = m * ra_spread.value + (1 - m) * slot_average(batch_spread)
         return ((by_slot - mean) / std).reshape(x.shape) * scale + shift
 
 

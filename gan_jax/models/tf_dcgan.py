@@ -19,7 +19,8 @@ ops.py:
 Layers as ops.py has them: every convolution, transposed convolution and Linear
 has a bias (also before BatchNorm); convolution kernels are truncated normal
 (std 0.02, cut at 2 std), transposed-convolution and Linear kernels N(0, 0.02);
-BatchNorm is tf.contrib's (decay 0.9, epsilon 1e-5, scale 1 and shift 0 to start);
+BatchNorm is tf.contrib's (decay 0.9, epsilon 1e-5, scale 1 and shift 0 to start), in G
+per packing slot, as the authors run G once per slot (``layers.SlotBatchNorm``);
 padding is TensorFlow's 'SAME', so the grids halve rounding up (28, 14, 7, 4, 2) and a
 transposed convolution is the adjoint of the 'SAME' convolution from its output size.
 
@@ -35,7 +36,7 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax.models.conv import Conv, dilated_conv, kernel_and_bias
-from gan_jax.models.layers import bn_axis, check_resolution, square_image
+from gan_jax.models.layers import SlotBatchNorm, bn_axis, check_resolution, square_image
 
 UNIT_RANGE_MODELS = ('veegan_dcgan', 'unrolled_dcgan')  # Those with model.unit_range_images.
 normal_02 = nn.initializers.normal(stddev=0.02)  # tf.random_normal_initializer(stddev=0.02)
@@ -88,11 +89,10 @@ class TFConvTranspose(nn.Module):
         return dilated_conv(x, kernel, (self.stride, self.stride), padding) + bias
 
 
-def tf_batch_norm(train: bool, axis_name: str | None) -> nn.BatchNorm:
-    """tf.contrib.layers.batch_norm(decay=0.9, epsilon=1e-5, scale=True): gamma 1, beta 0."""
-    return nn.BatchNorm(
-        use_running_average=not train, momentum=0.9, epsilon=1e-5, axis_name=axis_name
-    )
+def tf_batch_norm(slots: int, axis_name: str | None) -> SlotBatchNorm:
+    """tf.contrib.layers.batch_norm(decay=0.9, epsilon=1e-5, scale=True), gamma 1, beta 0,
+    with statistics per packing slot (``slots``; 1: over the whole batch)."""
+    return SlotBatchNorm(slots, momentum=0.9, epsilon=1e-5, running='var', axis_name=axis_name)
 
 
 class TFDCGANGenerator(nn.Module):
@@ -101,7 +101,7 @@ class TFDCGANGenerator(nn.Module):
     ``widths``: the channels of the Linear layer's grid and of each transposed
     convolution after it. With ``output_conv`` the last of them is followed by a
     stride-1 convolution to ``channels``; otherwise a last transposed convolution
-    makes the image.
+    makes the image. BatchNorm statistics are per packing slot (``slots``: D's pack).
     """
 
     resolution: int
@@ -111,6 +111,7 @@ class TFDCGANGenerator(nn.Module):
     output_conv: bool
     axis_name: str | None = None
     unit_range: bool = False
+    slots: int = 1
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array | None = None, *, train: bool) -> jax.Array:
@@ -120,7 +121,7 @@ class TFDCGANGenerator(nn.Module):
         sizes = halved_sizes(self.resolution, ups)[::-1]  # Smallest grid first.
 
         def norm_relu(x):
-            return nn.relu(tf_batch_norm(train, self.axis_name)(x))
+            return nn.relu(tf_batch_norm(self.slots, self.axis_name)(x, train=train))
 
         base = sizes[0]
         x = nn.Dense(base * base * self.widths[0], kernel_init=normal_02)(z)
@@ -165,7 +166,7 @@ class TFDCGANDiscriminator(nn.Module):
                 kernel_init=truncated_02,
             )(x)
             if i > 0 or self.batch_norm_first:
-                x = tf_batch_norm(train, self.axis_name)(x)
+                x = tf_batch_norm(1, self.axis_name)(x, train=train)
             x = nn.leaky_relu(x, self.leak)
         x = x.reshape(x.shape[0], -1)
         return nn.Dense(1, kernel_init=normal_02)(x)[:, 0]
@@ -186,7 +187,9 @@ def build_veegan(config, image_shape):
     resolution, channels = square_image(image_shape, 'veegan_dcgan')
     g, d, axis, unit = config.g_width, config.d_width, bn_axis(config), config.unit_range_images
     return (
-        TFDCGANGenerator(resolution, channels, (8 * g, 4 * g, 2 * g, g), 5, False, axis, unit),
+        TFDCGANGenerator(
+            resolution, channels, (8 * g, 4 * g, 2 * g, g), 5, False, axis, unit, config.pack
+        ),
         TFDCGANDiscriminator(resolution, (d, 2 * d, 4 * d, 8 * d), 5, 0.2, False, axis, unit),
     )
 
@@ -197,6 +200,8 @@ def build_unrolled(config, image_shape):
     resolution, channels = square_image(image_shape, 'unrolled_dcgan')
     g, d, axis, unit = config.g_width, config.d_width, bn_axis(config), config.unit_range_images
     return (
-        TFDCGANGenerator(resolution, channels, (8 * g, 4 * g, 2 * g, g), 3, True, axis, unit),
+        TFDCGANGenerator(
+            resolution, channels, (8 * g, 4 * g, 2 * g, g), 3, True, axis, unit, config.pack
+        ),
         TFDCGANDiscriminator(resolution, (d, 2 * d, 4 * d), 3, 0.3, True, axis, unit),
     )

@@ -1,4 +1,4 @@
-"""Spectral norm, class-conditional BatchNorm and the discriminator heads."""
+"""Spectral norm, class-conditional and per-slot BatchNorm and the discriminator heads."""
 
 import flax.linen as nn
 import jax
@@ -180,3 +180,31 @@ def test_class_vectors_are_one_hot_labels_or_given_vectors():
     np.testing.assert_array_equal(class_vectors(mix, 3), mix)
     with pytest.raises(ValueError, match=r'class vectors of shape \(1, 3\): expected \[B, 4\]'):
         class_vectors(mix, 4)
+
+
+def test_slot_batch_norm_with_one_slot_and_running_var_is_flaxs_batch_norm():
+    # tf.contrib's batch_norm as PacGAN's Stacked MNIST networks use it: Flax's BatchNorm
+    # (momentum 0.9, epsilon 1e-5) in training and evaluation, variables of the same names.
+    x = jax.random.normal(jax.random.key(0), (6, 4, 4, 3)) * 2.0 + 0.5
+    slot = layers.SlotBatchNorm(1, momentum=0.9, epsilon=1e-5, running='var')
+    flax_bn = lambda train: nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)
+    variables = flax_bn(False).init(jax.random.key(1), x)
+    assert jax.tree.map(jnp.shape, slot.init(jax.random.key(1), x, train=False)) == jax.tree.map(
+        jnp.shape, variables
+    )
+    y, new = slot.apply(variables, x, train=True, mutable=['batch_stats'])
+    y_flax, new_flax = flax_bn(True).apply(variables, x, mutable=['batch_stats'])
+    np.testing.assert_allclose(y, y_flax, rtol=1e-5, atol=1e-5)
+    for name in ('mean', 'var'):
+        np.testing.assert_allclose(
+            new['batch_stats'][name], new_flax['batch_stats'][name], rtol=1e-5, atol=1e-6
+        )
+    trained = {**variables, **new}
+    np.testing.assert_allclose(
+        slot.apply(trained, x[:1], train=False),
+        flax_bn(False).apply(trained, x[:1]),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    with pytest.raises(ValueError, match='5 examples does not split into 2 packing slots'):
+        layers.SlotBatchNorm(2).init(jax.random.key(1), x[:5], train=True)

@@ -165,3 +165,27 @@ def test_unit_range_d_reads_images_in_0_1_and_g_returns_twice_its_tanh_minus_1()
     assert float(jnp.abs(judge(unit_d, x) - judge(plain_d, x)).max()) > 1e-3
     with pytest.raises(ValueError, match=r"unit_range_images=True .* not of model.name='dcgan'"):
         models.build_models(checks.model_config(dict(name='dcgan'), unit_range_images=True), shape)
+
+
+@pytest.mark.parametrize('name, z_dim', [('veegan_dcgan', 100), ('unrolled_dcgan', 256)])
+def test_packed_generator_normalises_each_slot_as_if_run_once_per_slot(name, z_dim):
+    # The authors run G once per packing slot (model.py: G_sep, one call per z[i]); here G
+    # runs once and example i is in slot i % 2: the same images on the same parameters.
+    shape = (28, 28, 3)
+    packed, _ = models.build_models(_config(name, 8, 8, pack=2), shape)
+    single, _ = models.build_models(_config(name, 8, 8), shape)
+    z = jax.random.normal(jax.random.key(0), (8, z_dim))
+    variables = single.init(jax.random.key(1), z, train=False)
+    images, stats = packed.apply(variables, z, train=True, mutable=['batch_stats'])
+    per_slot = [
+        single.apply(variables, z[j::2], train=True, mutable=['batch_stats']) for j in (0, 1)
+    ]
+    np.testing.assert_allclose(images[0::2], per_slot[0][0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(images[1::2], per_slot[1][0], rtol=1e-4, atol=1e-5)
+    joint = single.apply(variables, z, train=True, mutable=['batch_stats'])[0]
+    assert float(jnp.abs(joint - images).max()) > 1e-3  # Statistics over both slots differ.
+    # Running statistics move toward the slots' average (the authors' two calls each move
+    # them by a tenth in turn).
+    average = jax.tree.map(lambda a, b: (a + b) / 2, per_slot[0][1], per_slot[1][1])
+    for got, want in zip(jax.tree.leaves(stats), jax.tree.leaves(average)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
