@@ -128,25 +128,33 @@ class SlotBatchNorm(nn.Module):
             spread = ra_spread.value
             if self.running == 'var':
                 spread = jnp.sqrt(spread + self.epsilon)
-            return (x - ra_mean.value) / spread * scale + shift
+            return (x - ra_mean.value) * (scale / spread) + shift
         if x.shape[0] % self.slots:
             raise ValueError(
                 f'A batch of {x.shape[0]} examples does not split into {self.slots} '
                 'packing slots: the batch must be a multiple of train.pack.'
             )
         by_slot = x.reshape(-1, self.slots, *x.shape[1:])
-        axes = (0, *range(2, by_slot.ndim - 1))  # Per slot and feature.
-        mean, mean_sq = by_slot.mean(axes, keepdims=True), (by_slot**2).mean(axes, keepdims=True)
+        axes = (0, *range(2, by_slot.ndim - 1))  # Per slot and feature: [slots, features].
+        mean, mean_sq = by_slot.mean(axes), (by_slot * by_slot).mean(axes)
         if self.axis_name is not None:
             mean, mean_sq = lax.pmean((mean, mean_sq), self.axis_name)
         var = jnp.maximum(mean_sq - mean**2, 0.0)
-        std = jnp.sqrt(var + self.epsilon)
+        inverse_std = lax.rsqrt(var + self.epsilon)
         if not self.is_initializing():
-            m, batch_spread = self.momentum, var if self.running == 'var' else std
-            slot_average = lambda v: v.reshape(self.slots, features).mean(axis=0)
-            ra_mean.value = m * ra_mean.value + (1 - m) * slot_average(mean)
-            ra_spread.value = m * ra_spread.value + (1 - m) * slot_average(batch_spread)
-        return ((by_slot - mean) / std).reshape(x.shape) * scale + shift
+            m = self.momentum
+            batch_spread = var if self.running == 'var' else 1 / inverse_std
+            ra_mean.value = m * ra_mean.value + (1 - m) * mean.mean(axis=0)
+            ra_spread.value = m * ra_spread.value + (1 - m) * batch_spread.mean(axis=0)
+        multiplier = inverse_std * scale
+        offset = shift - mean * multiplier
+
+        def per_example(v):  # [slots, features] -> example i's, slot i % slots.
+            v = jnp.tile(v, (x.shape[0] // self.slots, 1)) if self.slots > 1 else v
+            return v.reshape(-1, *[1] * (x.ndim - 2), features)
+
+        # One multiply-add per element: faster on XLA:CPU than normalising x - mean.
+        return x * per_example(multiplier) + per_example(offset)
 
 
 class Maxout(nn.Module):
