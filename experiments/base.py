@@ -215,6 +215,11 @@ def get_config(arg=None):
     # eval.num_samples. Another value generates C x this many images for intra_fid alone.
     c.eval.intra_fid_per_class = config_dict.placeholder(int)
     c.eval.use_ema = True  # Evaluate the EMA generator when there is one.
+    # G's BatchNorm in training mode while evaluating: each batch of eval.batch_size
+    # (per device, unless model.cross_replica_bn) normalised by its own statistics, as
+    # PacGAN's replication of the Unrolled GAN's Stacked MNIST runs samples; False: the
+    # running averages.
+    c.eval.g_batch_statistics = False
     c.eval.seed = 0  # Latents of the generated images.
     # StyleGAN2's truncation trick: w moved toward its tracked average by psi (1: none).
     c.eval.truncation_psi = 1.0

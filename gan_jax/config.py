@@ -56,6 +56,7 @@ ADDED_KEYS = {
     'reg.mode_seeking_weight': 0.0,
     'train.shared_latents': False,
     'model.unit_range_images': False,
+    'eval.g_batch_statistics': False,
 }
 
 # Keys that say where the data is read from, not what it is: a run that sets them

@@ -260,6 +260,13 @@ class Evaluator:
                 f'eval.batch_size={ec.batch_size} is not divisible by the '
                 f'number of devices ({jax.device_count()}).'
             )
+        pack = config.train.pack
+        if ec.g_batch_statistics and (ec.batch_size // jax.device_count()) % pack:
+            raise ValueError(
+                f'eval.g_batch_statistics=True normalises each packing slot of a batch: '
+                f'eval.batch_size={ec.batch_size} over {jax.device_count()} device(s) must '
+                f'give each device a multiple of train.pack={pack}.'
+            )
         # The EMA generator's own statistics (standing.py), when it is the one evaluated.
         self._standing = None
         if ec.use_ema:
@@ -281,6 +288,11 @@ class Evaluator:
                 truncation=truncation,
             )
             labels = None if num_classes is None else indices % num_classes
+            if ec.g_batch_statistics:  # The batch's statistics; the updated ones dropped.
+                images, _ = truncated.apply(
+                    g_variables, z, labels, train=True, mutable=['batch_stats']
+                )
+                return images
             return truncated.apply(g_variables, z, labels, train=False)
 
         def sharded(fn, *in_specs):
@@ -637,6 +649,8 @@ class Evaluator:
             protocol['truncation'] = self.truncation
         if ec.truncation_psi != 1:
             protocol['truncation_psi'] = ec.truncation_psi
+        if ec.g_batch_statistics:
+            protocol['g_batch_statistics'] = {'batch_size': ec.batch_size}
         return protocol
 
     def evaluate(self, state, step):

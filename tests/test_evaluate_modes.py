@@ -105,6 +105,61 @@ def test_collapse_to_one_mode_gives_log_m():
     assert metrics['high_quality-grid'] == pytest.approx(0.989, abs=0.01)
 
 
+class BatchModeGenerator(MixtureGenerator):
+    """In training mode every sample of a batch is of one mode, the argmax of the batch's
+    mean latent (G's batch statistics); in inference mode MixtureGenerator's samples."""
+
+    def apply(self, variables, z, labels, train, mutable=False):
+        exact = super().apply(variables, z, labels, train)
+        if not train:
+            return exact
+        num_modes = len(self.mixture.centers)
+        mode = z[:, :num_modes].mean(axis=0).argmax()
+        centers = jnp.asarray(self.mixture.centers, jnp.float32)
+        images = centers[mode] + self.mixture.std * z[:, num_modes : num_modes + 2]
+        return (images, {}) if mutable else images
+
+
+def test_g_batch_statistics_evaluates_g_in_training_mode_per_evaluation_batch():
+    grid = MIXTURES['grid']
+
+    def evaluate(batch_statistics):
+        config = helpers.tiny_config(
+            **MODES,
+            **{
+                'data.source': 'grid',
+                'model.name': 'mlp',
+                'model.z_dim': 32,
+                'eval.g_batch_statistics': batch_statistics,
+            },
+        )
+        source = MixtureSource(grid, num_samples=10)
+        evaluator = eval_lib.Evaluator(
+            config, BatchModeGenerator(grid), source, parallel.make_mesh()
+        )
+        return evaluator.evaluate(_state({}), 5)
+
+    # By hand: the 2000 latents (keyed by index) in the 10 evaluation batches of 200.
+    z = sampling.sample_latents(jax.random.PRNGKey(0), jnp.arange(2000), 32)
+    batch_modes = {int(b[:, :25].mean(axis=0).argmax()) for b in np.split(np.asarray(z), 10)}
+    trained = evaluate(True)
+    assert trained['metrics']['modes-grid'] == len(batch_modes) < 25
+    assert trained['protocol']['g_batch_statistics'] == {'batch_size': 200}
+    inference = evaluate(False)
+    assert (
+        inference['metrics']['modes-grid'] == 25
+        and 'g_batch_statistics' not in inference['protocol']
+    )
+
+
+def test_g_batch_statistics_needs_whole_packing_slots_per_device():
+    config = helpers.tiny_config(
+        **{**MODES, 'data.source': 'grid', 'eval.g_batch_statistics': True, 'train.pack': 3}
+    )
+    with pytest.raises(ValueError, match=r'eval.batch_size=200 over 1 device\(s\) .* train.pack=3'):
+        eval_lib.Evaluator(config, None, None, parallel.make_mesh())
+
+
 @pytest.mark.parametrize(
     'overrides, message',
     [

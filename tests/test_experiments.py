@@ -66,7 +66,8 @@ _RING_DEMO = {
 # fjxmlzn/PacGAN stacked_MNIST_experiments/unrolled_GAN_experiment/D=0.25G and D=0.5G,
 # config.py (disc/gen learning rates, beta1 0.5, beta2 0.99, batch_size 128, z_dim 256,
 # num_training_sample 500000 * 128, num_test_sample 25600) and model.py (the networks,
-# np.random.normal latents, one feed_dict_z for d_optim and g_optim).
+# np.random.normal latents, one feed_dict_z for d_optim and g_optim, the sampler's
+# BatchNorm left in training mode on batch_size latents).
 _REPLICATION = {
     'data.source': 'stacked_mnist',
     'data.resolution': 28,
@@ -84,6 +85,7 @@ _REPLICATION = {
     'train.steps': 500_000,
     'eval.metrics': 'modes',
     'eval.num_samples': 25_600,
+    'eval.g_batch_statistics': True,
 }
 # fjxmlzn/PacGAN stacked_MNIST_experiments/VEEGAN_experiment config.py (epoch 50,
 # learning_rate 2e-4, beta1 0.5, batch_size 64, z_dim 100, num_training_sample 128000,
@@ -360,6 +362,7 @@ PUBLISHED = {
         **_REPLICATION,
         'train.pack': 2,
         'train.batch_size': 256,
+        'eval.batch_size': 256,
         'model.d_width': 2,
         'train.unroll_steps': 0,
     },
@@ -367,6 +370,7 @@ PUBLISHED = {
         **_REPLICATION,
         'train.pack': 1,
         'train.batch_size': 128,
+        'eval.batch_size': 128,
         'model.d_width': 2,
         'train.unroll_steps': 0,
     },
@@ -374,6 +378,7 @@ PUBLISHED = {
         **_REPLICATION,
         'train.pack': 2,
         'train.batch_size': 256,
+        'eval.batch_size': 256,
         'model.d_width': 4,
         'train.unroll_steps': 0,
     },
@@ -381,6 +386,7 @@ PUBLISHED = {
         **_REPLICATION,
         'train.pack': 1,
         'train.batch_size': 128,
+        'eval.batch_size': 128,
         'model.d_width': 4,
         'train.unroll_steps': 0,
     },
@@ -400,11 +406,13 @@ PUBLISHED = {
         **_REPLICATION,
         'train.unroll_steps': 10,
         'train.batch_size': 128,
+        'eval.batch_size': 128,
         'model.d_width': 4,
     },
     ('unrolled_gan', 'stacked_mnist_d_quarter'): {
         **_REPLICATION,
         'train.unroll_steps': 10,
+        'eval.batch_size': 128,
         'model.d_width': 2,
     },
     ('stylegan2_ada', 'cifar10'): {**_STYLEGAN2_CIFAR, 'model.conditioning': None},
