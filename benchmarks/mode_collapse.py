@@ -69,6 +69,9 @@ def stacked_mnist_runners(variant, steps):
     of ``experiments/pacgan.py:<variant>`` on random images."""
     config = pacgan.get_config(variant)
     config.data.update(source='digits', channels=3, resolution=28, path=None)  # Shape only.
+    # The update itself, one per call on a host batch (the D = 1/4 G presets draw 100
+    # per call on the device; launch.py's rates in benchmarks/README.md show that).
+    config.data.on_device, config.train.steps_per_call = False, 1
     setup = builder.build(config)
     shapes = jax.eval_shape(setup.init_state)
     mesh = parallel.make_mesh()
