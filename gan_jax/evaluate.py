@@ -133,6 +133,30 @@ def _check_metrics_fit_data(spec, metrics, best, data_source):
         )
 
 
+def _check_g_batch_statistics(eval_config, pack, metrics):
+    """Fails unless every evaluation batch that G normalises by its own statistics is one
+    of the protocol's: whole packing slots per device, no padded last batch, no class
+    subsets."""
+    ec = eval_config
+    if (ec.batch_size // jax.device_count()) % pack:
+        raise ValueError(
+            f'eval.g_batch_statistics=True normalises each packing slot of a batch: '
+            f'eval.batch_size={ec.batch_size} over {jax.device_count()} device(s) must '
+            f'give each device a multiple of train.pack={pack}.'
+        )
+    if ec.num_samples % ec.batch_size:
+        raise ValueError(
+            f'eval.g_batch_statistics=True: eval.num_samples={ec.num_samples} must be a '
+            f'multiple of eval.batch_size={ec.batch_size} (a last, partial batch would be '
+            'padded with repeated latents, which changes its statistics).'
+        )
+    if 'intra_fid' in metrics:
+        raise ValueError(
+            'eval.g_batch_statistics=True cannot evaluate intra_fid: its per-class passes '
+            'would normalise batches of some classes only; drop intra_fid from eval.metrics.'
+        )
+
+
 def _intra_fid_class_groups(eval_config, num_classes, feature_dim):
     """The groups of classes whose moments are held at once (INTRA_FID_MAX_BYTES); fails
     before training when intra_fid cannot be computed."""
@@ -260,13 +284,8 @@ class Evaluator:
                 f'eval.batch_size={ec.batch_size} is not divisible by the '
                 f'number of devices ({jax.device_count()}).'
             )
-        pack = config.train.pack
-        if ec.g_batch_statistics and (ec.batch_size // jax.device_count()) % pack:
-            raise ValueError(
-                f'eval.g_batch_statistics=True normalises each packing slot of a batch: '
-                f'eval.batch_size={ec.batch_size} over {jax.device_count()} device(s) must '
-                f'give each device a multiple of train.pack={pack}.'
-            )
+        if ec.g_batch_statistics:
+            _check_g_batch_statistics(ec, config.train.pack, self.metrics)
         # The EMA generator's own statistics (standing.py), when it is the one evaluated.
         self._standing = None
         if ec.use_ema:

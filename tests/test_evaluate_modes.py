@@ -152,11 +152,22 @@ def test_g_batch_statistics_evaluates_g_in_training_mode_per_evaluation_batch():
     )
 
 
-def test_g_batch_statistics_needs_whole_packing_slots_per_device():
+@pytest.mark.parametrize(
+    'overrides, message',
+    [
+        ({'train.pack': 3}, r'eval.batch_size=200 over 1 device\(s\) .* train.pack=3'),
+        ({'eval.num_samples': 2100}, r'eval.num_samples=2100 must be a multiple of .*=200'),
+        (
+            {'data.source': 'stacked_mnist', 'eval.metrics': 'modes,intra_fid'},
+            'cannot evaluate intra_fid',
+        ),
+    ],
+)
+def test_g_batch_statistics_refuses_batches_the_protocol_does_not_have(overrides, message):
     config = helpers.tiny_config(
-        **{**MODES, 'data.source': 'grid', 'eval.g_batch_statistics': True, 'train.pack': 3}
+        **{**MODES, 'data.source': 'grid', 'eval.g_batch_statistics': True, **overrides}
     )
-    with pytest.raises(ValueError, match=r'eval.batch_size=200 over 1 device\(s\) .* train.pack=3'):
+    with pytest.raises(ValueError, match=message):
         eval_lib.Evaluator(config, None, None, parallel.make_mesh())
 
 
