@@ -30,7 +30,6 @@ from benchmarks.timing import median_seconds
 from experiments import pacgan
 from gan_jax import builder, models, parallel
 from gan_jax import step as step_lib
-from gan_jax.data import as_arrays
 
 
 def gan_jax_runner(pack, steps, per_call):
@@ -48,7 +47,7 @@ def gan_jax_runner(pack, steps, per_call):
     )
     state = [jax.jit(setup.init_state, out_shardings=parallel.replicated(mesh))()]
     if config.data.on_device:
-        data = jax.device_put(as_arrays(setup.source), parallel.replicated(mesh))
+        data = jax.device_put(setup.source.as_arrays(), parallel.replicated(mesh))
     else:
         points = np.random.default_rng(0).normal(size=(1, 100 * pack, 2)).astype(np.float32)
         data = jax.device_put(

@@ -172,7 +172,7 @@ def _real_data(config, source, mesh, step):
     number of processes and devices.
     """
     if config.data.on_device:
-        table = jax.device_put(data_lib.as_arrays(source), parallel.replicated(mesh))
+        table = jax.device_put(source.as_arrays(), parallel.replicated(mesh))
         return itertools.repeat(table)
     per_call = config.train.steps_per_call
     iterator = data_lib.make_train_iterator(

@@ -7,7 +7,6 @@ import pytest
 
 from gan_jax import builder, parallel
 from gan_jax import step as step_lib
-from gan_jax.data import as_arrays
 from tests import helpers
 
 
@@ -57,7 +56,7 @@ def test_steps_in_one_call_equal_single_steps_on_the_same_batches():
 def test_device_batches_are_keyed_draws_with_replacement():
     config = _config(**{'data.on_device': True, 'train.n_dis': 2})
     source = builder.build(config).source
-    table = as_arrays(source)
+    table = source.as_arrays()
     mesh = parallel.make_mesh()
     key = jax.random.PRNGKey(7)
     draw = parallel.jit_sharded(
@@ -87,7 +86,7 @@ def test_device_data_steps_in_one_call_equal_single_calls():
     config = _config(**{'data.on_device': True})
     setup = builder.build(config)
     mesh = parallel.make_mesh()
-    table = jax.device_put(as_arrays(setup.source), parallel.replicated(mesh))
+    table = jax.device_put(setup.source.as_arrays(), parallel.replicated(mesh))
 
     def compiled(per_call):
         steps = step_lib.make_train_steps(

@@ -2,7 +2,7 @@
 stream, device prefetching."""
 
 from gan_jax.data.mixtures import MIXTURES, Mixture, MixtureSource
-from gan_jax.data.pipeline import as_arrays, make_train_iterator
+from gan_jax.data.pipeline import make_train_iterator
 from gan_jax.data.prefetch import DevicePrefetcher, device_prefetch
 from gan_jax.data.source import ImageSource, SourceInfo
 from gan_jax.data.sources import SOURCES, get_source, source_info
@@ -17,7 +17,6 @@ __all__ = [
     'ImageSource',
     'SourceInfo',
     'Mixture',
-    'as_arrays',
     'MixtureSource',
     'StackedMnistSource',
     'device_prefetch',

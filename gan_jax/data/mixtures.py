@@ -86,3 +86,7 @@ class MixtureSource:
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         return {'image': self._points[index], 'label': self._modes[index]}
+
+    def as_arrays(self) -> dict[str, np.ndarray]:
+        """All samples as {'image': float32 [N, 2], 'label': int32 [N]} (``data.on_device``)."""
+        return {'image': self._points, 'label': self._modes.astype(np.int32)}

@@ -82,12 +82,3 @@ def _shuffle_seed(seed: int) -> int:
     """Hashes the run seed: grain shuffles epoch e with seed + e, so runs seeded s and s + 1
     would otherwise see the same permutations one epoch apart."""
     return int(np.random.SeedSequence(seed).generate_state(1)[0])
-
-
-def as_arrays(source: ImageSource) -> dict[str, np.ndarray]:
-    """The whole source as {'image': [N, ...], 'label': int32 [N]} (``data.on_device``)."""
-    examples = [source[i] for i in range(len(source))]
-    return {
-        'image': np.stack([e['image'] for e in examples]),
-        'label': np.asarray([e['label'] for e in examples], np.int32),
-    }

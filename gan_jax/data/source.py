@@ -46,6 +46,15 @@ class ImageSource(abc.ABC):
         image = convert_channels(image, self.image_shape[2])
         return {'image': center_crop_resize(image, self.image_shape[0]), 'label': np.int32(label)}
 
+    def as_arrays(self) -> dict[str, np.ndarray]:
+        """The whole source as {'image': [N, ...], 'label': int32 [N]}, each row equal to
+        ``self[i]`` (``data.on_device``)."""
+        examples = [self[i] for i in range(len(self))]
+        return {
+            'image': np.stack([e['image'] for e in examples]),
+            'label': np.asarray([e['label'] for e in examples], np.int32),
+        }
+
     def __repr__(self) -> str:
         return (
             f'{type(self).__name__}(name={self.name!r}, size={len(self)}, '

@@ -14,6 +14,10 @@ def test_digits(data_config, resolution):
     assert images.dtype == np.uint8 and images.min() == 0 and images.max() == 255
     assert {int(e['label']) for e in examples} == set(range(10))
     assert all(e['label'].dtype == np.int32 for e in examples)
+    arrays = source.as_arrays()  # What data.on_device holds: the same rows.
+    np.testing.assert_array_equal(arrays['image'], images)
+    np.testing.assert_array_equal(arrays['label'], [e['label'] for e in examples])
+    assert arrays['label'].dtype == np.int32
 
 
 def test_digits_forced_to_rgb(data_config):

@@ -99,6 +99,14 @@ def test_draws_in_pacgans_order(name, seed):
     np.testing.assert_array_equal(labels, modes)
 
 
+def test_as_arrays_are_the_examples(mixture_data):
+    source, points, modes = mixture_data
+    arrays = source.as_arrays()
+    np.testing.assert_array_equal(arrays['image'], points)
+    np.testing.assert_array_equal(arrays['label'], modes)
+    assert arrays['image'].dtype == np.float32 and arrays['label'].dtype == np.int32
+
+
 def test_iterator_batches_points_unchanged(mixture_data):
     source = mixture_data[0]
     steps = list(

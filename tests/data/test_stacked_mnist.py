@@ -75,6 +75,35 @@ def test_resized_like_every_source(digit_pool):
             )
 
 
+class CountingPool(ArraySource):
+    """digit_pool that counts how often each digit is read."""
+
+    def __init__(self, pool):
+        super().__init__(
+            pool._images, pool._labels, name='counting', resolution=6, channels=1, num_classes=10
+        )
+        self.reads = np.zeros(len(pool), int)
+
+    def read(self, index):
+        self.reads[index] += 1
+        return super().read(index)
+
+
+@pytest.mark.parametrize('resolution', [6, 4])
+def test_as_arrays_are_the_examples_reading_each_digit_once(digit_pool, resolution):
+    source = StackedMnistSource(digit_pool, resolution=resolution, size=300)
+    examples = [source[i] for i in range(len(source))]
+    counting = CountingPool(digit_pool)
+    source.digits = counting
+    arrays = source.as_arrays()
+    np.testing.assert_array_equal(arrays['image'], np.stack([e['image'] for e in examples]))
+    np.testing.assert_array_equal(arrays['label'], [e['label'] for e in examples])
+    assert arrays['image'].dtype == np.uint8 and arrays['label'].dtype == np.int32
+    used = np.zeros(len(digit_pool), int)
+    used[np.unique(source.digit_indices)] = 1
+    np.testing.assert_array_equal(counting.reads, used)
+
+
 def test_labels_cover_all_1000_modes_uniformly(digit_pool):
     source = StackedMnistSource(digit_pool, resolution=6)
     assert len(source) == 128_000
