@@ -194,8 +194,10 @@ def get_config(arg=None):
     c.data.skip_corrupt = False
     # Hold the whole dataset on the device and draw every real example there,
     # uniformly with replacement (small datasets: the 2-D mixtures); False: Grain
-    # reshuffles the dataset every epoch on the host.
+    # reshuffles the dataset every epoch on the host ...
     c.data.on_device = False
+    # ... or, False here, walks the run's one (seeded) permutation every epoch.
+    c.data.reshuffle_each_epoch = True
 
     c.log = ml_collections.ConfigDict()
     c.log.every_steps = 50  # Scalars to metrics.jsonl, TensorBoard, progress bar.

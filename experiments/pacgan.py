@@ -88,9 +88,12 @@ cell run with both readings agrees with the published table
 In the Stacked MNIST runs: the authors run G once per packing slot, so its
 BatchNorm normalises each slot's 64 (128) samples apart, as here, and each
 slot's call moves the running statistics by a tenth in turn (here they move a
-tenth of the way to the slots' average); the VEEGAN-setting code walks its data
-in order without reshuffling (here reshuffled every epoch) and its classifier
-reads G's tanh unclipped (here clipped to [0, 1], as a saved image is).
+tenth of the way to the slots' average); the VEEGAN-setting code walks its
+randomly stacked set in the same order every epoch, as here
+(``data.reshuffle_each_epoch=False``: the run's one seeded permutation of the
+stacks), but draws a new set for every run (here the same 128,000 stacks for
+every seed, ordered by the seed), and its classifier reads G's tanh unclipped
+(here clipped to [0, 1], as a saved image is).
 """
 
 from experiments import common, unrolled_gan
@@ -134,6 +137,7 @@ def _veegan_stacked_mnist(pack):
         c.model.unit_range_images = True  # D reads reals in [0, 1] against G's tanh.
         c.train.g_steps = 2
         c.train.shared_latents = True  # One latent batch for the D and both G updates.
+        c.data.reshuffle_each_epoch = False  # Their fixed stacks walked in order.
         c.train.pack = pack
         c.train.batch_size = 64 * pack
         c.optim.g_lr = c.optim.d_lr = 2e-4

@@ -57,6 +57,7 @@ ADDED_KEYS = {
     'train.shared_latents': False,
     'model.unit_range_images': False,
     'eval.g_batch_statistics': False,
+    'data.reshuffle_each_epoch': True,
 }
 
 # Keys that say where the data is read from, not what it is: a run that sets them

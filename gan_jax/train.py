@@ -186,6 +186,7 @@ def _real_data(config, source, mesh, step):
         num_threads=config.data.num_threads,
         grad_accum=config.train.grad_accum,
         local_devices=jax.local_device_count(),
+        reshuffle_each_epoch=config.data.reshuffle_each_epoch,
     )
     return data_lib.device_prefetch(iterator, parallel.batch_sharding(mesh))
 

@@ -91,7 +91,8 @@ _REPLICATION = {
 # learning_rate 2e-4, beta1 0.5, batch_size 64, z_dim 100, num_training_sample 128000,
 # num_test_sample 26000) and model.py (np.random.uniform(-1, 1) latents, g_optim run
 # twice per d_optim on d_optim's feed_dict_z, gf_dim = df_dim = 64, load_mnist's
-# X_stacked / 255. fed to D against G's tanh).
+# X_stacked / 255. fed to D against G's tanh, train's batches data_X[idx * batch_size:
+# (idx + 1) * batch_size] in the same order every epoch).
 _VEEGAN = {
     'data.source': 'stacked_mnist',
     'data.resolution': 28,
@@ -101,6 +102,7 @@ _VEEGAN = {
     'model.z_dim': 100,
     'model.z_distribution': 'uniform',
     'model.unit_range_images': True,
+    'data.reshuffle_each_epoch': False,
     'train.g_steps': 2,
     'train.shared_latents': True,
     'train.n_dis': 1,

@@ -20,12 +20,14 @@ def make_train_iterator(
     num_threads: int = 8,
     grad_accum: int = 1,
     local_devices: int = 1,
+    reshuffle_each_epoch: bool = True,
 ) -> grain.DatasetIterator:
     """Yields this process's share of each training step as numpy arrays.
 
     Each element is {"image": uint8 (batches_per_step, b, H, W, C), "label": int32
     (batches_per_step, b)} with b = global_batch // process_count. The global stream is the
-    dataset reshuffled every epoch; global batch k is stream positions [k*G, (k+1)*G); step t is
+    dataset reshuffled every epoch (``reshuffle_each_epoch=False``: the first epoch's
+    permutation every epoch); global batch k is stream positions [k*G, (k+1)*G); step t is
     global batches t*batches_per_step ...; process p gets rows [p*b, (p+1)*b) of each global
     batch. So the run does not depend on the process count.
 
@@ -51,7 +53,11 @@ def make_train_iterator(
     if not 0 <= process_index < process_count:
         raise ValueError(f'process_index={process_index} not in [0, {process_count}).')
     chunk = global_batch // (process_count * grad_accum)
-    stream = grain.MapDataset.source(source).shuffle(_shuffle_seed(seed)).repeat()
+    stream = (
+        grain.MapDataset.source(source)
+        .shuffle(_shuffle_seed(seed))
+        .repeat(reseed_each_epoch=reshuffle_each_epoch)
+    )
     # Consecutive chunks of a micro-batch's share per process; every process_count-th one is
     # this process's rows.
     local = stream.batch(chunk, drop_remainder=True)[process_index::process_count]

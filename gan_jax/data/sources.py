@@ -95,6 +95,12 @@ def _checked_channels(data_config) -> int | None:
     channels = data_config.channels
     if channels not in (None, 1, 3):
         raise ValueError(f'data.channels must be None, 1 or 3, got {channels!r}.')
+    if data_config.on_device and not data_config.reshuffle_each_epoch:
+        raise ValueError(
+            "data.reshuffle_each_epoch=False orders the host stream's epochs, but "
+            'data.on_device=True draws every example with replacement (no epochs); '
+            'set one of them back.'
+        )
     if data_config.skip_corrupt and data_config.source != 'folder':
         raise ValueError(
             f"data.skip_corrupt=True applies to data.source='folder' (image files that may not "

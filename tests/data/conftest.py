@@ -20,6 +20,8 @@ def data_config():
             download=False,
             channels=None,
             skip_corrupt=False,
+            on_device=False,
+            reshuffle_each_epoch=True,
         )
         return ml_collections.ConfigDict({**config, **fields})
 

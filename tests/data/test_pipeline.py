@@ -42,6 +42,24 @@ def test_every_epoch_is_a_new_permutation(indexed_source):
     assert list(stream[0]) != list(range(12))
 
 
+def test_without_reshuffling_every_epoch_is_the_first_epochs_permutation(indexed_source):
+    stream = _labels(_steps(indexed_source, 6, reshuffle_each_epoch=False)).reshape(-1, 12)
+    reshuffled = _labels(_steps(indexed_source, 1)).reshape(12)
+    assert sorted(stream[0]) == list(range(12)) and list(stream[0]) != list(range(12))
+    for epoch in stream:  # 6 epochs, each the seeded first epoch of the reshuffled stream.
+        np.testing.assert_array_equal(epoch, reshuffled)
+    resumed = make_train_iterator(  # From step 4 (epoch 4), as a resumed run.
+        indexed_source,
+        global_batch=6,
+        batches_per_step=2,
+        seed=0,
+        start_step=4,
+        num_threads=2,
+        reshuffle_each_epoch=False,
+    )
+    np.testing.assert_array_equal(next(resumed)['label'].reshape(12), reshuffled)
+
+
 def test_seed_changes_the_order(indexed_source):
     assert not np.array_equal(
         _labels(_steps(indexed_source, 2, seed=0)), _labels(_steps(indexed_source, 2, seed=1))

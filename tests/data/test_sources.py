@@ -23,6 +23,13 @@ def test_skip_corrupt_applies_to_folders_only(data_config, read):
         read(data_config(skip_corrupt=True), resolution=8)
 
 
+@pytest.mark.parametrize('read', [get_source, source_info])
+def test_epoch_order_needs_the_host_stream(data_config, read):
+    config = data_config(source='ring', on_device=True, reshuffle_each_epoch=False)
+    with pytest.raises(ValueError, match='data.reshuffle_each_epoch=False .* data.on_device=True'):
+        read(config, resolution=8)
+
+
 @pytest.mark.parametrize('source', ['npz', 'folder'])
 def test_path_must_be_set(data_config, source):
     with pytest.raises(FileNotFoundError, match=f"data.source='{source}' needs data.path"):
